@@ -1,0 +1,484 @@
+"""Two endpoints running the spec's machine, joined by two bounded channels.
+
+The composition is written once, here, as guarded commands (model/gcl.py);
+both engines read the result. Its rules, each a choice of the model:
+
+* An endpoint runs one connection: after it has left CLOSED and come back,
+  it stays CLOSED (no new OPEN), so the state space is finite and segments
+  of one incarnation are never confused with another's (the model has no
+  sequence numbers).
+* A segment is what its flags say, plus which of the receiver's own control
+  bits (SYN, FIN) its ACK covers; the sender knows that from its history.
+* Segment processing follows RFC 9293 §3.10.7. In CLOSED, LISTEN and
+  SYN_SENT the segment is classified whole. In a synchronized state a
+  segment carrying SYN or FIN with an ACK takes a combined event the figure
+  draws (Note 2) if the state has one; otherwise its ACK is processed
+  first, then its FIN, the latter only if the ACK left the connection
+  synchronized (RFC 9293: "enter the CLOSED state, delete the TCB, and
+  return"). A segment with no transition is consumed and ignored.
+* Channels hold at most K segments (FIFO, or any order with ``reorder``).
+  A send into a full channel waits: the command is not enabled until there
+  is room. With K = 1 this makes simultaneous open and close deadlock (each
+  side's reply queues behind its own SYN or FIN), which the checker
+  reports; the default K = 3 is the smallest bound at which the fault-free
+  model has no such deadlock (without loss or duplication the channels never
+  hold more than 5 segments, so K >= 5 is exact for unbounded channels).
+* ``loss`` drops any queued segment. With loss or reordering (a segment
+  that arrives before the state that accepts it is dropped) SYN and FIN are
+  retransmitted.
+  A retransmission happens only when no copy of the segment is in flight:
+  the copy that matters is the one sent after the loss, and extra copies
+  are what ``duplicate`` models (it copies a queued segment to the tail).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from model import expr as exprlang
+from model import gcl
+from model.errors import InputError
+from model.spec import Segment, Spec, Transition
+
+EMPTY = "-"
+ENDPOINTS = ("A", "B")
+MAX_BOUND = 6
+DEFAULT_BOUND = 3
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A segment as it travels: flags and what its ACK covers."""
+
+    name: str
+    flags: frozenset[str]
+    acks_syn: bool
+    acks_fin: bool
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How the two endpoints and the network are composed."""
+
+    bound: int = DEFAULT_BOUND
+    reorder: bool = False
+    loss: bool = False
+    duplicate: bool = False
+    # spec options (note3, rfc1337, implementation); missing ones take the
+    # spec's defaults
+    spec_options: dict[str, bool] = field(default_factory=dict)
+
+    def resolved(self, spec: Spec) -> dict[str, bool]:
+        """Spec option values: the spec's defaults overridden by ours."""
+        unknown = set(self.spec_options) - set(spec.options)
+        if unknown:
+            raise InputError(
+                spec.path,
+                f"unknown model option {sorted(unknown)[0]!r}; the spec declares: "
+                + ", ".join(sorted(spec.options)),
+            )
+        return {**spec.options, **self.spec_options}
+
+    def as_dict(self, spec: Spec) -> dict[str, object]:
+        """Every option with its value, for reports."""
+        return {
+            "bound": self.bound,
+            "reorder": self.reorder,
+            "loss": self.loss,
+            "duplicate": self.duplicate,
+            **self.resolved(spec),
+        }
+
+
+def wire_alphabet(spec: Spec) -> dict[str, Wire]:
+    """Every distinct segment that can be on a channel, by name.
+
+    A segment whose ACK depends on the sender's history comes in two
+    variants: acking the receiver's SYN only (``FIN``), or its FIN too
+    (``FIN_ACK_OF_FIN``), named after the event the receiver sees.
+    """
+    out: dict[str, Wire] = {}
+    for seg in spec.segments.values():
+        if seg.acks == "history":
+            out[seg.name] = Wire(seg.name, seg.flags, True, False)
+            name = "ACK_OF_FIN" if seg.flags == {"ACK"} else f"{seg.name}_ACK_OF_FIN"
+            out[name] = Wire(name, seg.flags, True, True)
+        else:
+            out[seg.name] = Wire(seg.name, seg.flags, seg.acks == "syn", seg.acks == "fin")
+    return out
+
+
+def wire_for(seg: Segment, rcvd_fin: bool, alphabet: dict[str, Wire]) -> str:
+    """The wire variant an endpoint puts on the channel when sending ``seg``."""
+    if seg.acks == "history" and rcvd_fin:
+        return "ACK_OF_FIN" if seg.flags == {"ACK"} else f"{seg.name}_ACK_OF_FIN"
+    return seg.name
+
+
+class _Dispatch:
+    """Which transitions a received segment triggers (RFC 9293 §3.10.7)."""
+
+    def __init__(self, spec: Spec, enabled: tuple[Transition, ...]) -> None:
+        self.spec = spec
+        self.by_state_event: dict[tuple[str, str], list[Transition]] = {}
+        for t in enabled:
+            self.by_state_event.setdefault((t.source, t.event), []).append(t)
+        self.guards = {t.index: exprlang.parse(t.when) for t in enabled if t.when}
+
+    def candidates(self, w: Wire) -> list[str]:
+        """Receive events matching ``w`` exactly, most specific first."""
+        rank = {"fin": 2, "syn": 1, "none": 0}
+        found = []
+        for e in self.spec.events.values():
+            if e.kind != "rcv" or e.flags != w.flags:
+                continue
+            if e.acks == "syn" and not w.acks_syn or e.acks == "fin" and not w.acks_fin:
+                continue
+            found.append((rank[e.acks], e.name))
+        return [name for _, name in sorted(found, reverse=True)]
+
+    def enabled_at(self, state: str, event: str, history: dict[str, bool]) -> list[Transition]:
+        out = []
+        for t in self.by_state_event.get((state, event), []):
+            if t.index in self.guards and not _holds(self.guards[t.index], history):
+                continue
+            out.append(t)
+        return out
+
+    def whole(self, state: str, w: Wire, history: dict[str, bool]) -> list[list[Transition]]:
+        for event in self.candidates(w):
+            ts = self.enabled_at(state, event, history)
+            if ts:
+                return [[t] for t in ts]
+        # An ACK-bearing segment nobody handles as a whole is handled as its
+        # ACK (LISTEN: "any acknowledgment is bad"); a RST is never an ACK.
+        if "ACK" in w.flags and len(w.flags) > 1 and "RST" not in w.flags:
+            return self.whole(state, _ack_part(w), history)
+        return []
+
+    def dispatch(self, state: str, w: Wire, history: dict[str, bool]) -> list[list[Transition]]:
+        synchronized = self.spec.state(state).synchronized
+        if not synchronized or "ACK" not in w.flags or not w.flags & {"SYN", "FIN"}:
+            return self.whole(state, w, history)
+        for event in self.candidates(w):
+            if self.spec.events[event].acks != "none":
+                ts = self.enabled_at(state, event, history)
+                if ts:
+                    return [[t] for t in ts]
+        chains = self.whole(state, _ack_part(w), history) or [[]]
+        if "FIN" not in w.flags:
+            return [c for c in chains if c]
+        out = []
+        for chain in chains:
+            here = chain[-1].target if chain else state
+            fin_events = [e for e in self.candidates(w) if self.spec.events[e].acks == "none"]
+            fins: list[Transition] = []
+            if self.spec.state(here).synchronized:
+                for event in fin_events:
+                    fins = self.enabled_at(here, event, history)
+                    if fins:
+                        break
+            if fins:
+                out.extend(chain + [f] for f in fins)
+            elif chain:
+                out.append(chain)
+        return out
+
+
+def _ack_part(w: Wire) -> Wire:
+    return Wire(w.name, frozenset({"ACK"}), w.acks_syn, w.acks_fin)
+
+
+def _holds(tree: exprlang.Node, history: dict[str, bool]) -> bool:
+    names = {f"self.{k}": (gcl.Const(int(v)), "bool") for k, v in history.items()}
+    env = exprlang.Env(names, {})
+    return bool(gcl.evaluate(exprlang.typecheck(tree, env), ()))
+
+
+Updates = list[tuple[int, gcl.Expr]]
+
+
+class _Fifo:
+    """A FIFO channel as K slots, head first; empty slots (0) at the tail."""
+
+    def __init__(self, slots: tuple[int, ...], wires: tuple[str, ...]) -> None:
+        self.vars, self.wires, self.K = slots, wires, len(slots)
+
+    def _length_is(self, n: int) -> gcl.Expr:
+        parts: list[gcl.Expr] = []
+        if n > 0:
+            parts.append(gcl.ne(self.vars[n - 1], 0))
+        if n < self.K:
+            parts.append(gcl.eq(self.vars[n], 0))
+        return gcl.conj(*parts)
+
+    def _pop(self, pos: int) -> Updates:
+        ups: Updates = [(self.vars[j], gcl.Ref(self.vars[j + 1])) for j in range(pos, self.K - 1)]
+        ups.append((self.vars[self.K - 1], gcl.Const(0)))
+        return ups
+
+    def takes(self, wire: str, anywhere: bool) -> list[tuple[str, gcl.Expr, Updates]]:
+        """Ways to remove ``wire``: (tag, guard, updates); the head only unless ``anywhere``."""
+        code = self.wires.index(wire) + 1
+        return [(f"p{pos}", gcl.eq(self.vars[pos], code), self._pop(pos))
+                for pos in (range(self.K) if anywhere else range(1))]
+
+    def puts(self, wires: list[str]) -> list[tuple[str, gcl.Expr, Updates]]:
+        """Ways to append ``wires`` (one per current length that leaves room)."""
+        if not wires:
+            return [("", gcl.TRUE, [])]
+        return [
+            (f"n{n}", self._length_is(n),
+             [(self.vars[n + j], gcl.Const(self.wires.index(w) + 1)) for j, w in enumerate(wires)])
+            for n in range(self.K - len(wires) + 1)
+        ]
+
+    def empty(self) -> gcl.Expr:
+        return gcl.eq(self.vars[0], 0)
+
+    def absent(self, wire: str) -> gcl.Expr:
+        """No copy of ``wire`` is queued."""
+        return gcl.conj(*(gcl.ne(v, self.wires.index(wire) + 1) for v in self.vars))
+
+    def length(self) -> gcl.Expr:
+        return gcl.Add(tuple(gcl.ne(v, 0) for v in self.vars))
+
+    def show(self, state: tuple[int, ...]) -> list[str]:
+        return [self.wires[state[v] - 1] for v in self.vars if state[v]]
+
+
+class _Bag:
+    """A reordering channel as one counter per segment kind (a multiset).
+
+    Counters make states that differ only in queue order one state, and
+    give the Z3 engine a representation without positions.
+    """
+
+    def __init__(self, counters: tuple[int, ...], wires: tuple[str, ...], bound: int) -> None:
+        self.vars, self.wires, self.K = counters, wires, bound
+
+    def _count(self, wire: str) -> int:
+        return self.vars[self.wires.index(wire)]
+
+    def takes(self, wire: str, anywhere: bool) -> list[tuple[str, gcl.Expr, Updates]]:
+        v = self._count(wire)
+        return [("any", gcl.Cmp(">=", gcl.Ref(v), gcl.Const(1)), [(v, gcl.Add((gcl.Ref(v), gcl.Const(-1))))])]
+
+    def puts(self, wires: list[str]) -> list[tuple[str, gcl.Expr, Updates]]:
+        if not wires:
+            return [("", gcl.TRUE, [])]
+        room = gcl.Cmp("<=", self.length(), gcl.Const(self.K - len(wires)))
+        ups: Updates = []
+        for w in sorted(set(wires)):
+            v = self._count(w)
+            ups.append((v, gcl.Add((gcl.Ref(v), gcl.Const(wires.count(w))))))
+        return [("room", room, ups)]
+
+    def empty(self) -> gcl.Expr:
+        return gcl.conj(*(gcl.eq(v, 0) for v in self.vars))
+
+    def absent(self, wire: str) -> gcl.Expr:
+        """No copy of ``wire`` is queued."""
+        return gcl.eq(self._count(wire), 0)
+
+    def length(self) -> gcl.Expr:
+        return gcl.Add(tuple(gcl.Ref(v) for v in self.vars))
+
+    def show(self, state: tuple[int, ...]) -> list[str]:
+        return [w for w, v in zip(self.wires, self.vars, strict=True) for _ in range(state[v])]
+
+
+def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
+    """Compose two endpoints of ``spec`` over bounded channels."""
+    opts = options or ModelOptions()
+    if not 1 <= opts.bound <= MAX_BOUND:
+        raise InputError("--bound", f"the channel bound must be between 1 and {MAX_BOUND}, not {opts.bound}")
+    spec_opts = opts.resolved(spec)
+    enabled = spec.enabled(spec_opts)
+    alphabet = wire_alphabet(spec)
+    wires = tuple(alphabet)
+    K = opts.bound
+
+    vars_: list[gcl.Var] = []
+    endpoints: dict[str, dict[str, int]] = {}
+    for ep in ENDPOINTS:
+        fields = {"state": len(vars_)}
+        vars_.append(gcl.Var(f"{ep}.state", spec.state_names))
+        for h in exprlang.HISTORY_VARS:
+            fields[h] = len(vars_)
+            vars_.append(gcl.Var(f"{ep}.{h}", ("false", "true")))
+        endpoints[ep] = fields
+    chans: dict[str, _Fifo | _Bag] = {}
+    for ch in ("AB", "BA"):
+        first = len(vars_)
+        if opts.reorder:
+            counts = tuple(str(n) for n in range(K + 1))
+            vars_.extend(gcl.Var(f"{ch}.{w}", counts) for w in wires)
+            chans[ch] = _Bag(tuple(range(first, len(vars_))), wires, K)
+        else:
+            vars_.extend(gcl.Var(f"{ch}.{i}", (EMPTY, *wires)) for i in range(K))
+            chans[ch] = _Fifo(tuple(range(first, len(vars_))), wires)
+
+    init = [0] * len(vars_)
+    for ep in ENDPOINTS:
+        init[endpoints[ep]["state"]] = spec.state_names.index(spec.initial)
+
+    st_index = {name: i for i, name in enumerate(spec.state_names)}
+    commands: list[gcl.Command] = []
+    dispatcher = _Dispatch(spec, enabled)
+    guard_vars = sorted(
+        {n.split(".", 1)[1] for t in enabled if t.when for n in exprlang.parse(t.when).names()}
+    )
+
+    def emit(name: str, guard: gcl.Expr, ups: Updates, action: gcl.Action) -> None:
+        merged = dict(ups)
+        # An assignment of a variable to itself changes nothing: drop it.
+        updates = tuple(sorted((v, e) for v, e in merged.items() if e != gcl.Ref(v)))
+        commands.append(gcl.Command(name, guard, updates, action))
+
+    def effects(ep: str, chain: list[Transition], received: bool, rcvd_fin: bool) -> tuple[Updates, list[str]]:
+        """State and history updates of taking ``chain``, and the wires sent."""
+        f = endpoints[ep]
+        ups: Updates = []
+        if received and any("FIN" in spec.events[t.event].flags for t in chain):
+            rcvd_fin = True
+            ups.append((f["rcvd_fin"], gcl.TRUE))
+        sends = [s for t in chain for s in t.sends]
+        sent = [wire_for(spec.segments[s], rcvd_fin, alphabet) for s in sends]
+        ups.append((f["state"], gcl.Const(st_index[chain[-1].target])))
+        if chain[0].source == spec.initial and chain[-1].target != spec.initial:
+            ups.append((f["opened"], gcl.TRUE))
+        if chain[0].event == "listen":
+            ups.append((f["passive"], gcl.TRUE))
+        if any("FIN" in spec.segments[s].flags for s in sends):
+            ups.append((f["sent_fin"], gcl.TRUE))
+            if not rcvd_fin:
+                ups.append((f["fin_first"], gcl.TRUE))
+        if any("RST" in spec.segments[s].flags for s in sends):
+            ups.append((f["sent_rst"], gcl.TRUE))
+        return ups, sent
+
+    def fin_split(f: dict[str, int], needed: bool) -> list[tuple[bool, list[gcl.Expr]]]:
+        """What a segment's ACK covers depends on rcvd_fin: split on it when sending."""
+        if not needed:
+            return [(False, [])]
+        return [(v, [gcl.eq(f["rcvd_fin"], int(v))]) for v in (False, True)]
+
+    for ep in ENDPOINTS:
+        peer = "B" if ep == "A" else "A"
+        f = endpoints[ep]
+        out_ch, in_ch = chans[ep + peer], chans[peer + ep]
+
+        # User calls and timers.
+        for t in enabled:
+            kind = spec.events[t.event].kind
+            if kind == "rcv":
+                continue
+            base = [gcl.eq(f["state"], st_index[t.source])]
+            if t.source == spec.initial and t.target != spec.initial:
+                base.append(gcl.eq(f["opened"], 0))
+            hist_options = [h for h in _valuations(guard_vars) if _holds(exprlang.parse(t.when), h)] if t.when else [{}]
+            for hist in hist_options:
+                hist_guard = [gcl.eq(f[h], int(v)) for h, v in hist.items()]
+                for rcvd_fin, fin_guard in fin_split(f, bool(t.sends)):
+                    ups, sent = effects(ep, [t], False, rcvd_fin)
+                    for tag, room, push in out_ch.puts(sent):
+                        emit(
+                            f"{ep}:{t.id}:{''.join(str(int(v)) for v in hist.values())}f{int(rcvd_fin)}:{tag}",
+                            gcl.conj(*base, *hist_guard, *fin_guard, room),
+                            ups + push,
+                            gcl.Action(ep, kind, t.event, "", tuple(sent), (t.id,)),
+                        )
+
+        # Retransmission of an unacknowledged SYN or FIN, when segments can be
+        # lost: dropped by the network, or (reorder) dropped by a receiver
+        # they reached too early, e.g. a FIN overtaking the SYN,ACK arrives
+        # in SYN_SENT and is dropped (RFC 9293 §3.10.7.3).
+        if opts.loss or opts.reorder:
+            for r in spec.retransmits:
+                for rcvd_fin, fin_guard in fin_split(f, True):
+                    wire = wire_for(spec.segments[r.sends], rcvd_fin, alphabet)
+                    for tag, room, push in out_ch.puts([wire]):
+                        emit(
+                            f"{ep}:retransmit:{r.state}:f{int(rcvd_fin)}:{tag}",
+                            gcl.conj(gcl.eq(f["state"], st_index[r.state]), *fin_guard,
+                                     out_ch.absent(wire), room),
+                            push,
+                            gcl.Action(ep, "retransmit", "", "", (wire,)),
+                        )
+
+        # Receiving: one command per state, segment, history and position.
+        for state in spec.state_names:
+            for wname, w in alphabet.items():
+                outcomes = [(h, dispatcher.dispatch(state, w, h)) for h in _valuations(guard_vars)]
+                if all(_same(outcomes[0][1], chains) for _, chains in outcomes):
+                    outcomes = [({}, outcomes[0][1])]
+                for hist, chains in outcomes:
+                    hist_guard = [gcl.eq(f[h], int(v)) for h, v in hist.items()]
+                    hist_tag = "".join(str(int(v)) for v in hist.values())
+                    for tag, at, popped in in_ch.takes(wname, opts.reorder):
+                        base = [gcl.eq(f["state"], st_index[state]), at, *hist_guard]
+                        if not chains:
+                            emit(f"{ep}:ignore:{state}:{wname}:{hist_tag}:{tag}", gcl.conj(*base), popped,
+                                 gcl.Action(ep, "ignore", "", wname))
+                            continue
+                        for ci, chain in enumerate(chains):
+                            for rcvd_fin, fin_guard in fin_split(f, any(t.sends for t in chain)):
+                                ups, sent = effects(ep, chain, True, rcvd_fin)
+                                for ptag, room, push in out_ch.puts(sent):
+                                    emit(
+                                        f"{ep}:rcv:{state}:{wname}:{hist_tag}c{ci}f{int(rcvd_fin)}:{tag}:{ptag}",
+                                        gcl.conj(*base, *fin_guard, room),
+                                        popped + ups + push,
+                                        gcl.Action(
+                                            ep, "rcv", "+".join(t.event for t in chain), wname,
+                                            tuple(sent), tuple(t.id for t in chain),
+                                        ),
+                                    )
+
+    # The network: loss and duplication.
+    for ch, chan in chans.items():
+        for wname in wires:
+            for tag, at, popped in chan.takes(wname, True):
+                if opts.loss:
+                    emit(f"net:lose:{ch}:{wname}:{tag}", at, popped,
+                         gcl.Action("net", "lose", "", wname, (), (), ch))
+                # FIFO duplication copies the head only: enough, since copies
+                # of later segments arise once they reach the head.
+                if opts.duplicate and tag in ("p0", "any"):
+                    for ptag, room, push in chan.puts([wname]):
+                        emit(f"net:duplicate:{ch}:{wname}:{ptag}", gcl.conj(at, room), push,
+                             gcl.Action("net", "duplicate", "", wname, (), (), ch))
+
+    return gcl.System(
+        vars=tuple(vars_),
+        init=tuple(init),
+        commands=tuple(commands),
+        endpoints=endpoints,
+        channels={ch: c.vars for ch, c in chans.items()},
+        options=opts.as_dict(spec),
+        views={ch: c for ch, c in chans.items()},
+    )
+
+
+def _valuations(names: list[str]) -> list[dict[str, bool]]:
+    return [dict(zip(names, bits, strict=True)) for bits in itertools.product((False, True), repeat=len(names))]
+
+
+def _same(a: list[list[Transition]], b: list[list[Transition]]) -> bool:
+    return [[t.index for t in c] for c in a] == [[t.index for t in c] for c in b]
+
+
+def property_env(system: gcl.System, aliases: dict[str, str] | None = None) -> exprlang.Env:
+    """The names a property may use over ``system``."""
+    names: dict[str, exprlang.Typed] = {}
+    for ep, fields in system.endpoints.items():
+        for key, var in fields.items():
+            kind = "state" if key == "state" else "bool"
+            names[f"{ep}.{key}"] = (gcl.Ref(var), kind)
+    for ch, view in system.views.items():
+        names[f"{ch}.empty"] = (view.empty(), "bool")
+        names[f"{ch}.len"] = (view.length(), "int")
+    state_var = system.vars[next(iter(system.endpoints.values()))["state"]]
+    return exprlang.Env(names, {"state": state_var.values}, aliases)

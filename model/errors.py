@@ -1,0 +1,44 @@
+"""The one error type users see: a sentence naming the file, line or field."""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input (spec, properties, options): printed as one line, exit status 2.
+
+    ``where`` is ``file`` or ``file:line``; ``message`` says what is wrong and
+    what to do about it.
+    """
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+def locate(text: str, table: str, index: int, key: str | None = None) -> int | None:
+    """Line (1-based) of the ``index``-th ``[[table]]`` in TOML ``text``, or of
+    ``key`` inside it. tomllib keeps no positions, so errors found after
+    parsing are placed by scanning the source; None when it cannot tell."""
+    header = f"[[{table}]]"
+    seen = -1
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if line.strip() == header:
+            seen += 1
+            if seen == index:
+                if key is None:
+                    return number
+                for offset, inner in enumerate(lines[number:], start=number + 1):
+                    stripped = inner.strip()
+                    if stripped.startswith("["):
+                        break
+                    if stripped.split("=", 1)[0].strip() == key:
+                        return offset
+                return number
+    return None
+
+
+def where(path: str, line: int | None) -> str:
+    """``path:line`` when the line is known, else ``path``."""
+    return f"{path}:{line}" if line else path

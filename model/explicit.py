@@ -1,0 +1,237 @@
+"""The explicit-state engine: breadth-first search over global states.
+
+The guarded commands are compiled once into a Python successor function
+(generated source, grouped by the variables most guards test), so the
+search touches only commands whose key variables match. BFS order gives
+shortest counterexamples; ``recoverable`` properties (AG EF p) and
+deadlocks are decided by reverse reachability over the explored space.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from model import gcl
+from model.properties import Property
+from model.results import Verdict, trace
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+Successors = Callable[[tuple[int, ...]], list[tuple[int, tuple[int, ...]]]]
+
+
+def _atoms(guard: gcl.Expr) -> list[gcl.Expr]:
+    return list(guard.args) if isinstance(guard, gcl.And) else [guard]
+
+
+def _key_eq(atom: gcl.Expr) -> tuple[int, int] | None:
+    if (
+        isinstance(atom, gcl.Cmp)
+        and atom.op == "=="
+        and isinstance(atom.left, gcl.Ref)
+        and isinstance(atom.right, gcl.Const)
+    ):
+        return atom.left.var, atom.right.value
+    return None
+
+
+def compile_successors(system: gcl.System) -> Successors:
+    """Python successor function for ``system``: state -> [(command, state')]."""
+    commands = list(enumerate(system.commands))
+    # Group commands by the variable their guards most often test for
+    # equality, then the rest by the next such variable, and so on.
+    groups: list[tuple[int | None, list[tuple[int, gcl.Command]]]] = []
+    rest = commands
+    while rest:
+        freq = Counter(k[0] for _, c in rest for a in _atoms(c.guard) if (k := _key_eq(a)))
+        if not freq:
+            groups.append((None, rest))
+            break
+        var = freq.most_common(1)[0][0]
+        keyed = [(i, c) for i, c in rest if any((k := _key_eq(a)) and k[0] == var for a in _atoms(c.guard))]
+        groups.append((var, keyed))
+        rest = [(i, c) for i, c in rest if (i, c) not in keyed]
+
+    n = len(system.vars)
+    lines = ["def successors(s):", "    out = []", "    add = out.append"]
+
+    def emit_cmd(i: int, c: gcl.Command, skip: gcl.Expr | None, indent: str) -> None:
+        atoms = [a for a in _atoms(c.guard) if a != skip]
+        cond = " and ".join(gcl.to_python(a) for a in atoms) or "True"
+        new = dict(c.updates)
+        values = ", ".join(gcl.to_python(new[v]) if v in new else f"s[{v}]" for v in range(n))
+        lines.append(f"{indent}if {cond}:")
+        lines.append(f"{indent}    add(({i}, ({values},)))")
+
+    for var, members in groups:
+        if var is None:
+            for i, c in members:
+                emit_cmd(i, c, None, "    ")
+            continue
+        by_value: dict[int, list[tuple[int, gcl.Command]]] = {}
+        for i, c in members:
+            value = next(k[1] for a in _atoms(c.guard) if (k := _key_eq(a)) and k[0] == var)
+            by_value.setdefault(value, []).append((i, c))
+        lines.append(f"    v = s[{var}]")
+        for j, (value, cmds) in enumerate(sorted(by_value.items())):
+            lines.append(f"    {'if' if j == 0 else 'elif'} v == {value}:")
+            for i, c in cmds:
+                emit_cmd(i, c, gcl.eq(var, value), "        ")
+    lines.append("    return out")
+    namespace: dict[str, object] = {}
+    exec(compile("\n".join(lines), "<tcpcheck successors>", "exec"), namespace)  # noqa: S102
+    return namespace["successors"]  # type: ignore[return-value]
+
+
+def compile_predicate(expr: gcl.Expr) -> Callable[[tuple[int, ...]], bool]:
+    """Python predicate for a boolean expression."""
+    namespace: dict[str, object] = {}
+    exec(f"def p(s):\n    return bool({gcl.to_python(expr)})", namespace)  # noqa: S102
+    return namespace["p"]  # type: ignore[return-value]
+
+
+@dataclass
+class StateSpace:
+    """The reachable global states, in BFS order, with their edges."""
+
+    system: gcl.System
+    states: list[tuple[int, ...]]
+    parent: list[tuple[int, int]]  # (predecessor, command) per state; (-1, -1) for the initial one
+    edges: list[tuple[int, int, int]]  # (source, target, command)
+    seconds: float
+    _preds: list[list[int]] | None = field(default=None, repr=False)
+
+    @property
+    def transitions(self) -> int:
+        return len(self.edges)
+
+    def predecessors(self) -> list[list[int]]:
+        """Reverse adjacency, built once."""
+        if self._preds is None:
+            preds: list[list[int]] = [[] for _ in self.states]
+            for src, dst, _ in self.edges:
+                preds[dst].append(src)
+            self._preds = preds
+        return self._preds
+
+    def graph(self) -> nx.DiGraph:
+        """The reachable space as a networkx DiGraph (nodes are state numbers;
+        node attribute ``state`` is the valuation, edge attribute ``command``
+        the command names taken between the two)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from((i, {"state": s}) for i, s in enumerate(self.states))
+        for src, dst, cmd in self.edges:
+            if g.has_edge(src, dst):
+                g[src][dst]["commands"].append(self.system.commands[cmd].name)
+            else:
+                g.add_edge(src, dst, commands=[self.system.commands[cmd].name])
+        return g
+
+    def path_to(self, index: int) -> tuple[list[tuple[int, ...]], list[int | None]]:
+        """The BFS (shortest) path from the initial state to state ``index``."""
+        states, cmds = [], []
+        while index >= 0:
+            pred, cmd = self.parent[index]
+            states.append(self.states[index])
+            cmds.append(cmd if cmd >= 0 else None)
+            index = pred
+        return states[::-1], cmds[::-1]
+
+    def terminal(self) -> list[int]:
+        """States with no successor at all."""
+        has_out = [False] * len(self.states)
+        for src, _, _ in self.edges:
+            has_out[src] = True
+        return [i for i, h in enumerate(has_out) if not h]
+
+
+def explore(system: gcl.System, progress: Callable[[int], None] | None = None) -> StateSpace:
+    """Breadth-first search of every state reachable from ``system.init``."""
+    t0 = time.perf_counter()
+    successors = compile_successors(system)
+    index = {system.init: 0}
+    states = [system.init]
+    parent = [(-1, -1)]
+    edges: list[tuple[int, int, int]] = []
+    queue = deque([0])
+    while queue:
+        src = queue.popleft()
+        for cmd, nxt in successors(states[src]):
+            dst = index.get(nxt)
+            if dst is None:
+                dst = len(states)
+                index[nxt] = dst
+                states.append(nxt)
+                parent.append((src, cmd))
+                queue.append(dst)
+                if progress and dst % 50000 == 0:
+                    progress(dst)
+            edges.append((src, dst, cmd))
+    return StateSpace(system, states, parent, edges, time.perf_counter() - t0)
+
+
+def deadlock_note(space: StateSpace, index: int) -> str:
+    """Why no good state is reachable from state ``index``, in words."""
+    system = space.system
+    state = space.states[index]
+    full = [ch for ch, view in system.views.items() if len(view.show(state)) == system.options.get("bound")]
+    stuck = not any(src == index for src, _, _ in space.edges)
+    head = "deadlock: the last state has no successor" if stuck else (
+        "from the last state no state satisfying it is reachable"
+    )
+    if full:
+        head += f" ({' and '.join(full)} full: a bounded-buffer effect; try a larger --bound)"
+    return head
+
+
+def check(space: StateSpace, prop: Property) -> Verdict:
+    """Decide one property on an explored state space."""
+    t0 = time.perf_counter()
+    system = space.system
+    skipped = prop.skipped_by(system.options)
+    if skipped:
+        return Verdict(prop.name, prop.kind, prop.expect, "skipped", "explicit",
+                       note=f"does not apply with {skipped} on")
+    verdict = Verdict(prop.name, prop.kind, prop.expect, "holds", "explicit", method="exhaustive BFS",
+                      extra={"states": len(space.states)})
+    for label, expr in prop.instances(system):
+        pred = compile_predicate(expr)
+        bad: int | None = None
+        if prop.kind == "invariant":
+            bad = next((i for i, s in enumerate(space.states) if not pred(s)), None)
+        elif prop.kind == "reachable":
+            hit = next((i for i, s in enumerate(space.states) if pred(s)), None)
+            if hit is None:
+                verdict.verdict, verdict.instance = "violated", label
+                verdict.note = f"no reachable state satisfies it ({len(space.states)} states searched)"
+                break
+            if verdict.witness is None:
+                verdict.witness = trace(system, *space.path_to(hit))
+            continue
+        else:  # recoverable: AG EF p, by reverse reachability from the p-states
+            good = [False] * len(space.states)
+            queue = deque(i for i, s in enumerate(space.states) if pred(s))
+            for i in queue:
+                good[i] = True
+            preds = space.predecessors()
+            while queue:
+                for p in preds[queue.popleft()]:
+                    if not good[p]:
+                        good[p] = True
+                        queue.append(p)
+            bad = next((i for i, g in enumerate(good) if not g), None)
+            if bad is not None:
+                verdict.note = deadlock_note(space, bad)
+        if bad is not None:
+            verdict.verdict, verdict.instance = "violated", label
+            verdict.counterexample = trace(system, *space.path_to(bad))
+            break
+    verdict.seconds = time.perf_counter() - t0
+    return verdict

@@ -1,0 +1,333 @@
+"""The property language: parsing, and typing against a composed system.
+
+    A.state == TIME_WAIT -> A.fin_first or A.sent_rst
+    self.state in {CLOSE_WAIT, LAST_ACK} -> self.rcvd_fin and not self.fin_first
+    AB.empty and BA.empty -> (A.state == ESTABLISHED <-> B.state == ESTABLISHED)
+
+Names: ``A.``/``B.`` (or ``self.``/``peer.`` in properties written for each
+endpoint) followed by ``state`` or a history variable; ``AB.``/``BA.``
+followed by ``empty`` or ``len``; state names; ``true``/``false``; integers.
+Operators, loosest first: ``<->``, ``->`` (right-associative), ``or``,
+``and``, ``not``, comparisons (``== != < <= > >=``, ``in {...}``,
+``not in {...}``), ``+ -``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from model import gcl
+
+# Per-endpoint history variables of the composed system (model/compose.py).
+HISTORY_VARS = ("opened", "passive", "sent_fin", "rcvd_fin", "fin_first", "sent_rst")
+
+
+class ExprError(Exception):
+    """A parse or type error at a column of the expression text."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(f"column {column + 1}: {message}")
+        self.column = column
+        self.message = message
+
+
+# ------------------------------------------------------------------ syntax --
+
+
+@dataclass(frozen=True)
+class Node:
+    pos: int
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+    def names(self) -> Iterator[str]:
+        """Every dotted name the expression mentions."""
+        if isinstance(self, Name):
+            yield self.text
+        for c in self.children():
+            yield from c.names()
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    text: str
+
+
+@dataclass(frozen=True)
+class Number(Node):
+    value: int
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str
+    arg: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str
+    left: Node
+    right: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class Member(Node):
+    arg: Node
+    items: tuple[Node, ...]
+    negated: bool
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.arg, *self.items)
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+    r"|(?P<op><->|->|==|!=|<=|>=|[<>(){},+\-]))"
+)
+_KEYWORDS = {"and", "or", "not", "in"}
+
+
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    out: list[tuple[str, str, int]] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m:
+            col = pos + len(text[pos:]) - len(text[pos:].lstrip())
+            raise ExprError(f"unexpected character {text[col]!r}", col)
+        kind = m.lastgroup or ""
+        value = m.group(kind)
+        start = m.start(kind)
+        if kind == "name" and value in _KEYWORDS:
+            kind = "op"
+        out.append((kind, value, start))
+        pos = m.end()
+    out.append(("end", "", len(text)))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.toks[self.i]
+
+    def take(self, value: str | None = None) -> tuple[str, str, int]:
+        tok = self.toks[self.i]
+        if value is not None and tok[1] != value:
+            found = tok[1] or "end of expression"
+            raise ExprError(f"expected {value!r}, found {found!r}", tok[2])
+        self.i += 1
+        return tok
+
+    def at(self, *values: str) -> bool:
+        kind, value, _ = self.peek()
+        return kind == "op" and value in values
+
+    def expr(self) -> Node:
+        left = self.implies()
+        while self.at("<->"):
+            pos = self.take()[2]
+            left = Binary(pos, "<->", left, self.implies())
+        return left
+
+    def implies(self) -> Node:
+        left = self.disj()
+        if self.at("->"):
+            pos = self.take()[2]
+            return Binary(pos, "->", left, self.implies())
+        return left
+
+    def disj(self) -> Node:
+        left = self.conj()
+        while self.at("or"):
+            pos = self.take()[2]
+            left = Binary(pos, "or", left, self.conj())
+        return left
+
+    def conj(self) -> Node:
+        left = self.negation()
+        while self.at("and"):
+            pos = self.take()[2]
+            left = Binary(pos, "and", left, self.negation())
+        return left
+
+    def negation(self) -> Node:
+        if self.at("not"):
+            pos = self.take()[2]
+            return Unary(pos, "not", self.negation())
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        left = self.sum()
+        if self.at("==", "!=", "<", "<=", ">", ">="):
+            op, pos = self.take()[1:]
+            return Binary(pos, op, left, self.sum())
+        if self.at("in") or (self.at("not") and self.toks[self.i + 1][1] == "in"):
+            negated = self.take()[1] == "not"
+            pos = self.take("in")[2] if negated else self.toks[self.i - 1][2]
+            self.take("{")
+            items = [self.sum()]
+            while self.at(","):
+                self.take()
+                items.append(self.sum())
+            self.take("}")
+            return Member(pos, left, tuple(items), negated)
+        return left
+
+    def sum(self) -> Node:
+        left = self.atom()
+        while self.at("+", "-"):
+            op, pos = self.take()[1:]
+            left = Binary(pos, op, left, self.atom())
+        return left
+
+    def atom(self) -> Node:
+        kind, value, pos = self.peek()
+        if kind == "num":
+            self.take()
+            return Number(pos, int(value))
+        if kind == "name":
+            self.take()
+            return Name(pos, value)
+        if self.at("("):
+            self.take()
+            inner = self.expr()
+            self.take(")")
+            return inner
+        found = value or "end of expression"
+        raise ExprError(f"expected a name, number or '(', found {found!r}", pos)
+
+
+def parse(text: str) -> Node:
+    """Parse an expression; raises ExprError with the column on bad syntax."""
+    p = _Parser(text)
+    tree = p.expr()
+    kind, value, pos = p.peek()
+    if kind != "end":
+        raise ExprError(f"unexpected {value!r} after a complete expression", pos)
+    return tree
+
+
+# ------------------------------------------------------------------ typing --
+
+# A typed value: the gcl expression, and its type: "bool", "int", or the
+# name of an enumeration ("state").
+Typed = tuple[gcl.Expr, str]
+
+
+class Env:
+    """What names mean in a given system, and the enum constants."""
+
+    def __init__(
+        self,
+        names: dict[str, Typed],
+        enums: dict[str, tuple[str, ...]],
+        aliases: dict[str, str] | None = None,
+    ) -> None:
+        self.names = names
+        self.enums = enums
+        self.aliases = aliases or {}
+
+    def lookup(self, text: str) -> Typed | None:
+        owner, dot, rest = text.partition(".")
+        if dot and owner in self.aliases:
+            text = f"{self.aliases[owner]}.{rest}"
+        return self.names.get(text)
+
+
+def typecheck(tree: Node, env: Env) -> gcl.Expr:
+    """Type a parsed expression as a boolean gcl expression, or raise ExprError."""
+    expr, kind = _typed(tree, env, None)
+    if kind != "bool":
+        raise ExprError(f"the expression is a {kind}, but a property must be true or false", tree.pos)
+    return expr
+
+
+def _constant(tree: Name, env: Env, want: str | None) -> Typed | None:
+    for enum, values in env.enums.items():
+        if tree.text in values and (want is None or want == enum):
+            return gcl.Const(values.index(tree.text)), enum
+    if tree.text in ("true", "false"):
+        return gcl.Const(int(tree.text == "true")), "bool"
+    return None
+
+
+def _typed(tree: Node, env: Env, want: str | None) -> Typed:
+    if isinstance(tree, Number):
+        return gcl.Const(tree.value), "int"
+    if isinstance(tree, Name):
+        found = env.lookup(tree.text) or _constant(tree, env, want)
+        if found is None:
+            known = sorted(
+                {n.replace("A.", "X.").replace("B.", "X.") for n in env.names}
+                | {f"{a}.{n.split('.', 1)[1]}" for a in env.aliases for n in env.names if n.startswith("A.")}
+            )
+            hint = ", ".join(k for k in known if not k.startswith("X.")) or ", ".join(known)
+            raise ExprError(f"unknown name {tree.text!r}; known names: {hint}, and the state names", tree.pos)
+        return found
+    if isinstance(tree, Unary):
+        arg = _expect(tree.arg, env, "bool", "not")
+        return gcl.Not(arg), "bool"
+    if isinstance(tree, Member):
+        arg, kind = _typed(tree.arg, env, None)
+        if kind == "bool":
+            raise ExprError("'in' needs a state or a number on its left, not a boolean", tree.pos)
+        items = [_expect(item, env, kind, "in") for item in tree.items]
+        test: gcl.Expr = gcl.Or(tuple(gcl.Cmp("==", arg, i) for i in items))
+        return (gcl.Not(test) if tree.negated else test), "bool"
+    assert isinstance(tree, Binary)
+    op = tree.op
+    if op in ("and", "or", "->", "<->"):
+        left = _expect(tree.left, env, "bool", op)
+        right = _expect(tree.right, env, "bool", op)
+        if op == "and":
+            return gcl.conj(left, right), "bool"
+        if op == "or":
+            return gcl.Or((left, right)), "bool"
+        if op == "->":
+            return gcl.Or((gcl.Not(left), right)), "bool"
+        return gcl.Cmp("==", left, right), "bool"
+    if op in ("+", "-"):
+        left = _expect(tree.left, env, "int", op)
+        right = _expect(tree.right, env, "int", op)
+        if op == "-":
+            right = gcl.Add((gcl.Const(0),)) if right == gcl.Const(0) else _negate(right, tree)
+        return gcl.Add((left, right)), "int"
+    # comparisons: type the side that is not a bare constant first
+    if isinstance(tree.left, Name) and env.lookup(tree.left.text) is None:
+        right, kind = _typed(tree.right, env, None)
+        left = _expect(tree.left, env, kind, op)
+    else:
+        left, kind = _typed(tree.left, env, None)
+        right = _expect(tree.right, env, kind, op)
+    if op in ("<", "<=", ">", ">=") and kind != "int":
+        raise ExprError(f"'{op}' compares numbers, not {kind} values", tree.pos)
+    return gcl.Cmp(op, left, right), "bool"
+
+
+def _negate(expr: gcl.Expr, tree: Node) -> gcl.Expr:
+    if isinstance(expr, gcl.Const):
+        return gcl.Const(-expr.value)
+    raise ExprError("subtraction of a variable is not supported; move it to the other side", tree.pos)
+
+
+def _expect(tree: Node, env: Env, kind: str, op: str) -> gcl.Expr:
+    expr, got = _typed(tree, env, kind)
+    if got != kind:
+        raise ExprError(f"type clash: '{op}' needs a {kind} here, but this is a {got}", tree.pos)
+    return expr

@@ -1,0 +1,394 @@
+"""Loading and validating ``specs/tcp.toml``: the endpoint machine as data."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from model.errors import InputError, locate, where
+
+PATHS = ("client", "server", "simultaneous", "error", "implementation")
+EVENT_KINDS = ("call", "rcv", "timer")
+FLAGS = ("SYN", "ACK", "FIN", "RST")
+ACKS = ("none", "syn", "fin", "history")
+
+
+@dataclass(frozen=True)
+class State:
+    """One of the RFC 9293 states."""
+
+    name: str
+    synchronized: bool
+    meaning: str
+    rfc: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """What triggers a transition: a user call, a classified segment, a timer."""
+
+    name: str
+    kind: str
+    flags: frozenset[str] = frozenset()
+    acks: str = "none"  # for rcv events: which of the receiver's bits the ACK covers
+    socket: tuple[str, ...] = ()
+    meaning: str = ""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment an endpoint can send (flags, and what its ACK covers)."""
+
+    name: str
+    flags: frozenset[str]
+    acks: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge of the endpoint machine."""
+
+    index: int
+    source: str
+    event: str
+    target: str
+    sends: tuple[str, ...]
+    path: str
+    rfc: str
+    when: str | None = None
+    option: str | None = None
+    unless: str | None = None
+    note: str = ""
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        """A stable, readable name: ``FROM--event-->TO`` (plus the guard)."""
+        guard = f"[{self.when}]" if self.when else ""
+        variant = f"({self.option})" if self.option else ""
+        return f"{self.source}--{self.event}{guard}{variant}-->{self.target}"
+
+
+@dataclass(frozen=True)
+class Retransmit:
+    """Under loss, a state whose SYN or FIN is unacknowledged may resend it."""
+
+    state: str
+    sends: str
+    rfc: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The whole endpoint machine, validated."""
+
+    path: str
+    name: str
+    reference: str
+    initial: str
+    options: dict[str, bool]
+    option_help: dict[str, str]
+    states: tuple[State, ...]
+    events: dict[str, Event]
+    segments: dict[str, Segment]
+    transitions: tuple[Transition, ...]
+    retransmits: tuple[Retransmit, ...] = field(default=())
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """The state names in the order the spec lists them."""
+        return tuple(s.name for s in self.states)
+
+    def state(self, name: str) -> State:
+        """The state called ``name``."""
+        for s in self.states:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def enabled(self, options: dict[str, bool]) -> tuple[Transition, ...]:
+        """The transitions present under the given option values."""
+        return tuple(
+            t
+            for t in self.transitions
+            if (t.option is None or options.get(t.option, False))
+            and (t.unless is None or not options.get(t.unless, False))
+        )
+
+
+def default_spec_path() -> Path:
+    """The embedded RFC 9293 spec shipped with the package."""
+    return Path(str(resources.files("specs").joinpath("tcp.toml")))
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """Parse a TOML file; syntax errors become one InputError line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file; pass an existing TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), f"cannot read it ({exc}); pass a UTF-8 TOML file") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says "... (at line L, column C)": lift the line to the front.
+        msg = str(exc)
+        line = None
+        if "(at line " in msg:
+            tail = msg.rsplit("(at line ", 1)[1]
+            line = int(tail.split(",", 1)[0].rstrip(")"))
+            msg = msg.rsplit(" (at line ", 1)[0]
+        raise InputError(where(str(path), line), f"malformed TOML: {msg}") from None
+
+
+class _Reader:
+    """Field access with errors that name the table, index, key and line."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def fail(self, table: str, index: int, key: str | None, message: str) -> InputError:
+        line = locate(self.text, table, index, key) if index >= 0 else None
+        field_name = f"[[{table}]] #{index + 1}" + (f" field '{key}'" if key else "")
+        return InputError(where(self.path, line), f"{field_name}: {message}")
+
+    def get(
+        self,
+        table: str,
+        index: int,
+        row: dict[str, Any],
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any = ...,
+    ) -> Any:
+        if key not in row:
+            if default is ...:
+                raise self.fail(table, index, None, f"missing required field '{key}'")
+            return default
+        value = row[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(table, index, key, f"must be a {names}, not {value!r}")
+        return value
+
+
+def _rows(reader: _Reader, data: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    rows = data.get(table, [])
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError(reader.path, f"'{table}' must be an array of tables written [[{table}]]")
+    return rows
+
+
+def _known(value: str, known: Any, what: str) -> str:
+    options = ", ".join(sorted(known))
+    return f"unknown {what} {value!r}; use one of: {options}"
+
+
+def load_spec(path: str | Path | None = None) -> Spec:
+    """Load and validate a spec file (the embedded RFC 9293 spec by default).
+
+    Raises InputError with the file, line and field on any problem.
+    """
+    p = Path(path) if path is not None else default_spec_path()
+    data, text = read_toml(p)
+    r = _Reader(str(p), text)
+
+    allowed_top = {"machine", "options", "state", "event", "segment", "retransmit", "transition"}
+    for key in data:
+        if key not in allowed_top:
+            raise InputError(
+                str(p), f"unknown top-level table '{key}'; expected {', '.join(sorted(allowed_top))}"
+            )
+
+    machine = data.get("machine", {})
+    if not isinstance(machine, dict):
+        raise InputError(str(p), "[machine] must be a table")
+
+    options: dict[str, bool] = {}
+    option_help: dict[str, str] = {}
+    raw_options = data.get("options", {})
+    if not isinstance(raw_options, dict):
+        raise InputError(str(p), "[options] must be a table of [options.NAME] tables")
+    for name, body in raw_options.items():
+        if not isinstance(body, dict) or not isinstance(body.get("default"), bool):
+            raise InputError(str(p), f"[options.{name}] needs 'default = true' or 'default = false'")
+        options[name] = body["default"]
+        option_help[name] = str(body.get("description", ""))
+
+    states: list[State] = []
+    for i, row in enumerate(_rows(r, data, "state")):
+        name = r.get("state", i, row, "name", str)
+        if any(s.name == name for s in states):
+            raise r.fail("state", i, "name", f"state {name!r} is declared twice")
+        states.append(
+            State(
+                name=name,
+                synchronized=r.get("state", i, row, "synchronized", bool),
+                meaning=r.get("state", i, row, "meaning", str, ""),
+                rfc=r.get("state", i, row, "rfc", str, ""),
+            )
+        )
+    if not states:
+        raise InputError(str(p), "no states: declare each with a [[state]] table")
+    state_names = {s.name for s in states}
+
+    initial = machine.get("initial", "CLOSED")
+    if initial not in state_names:
+        raise InputError(str(p), f"[machine] initial: {_known(initial, state_names, 'state')}")
+
+    events: dict[str, Event] = {}
+    for i, row in enumerate(_rows(r, data, "event")):
+        name = r.get("event", i, row, "name", str)
+        if name in events:
+            raise r.fail("event", i, "name", f"event {name!r} is declared twice")
+        kind = r.get("event", i, row, "kind", str)
+        if kind not in EVENT_KINDS:
+            raise r.fail("event", i, "kind", _known(kind, EVENT_KINDS, "event kind"))
+        flags: frozenset[str] = frozenset()
+        acks = "none"
+        if kind == "rcv":
+            match = r.get("event", i, row, "matches", dict)
+            flags = frozenset(match.get("flags", []))
+            bad = flags - set(FLAGS)
+            if bad or not flags:
+                raise r.fail("event", i, "matches", f"flags must be a non-empty subset of {FLAGS}")
+            acks = match.get("acks", "none")
+            if acks not in ("none", "syn", "fin"):
+                raise r.fail("event", i, "matches", "acks must be 'none', 'syn' or 'fin'")
+        socket = tuple(r.get("event", i, row, "socket", list, []))
+        events[name] = Event(name, kind, flags, acks, socket, r.get("event", i, row, "meaning", str, ""))
+
+    segments: dict[str, Segment] = {}
+    for i, row in enumerate(_rows(r, data, "segment")):
+        name = r.get("segment", i, row, "name", str)
+        if name in segments:
+            raise r.fail("segment", i, "name", f"segment {name!r} is declared twice")
+        flags = frozenset(r.get("segment", i, row, "flags", list))
+        if not flags or flags - set(FLAGS):
+            raise r.fail("segment", i, "flags", f"must be a non-empty subset of {FLAGS}")
+        acks = r.get("segment", i, row, "acks", str)
+        if acks not in ACKS:
+            raise r.fail("segment", i, "acks", _known(acks, ACKS, "acks value"))
+        if acks != "none" and "ACK" not in flags:
+            raise r.fail("segment", i, "acks", "a segment without the ACK flag acknowledges nothing")
+        segments[name] = Segment(name, flags, acks)
+
+    retransmits: list[Retransmit] = []
+    for i, row in enumerate(_rows(r, data, "retransmit")):
+        st = r.get("retransmit", i, row, "state", str)
+        if st not in state_names:
+            raise r.fail("retransmit", i, "state", _known(st, state_names, "state"))
+        seg = r.get("retransmit", i, row, "sends", str)
+        if seg not in segments:
+            raise r.fail("retransmit", i, "sends", _known(seg, segments, "segment"))
+        retransmits.append(Retransmit(st, seg, r.get("retransmit", i, row, "rfc", str, "")))
+
+    transitions: list[Transition] = []
+    allowed_keys = {"from", "event", "to", "sends", "path", "rfc", "when", "option", "unless", "note"}
+    for i, row in enumerate(_rows(r, data, "transition")):
+        for key in row:
+            if key not in allowed_keys:
+                raise r.fail(
+                    "transition", i, key, f"unknown field; allowed: {', '.join(sorted(allowed_keys))}"
+                )
+        src = r.get("transition", i, row, "from", str)
+        dst = r.get("transition", i, row, "to", str)
+        for key, value in (("from", src), ("to", dst)):
+            if value not in state_names:
+                raise r.fail("transition", i, key, _known(value, state_names, "state"))
+        ev = r.get("transition", i, row, "event", str)
+        if ev not in events:
+            raise r.fail("transition", i, "event", _known(ev, events, "event"))
+        sends = r.get("transition", i, row, "sends", list, [])
+        for s in sends:
+            if s not in segments:
+                raise r.fail("transition", i, "sends", _known(str(s), segments, "segment"))
+        path_kind = r.get("transition", i, row, "path", str)
+        if path_kind not in PATHS:
+            raise r.fail("transition", i, "path", _known(path_kind, PATHS, "path"))
+        rfc = r.get("transition", i, row, "rfc", str)
+        if not rfc.strip():
+            raise r.fail("transition", i, "rfc", "every transition needs an RFC (or implementation) reference")
+        option = r.get("transition", i, row, "option", str, None)
+        unless = r.get("transition", i, row, "unless", str, None)
+        for key, value in (("option", option), ("unless", unless)):
+            if value is not None and value not in options:
+                raise r.fail("transition", i, key, _known(value, options, "option") + " (declare it under [options])")
+        if path_kind == "implementation" and option is None:
+            raise r.fail(
+                "transition", i, "option",
+                "an implementation transition must name the option that enables it (e.g. 'implementation')",
+            )
+        when = r.get("transition", i, row, "when", str, None)
+        t = Transition(
+            index=i,
+            source=src,
+            event=ev,
+            target=dst,
+            sends=tuple(sends),
+            path=path_kind,
+            rfc=rfc,
+            when=when,
+            option=option,
+            unless=unless,
+            note=r.get("transition", i, row, "note", str, ""),
+            line=locate(text, "transition", i),
+        )
+        for other in transitions:
+            if (other.source, other.event, other.when, other.option, other.unless) == (
+                src, ev, when, option, unless,
+            ):
+                same = other.target == dst and other.sends == t.sends
+                what = "duplicates" if same else "conflicts with"
+                raise r.fail(
+                    "transition", i, "event",
+                    f"{t.id} {what} the transition at line {other.line} ({other.id}); "
+                    "remove one, or tell them apart with 'when', 'option' or 'unless'",
+                )
+        transitions.append(t)
+    if not transitions:
+        raise InputError(str(p), "no transitions: declare each with a [[transition]] table")
+
+    spec = Spec(
+        path=str(p),
+        name=str(machine.get("name", "TCP")),
+        reference=str(machine.get("reference", "")),
+        initial=initial,
+        options=options,
+        option_help=option_help,
+        states=tuple(states),
+        events=events,
+        segments=segments,
+        transitions=tuple(transitions),
+        retransmits=tuple(retransmits),
+    )
+    _check_when_guards(spec, text)
+    return spec
+
+
+def _check_when_guards(spec: Spec, text: str) -> None:
+    # Guards are parsed with the property language so that both engines see
+    # the same expression trees; imported here to keep spec.py leaf-level.
+    from model.expr import HISTORY_VARS, ExprError, parse
+
+    for t in spec.transitions:
+        if t.when is None:
+            continue
+        line = locate(text, "transition", t.index, "when")
+        try:
+            tree = parse(t.when)
+        except ExprError as exc:
+            raise InputError(where(spec.path, line), f"[[transition]] #{t.index + 1} field 'when': {exc}") from None
+        for name in tree.names():
+            owner, _, var = name.partition(".")
+            if owner != "self" or var not in HISTORY_VARS:
+                raise InputError(
+                    where(spec.path, line),
+                    f"[[transition]] #{t.index + 1} field 'when': {name!r} is not a history variable; "
+                    f"use self.<{'|'.join(HISTORY_VARS)}>",
+                )

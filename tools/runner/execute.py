@@ -1,0 +1,151 @@
+"""Playing one scenario against the stack, step by step, with a verdict
+per step: pass, fail, or a deviation the profile documents.
+
+The comparisons live in ``judge``; this module only drives the I/O and
+records what was seen after every step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.runner.harness import SYN_TIMEOUT_MS, TIMER_BOUNDS, Conversation, Harness
+from tools.runner.judge import state_text, step_verdict
+from tools.runner.local import CallError
+from tools.runner.packets import Captured
+from tools.runner.peer import SegmentError
+from tools.runner.profile import Profile
+from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+
+VERDICTS = ("pass", "deviation", "fail", "skipped")
+
+
+@dataclass
+class StepResult:
+    """What one step did and what was seen after it."""
+
+    index: int
+    step: str
+    verdict: str
+    state: str  # observed state after the step, with the method
+    expected: str = ""
+    observed: str = ""
+    note: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {k: v for k, v in self.__dict__.items() if v != "" or k in ("verdict", "step")}
+
+
+@dataclass
+class ScenarioResult:
+    """The outcome of one scenario."""
+
+    scenario: str
+    transitions: tuple[str, ...]
+    verdict: str
+    steps: list[StepResult]
+    seconds: float
+    sysctls: dict[str, str] = field(default_factory=dict)
+    deviations: list[str] = field(default_factory=list)  # profile entry ids
+    note: str = ""
+    packets: list[Captured] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (packets go to pcaps, not here)."""
+        return {
+            "scenario": self.scenario,
+            "transitions": list(self.transitions),
+            "verdict": self.verdict,
+            "deviations": self.deviations,
+            "note": self.note,
+            "sysctls": self.sysctls,
+            "steps": [s.to_json() for s in self.steps],
+            "seconds": round(self.seconds, 6),
+        }
+
+
+def _prepare(conv: Conversation, scenario: Scenario) -> None:
+    if any(isinstance(s, Elapse) and s.timer == "timeout_syn" for s in scenario.steps):
+        conv.syn_timeout_ms = SYN_TIMEOUT_MS
+
+
+def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
+    """Do one step: (matches, expected text, observed text, note)."""
+    if isinstance(step, Call):
+        try:
+            conv.call(step.op, step.arg)
+        except CallError as exc:
+            return False, step.text(), "call failed", str(exc)
+        note = f"the call said {conv.local.last_error}" if conv.local.last_error else ""
+        conv.local.last_error = ""
+        return True, "", "", note
+    if isinstance(step, Inject):
+        packet = conv.inject(step.segment, step.variant)
+        return True, "", "", packet.summary()
+    if isinstance(step, Expect):
+        match = conv.expect(step.segment)
+        return match.ok, step.segment, match.observed, match.detail
+    if isinstance(step, ExpectState):
+        seen = conv.observe()
+        return seen.state == step.state, state_text(step.state), state_text(seen.state), seen.text()
+    if isinstance(step, Elapse):
+        before = conv.observe()
+        bound = TIMER_BOUNDS[step.timer]
+        start = time.monotonic()
+        after = conv.wait_for_change(before.state, bound)
+        waited = time.monotonic() - start
+        if after.state == before.state:
+            return False, f"{step.timer} fires", f"still {before.state} after {bound:g} s", ""
+        return True, "", "", f"{before.state} -> {after.state} after {waited:.3f} s"
+    raise TypeError(f"not a step: {step!r}")
+
+
+def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioResult:
+    """Run ``scenario`` on a fresh flow of ``harness``; judge every step."""
+    start = time.perf_counter()
+    conv = harness.conversation(scenario.sysctls)
+    in_force = {**harness.ns.base_sysctls, **conv.sysctls}
+    results: list[StepResult] = []
+    deviations: list[str] = []
+    stopped = ""
+    try:
+        _prepare(conv, scenario)
+        for index, step in enumerate(scenario.steps, start=1):
+            if stopped:
+                results.append(StepResult(index, step.text(), "skipped", "", note=stopped))
+                continue
+            t0 = time.perf_counter()
+            try:
+                ok, expected, observed, note = _run_step(conv, step)
+            except SegmentError as exc:
+                ok, expected, observed, note = False, step.text(), "cannot build the segment", str(exc)
+            state = conv.observe().text()
+            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force)
+            if deviation is not None:
+                deviations.append(deviation.id)
+                note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
+            results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
+                                       observed if not ok else "", note, time.perf_counter() - t0))
+            if verdict == "deviation":
+                stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
+            elif verdict == "fail":
+                stopped = f"not run: step {index} failed"
+    finally:
+        conv.close()
+    for extension in profile.extensions(scenario.transitions):
+        deviations.append(extension.id)
+    verdicts = {r.verdict for r in results}
+    verdict = "fail" if "fail" in verdicts else "deviation" if deviations else "pass"
+    note = "; ".join(dict.fromkeys(
+        f"{d.id}: {d.reference}" for d in profile.deviations if d.id in deviations
+    ))
+    return ScenarioResult(
+        scenario.name, scenario.transitions, verdict, results, time.perf_counter() - start,
+        sysctls=dict(sorted(conv.sysctls.items())), deviations=list(dict.fromkeys(deviations)), note=note,
+        packets=list(conv.packets),
+    )
+

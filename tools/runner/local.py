@@ -1,0 +1,141 @@
+"""The local side: ordinary socket calls on the stack under test.
+
+Sockets are created inside the private namespace (``NetNamespace.call``);
+once made, they are used from any thread like any descriptor.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace
+
+TCP_SYNCNT = 7
+TCP_USER_TIMEOUT = 18
+
+
+class CallError(RuntimeError):
+    """A socket call could not be made (e.g. accept with nothing queued)."""
+
+
+class LocalSide:
+    """The application on the stack: at most one listener and one connection."""
+
+    def __init__(self, ns: NetNamespace, lport: int, rport: int) -> None:
+        self.ns = ns
+        self.lport = lport
+        self.rport = rport
+        self.listener: socket.socket | None = None
+        self.conn: socket.socket | None = None
+        self.received = b""
+        self.last_error = ""  # errno text of the last call that failed at the API
+
+    def _socket(self) -> socket.socket:
+        sock = self.ns.call(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        return sock
+
+    def listen(self) -> None:
+        """Passive OPEN: bind the local port and listen."""
+        sock = self._socket()
+        sock.bind((LOCAL_ADDR, self.lport))
+        sock.listen(8)
+        self.listener = sock
+
+    def connect(self, syn_timeout_ms: int = 0) -> None:
+        """Active OPEN, non-blocking: the SYN leaves before this returns.
+
+        ``syn_timeout_ms`` makes SYN_SENT give up quickly: one retransmission
+        (TCP_SYNCNT) and TCP_USER_TIMEOUT, which Linux checks when the first
+        retransmission timer (1 s, TCP_TIMEOUT_INIT) fires.
+        """
+        sock = self._socket()
+        if syn_timeout_ms:
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_SYNCNT, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, syn_timeout_ms)
+        sock.bind((LOCAL_ADDR, self.lport))
+        self.conn = sock
+        err = sock.connect_ex((PEER_ADDR, self.rport))
+        if err not in (0, 115):  # EINPROGRESS is the normal answer
+            raise CallError(f"connect failed: {socket.errno.errorcode.get(err, err)}")  # type: ignore[attr-defined]
+
+    def accept(self) -> None:
+        """Take the established connection from the listener's queue."""
+        if self.listener is None:
+            raise CallError("accept without listen")
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            raise CallError("accept: no established connection is queued") from None
+        conn.setblocking(False)
+        self.conn = conn
+
+    def _endpoint(self) -> socket.socket:
+        sock = self.conn or self.listener
+        if sock is None:
+            raise CallError("no socket to act on: listen or connect first")
+        return sock
+
+    def close(self) -> None:
+        """CLOSE: close() on the connection, else on the listener."""
+        sock = self._endpoint()
+        sock.close()
+        self._forget(sock)
+
+    def shutdown_wr(self) -> None:
+        """CLOSE as a half-close: shutdown(SHUT_WR), keeping the descriptor."""
+        if self.conn is None:
+            raise CallError("shutdown_wr without a connection")
+        self._guard(lambda: self.conn.shutdown(socket.SHUT_WR))  # type: ignore[union-attr]
+
+    def abort(self) -> None:
+        """ABORT: SO_LINGER {on, 0} then close() (Linux then sends a RST from
+        the synchronized states, tcp_disconnect())."""
+        sock = self._endpoint()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+        self._forget(sock)
+
+    def send(self, data: bytes) -> None:
+        """SEND some bytes on the connection."""
+        if self.conn is None:
+            raise CallError("send without a connection")
+        self._guard(lambda: self.conn.send(data))  # type: ignore[union-attr]
+
+    def recv(self) -> None:
+        """RECEIVE whatever is queued (non-blocking)."""
+        if self.conn is None:
+            raise CallError("recv without a connection")
+        try:
+            self.received += self.conn.recv(65536)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self.last_error = socket.errno.errorcode.get(exc.errno or 0, str(exc))  # type: ignore[attr-defined]
+
+    def _guard(self, action: object) -> None:
+        # ECONNRESET, EPIPE...: the call was made; what it says is a
+        # symptom of the state, which the observation after the step judges.
+        try:
+            action()  # type: ignore[operator]
+        except OSError as exc:
+            self.last_error = socket.errno.errorcode.get(exc.errno or 0, str(exc))  # type: ignore[attr-defined]
+
+    def _forget(self, sock: socket.socket) -> None:
+        if sock is self.conn:
+            self.conn = None
+            self.closed_conn = True
+        elif sock is self.listener:
+            self.listener = None
+
+    def close_all(self) -> None:
+        """Teardown: abort whatever is still open."""
+        for sock in (self.conn, self.listener):
+            if sock is not None and sock.fileno() >= 0:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+                sock.close()
+        self.conn = self.listener = None

@@ -1,0 +1,182 @@
+"""The remote peer's view of one flow: sequence numbers and the model's
+segment vocabulary turned into real packets.
+
+Pure logic, no I/O: ``build`` makes the packet for a segment name,
+``absorb`` learns from what the stack sent. The peer offers only the MSS
+option, so the stack runs without timestamps (no PAWS) and without window
+scaling: every number below is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tools.runner.packets import ACK, FIN, MASK32, PSH, RST, SYN, Packet, mss_option
+
+DEFAULT_PAYLOAD = b"tcpcheck"
+# Far outside any receive window the stack can advertise without window
+# scaling (at most 65535 bytes): RFC 9293 §3.10.7.4 / RFC 5961 §3.2 say drop.
+OUT_OF_WINDOW = 0x40000000
+# A new incarnation of the connection (a SYN to a TIME_WAIT socket) must
+# start above the old one's sequence space (RFC 1122 §4.2.2.13).
+NEW_INCARNATION = 0x00100000
+
+
+def seq_after(a: int, b: int) -> bool:
+    """``a`` is later than ``b`` in 32-bit sequence space (RFC 9293 §3.4)."""
+    return a != b and (a - b) & MASK32 < 0x80000000
+
+
+class SegmentError(ValueError):
+    """The scenario asks for a segment the flow cannot make yet (e.g. the
+    ACK of a FIN the stack never sent)."""
+
+
+@dataclass
+class PeerFlow:
+    """What the peer knows about one connection."""
+
+    local: str  # the stack's address
+    lport: int
+    remote: str  # the peer's own address
+    rport: int
+    iss: int
+    snd_nxt: int = 0
+    syn_sent: bool = False
+    fin_seq: int | None = None  # sequence number of the peer's FIN
+    stack_iss: int | None = None
+    rcv_nxt: int | None = None  # next sequence number expected from the stack
+    stack_fin_seq: int | None = None
+    last_probe_ack: int = 0  # the ACK field of the last segment injected
+    fin_acked: bool = False  # the peer has acknowledged the stack's FIN
+    _seen: set[tuple[int, int, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.snd_nxt = self.iss
+
+    # -- what the peer sends ---------------------------------------------------
+
+    def build(self, name: str, variant: str = "", payload: bytes = DEFAULT_PAYLOAD) -> Packet:
+        """The packet for segment ``name`` (the model's vocabulary), advancing
+        the peer's send sequence for what it occupies."""
+        maker = getattr(self, f"_build_{name.lower()}", None)
+        if maker is None:
+            raise SegmentError(f"the peer cannot send {name!r}")
+        packet: Packet = maker(variant, payload)
+        self.last_probe_ack = packet.ack if packet.flags & ACK else 0
+        if packet.flags & ACK and not packet.flags & RST and self.stack_fin_seq is not None \
+                and packet.ack == (self.stack_fin_seq + 1) & MASK32:
+            self.fin_acked = True
+        return packet
+
+    def _packet(self, flags: int, seq: int, ack: int = 0, payload: bytes = b"", options: bytes = b"") -> Packet:
+        return Packet(
+            src=self.remote, dst=self.local, sport=self.rport, dport=self.lport,
+            seq=seq & MASK32, ack=ack & MASK32, flags=flags, payload=payload, options=options,
+        )
+
+    def _ack_all(self) -> int:
+        # Before the stack said anything (a probe to a closed port) any
+        # number will do; the RST it provokes must carry it back (§3.10.7.1).
+        return self.rcv_nxt if self.rcv_nxt is not None else 0x1000
+
+    def _ack_not_fin(self) -> int:
+        # A FIN that does not acknowledge the stack's FIN: the crossing FINs
+        # of a simultaneous close (RFC 9293 Figure 13). Once the peer has
+        # acknowledged that FIN it never takes it back (FIN in FIN_WAIT_2).
+        if self.stack_fin_seq is not None and not self.fin_acked:
+            return self.stack_fin_seq
+        return self._ack_all()
+
+    def _need_stack_fin(self, name: str) -> None:
+        if self.stack_fin_seq is None:
+            raise SegmentError(f"{name} acknowledges the stack's FIN, but the stack has sent none yet")
+
+    def _syn_seq(self) -> int:
+        if self.syn_sent and self.fin_seq is not None:
+            # The old connection is over: start a new incarnation above it.
+            self.iss = (self.snd_nxt + NEW_INCARNATION) & MASK32
+            self.fin_seq = None
+            self.stack_iss = self.rcv_nxt = self.stack_fin_seq = None
+            self.fin_acked = False
+            self._seen.clear()
+        self.syn_sent = True
+        self.snd_nxt = (self.iss + 1) & MASK32
+        return self.iss
+
+    def _build_syn(self, variant: str, payload: bytes) -> Packet:
+        return self._packet(SYN, self._syn_seq(), options=mss_option())
+
+    def _build_syn_ack(self, variant: str, payload: bytes) -> Packet:
+        # Without a SYN from the stack this is a stray SYN,ACK (a probe of
+        # a closed port, RFC 9293 §3.10.7.1); any ACK number will do.
+        ack = self.stack_iss + 1 if self.stack_iss is not None else self._ack_all()
+        return self._packet(SYN | ACK, self._syn_seq(), ack, options=mss_option())
+
+    def _build_ack(self, variant: str, payload: bytes) -> Packet:
+        return self._packet(ACK, self.snd_nxt, self._ack_all())
+
+    def _build_ack_of_fin(self, variant: str, payload: bytes) -> Packet:
+        self._need_stack_fin("ACK_OF_FIN")
+        return self._packet(ACK, self.snd_nxt, self._ack_all())
+
+    def _fin(self, ack: int) -> Packet:
+        if self.fin_seq is None:
+            self.fin_seq = self.snd_nxt
+            self.snd_nxt = (self.snd_nxt + 1) & MASK32
+        # A second FIN is a retransmission of the first (same sequence number).
+        return self._packet(FIN | ACK, self.fin_seq, ack)
+
+    def _build_fin(self, variant: str, payload: bytes) -> Packet:
+        return self._fin(self._ack_not_fin())
+
+    def _build_fin_ack_of_fin(self, variant: str, payload: bytes) -> Packet:
+        self._need_stack_fin("FIN_ACK_OF_FIN")
+        return self._fin(self._ack_all())
+
+    def _rst_seq(self, variant: str) -> int:
+        if variant == "out_of_window":
+            return self.snd_nxt + OUT_OF_WINDOW
+        if variant == "in_window":
+            # In the window but not RCV.NXT: RFC 5961 §3.2 answers with a
+            # challenge ACK instead of resetting.
+            return self.snd_nxt + 1
+        if variant not in ("", "bad_ack"):
+            raise SegmentError(f"unknown RST variant {variant!r}; use out_of_window, in_window or bad_ack")
+        return self.snd_nxt
+
+    def _build_rst(self, variant: str, payload: bytes) -> Packet:
+        return self._packet(RST, self._rst_seq(variant))
+
+    def _build_rst_ack(self, variant: str, payload: bytes) -> Packet:
+        # In SYN_SENT a RST is acceptable only if its ACK acknowledges the
+        # SYN (RFC 9293 §3.10.7.3); ``bad_ack`` acknowledges one byte less.
+        ack = self._ack_all() - (1 if variant == "bad_ack" else 0)
+        return self._packet(RST | ACK, self._rst_seq(variant), ack)
+
+    def _build_data(self, variant: str, payload: bytes) -> Packet:
+        packet = self._packet(PSH | ACK, self.snd_nxt, self._ack_all(), payload=payload)
+        self.snd_nxt = (self.snd_nxt + len(payload)) & MASK32
+        return packet
+
+    # -- what the stack sends -------------------------------------------------------
+
+    def is_retransmission(self, packet: Packet) -> bool:
+        """A segment occupying sequence space that the stack already sent
+        (SYN, FIN or data again after a retransmission timeout, RFC 9293
+        §3.8.1): allowed at any time, so no expectation is about it."""
+        return packet.seg_len > 0 and (packet.flags, packet.seq, len(packet.payload)) in self._seen
+
+    def absorb(self, packet: Packet) -> None:
+        """Learn the stack's sequence numbers from a packet it sent."""
+        if packet.seg_len > 0:
+            self._seen.add((packet.flags, packet.seq, len(packet.payload)))
+        if packet.flags & RST:
+            return
+        if packet.flags & SYN:
+            self.stack_iss = packet.seq
+        end = (packet.seq + packet.seg_len) & MASK32
+        if self.rcv_nxt is None or seq_after(end, self.rcv_nxt):
+            self.rcv_nxt = end
+        if packet.flags & FIN:
+            self.stack_fin_seq = (packet.seq + len(packet.payload)) & MASK32

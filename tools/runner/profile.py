@@ -1,0 +1,125 @@
+"""Stack profiles (``specs/profiles/<stack>.toml``): the documented ways a
+real stack departs from the RFC 9293 machine.
+
+A step that differs from the model is a ``deviation`` only when an entry
+here names the same expectation, the same observation, the transition
+(when given) and a condition that holds; anything else is a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from model.errors import InputError
+from model.spec import read_toml
+
+KINDS = ("differs", "extension")
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One documented departure from the RFC machine."""
+
+    id: str
+    reference: str
+    kind: str = "differs"  # "extension": a transition outside RFC 9293 the stack takes
+    transition: str = ""
+    expected: str = ""
+    observed: str = ""
+    condition: dict[str, str] = field(default_factory=dict)  # sysctl -> value
+    note: str = ""
+
+    def applies(self, sysctls: dict[str, str]) -> bool:
+        """The condition holds under ``sysctls`` (short or full names)."""
+        for key, value in self.condition.items():
+            full = key if key.startswith("net/") else "net/ipv4/" + key
+            if sysctls.get(full, sysctls.get(key)) != value:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class NotDrivable:
+    """A transition of the RFC machine the stack cannot be driven through."""
+
+    transition: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A stack's documented deviations."""
+
+    name: str
+    stack: str
+    deviations: tuple[Deviation, ...] = ()
+    not_drivable: tuple[NotDrivable, ...] = ()
+    path: str = ""
+
+    def find(
+        self, expected: str, observed: str, transitions: tuple[str, ...], sysctls: dict[str, str]
+    ) -> Deviation | None:
+        """The entry documenting this difference, if any."""
+        for d in self.deviations:
+            if d.kind != "differs" or d.expected != expected or d.observed != observed:
+                continue
+            if d.transition and d.transition not in transitions:
+                continue
+            if d.applies(sysctls):
+                return d
+        return None
+
+    def extensions(self, transitions: tuple[str, ...]) -> list[Deviation]:
+        """Entries for non-RFC transitions among ``transitions``."""
+        return [d for d in self.deviations if d.kind == "extension" and d.transition in transitions]
+
+    def reason_not_drivable(self, transition: str) -> str | None:
+        """Why ``transition`` cannot be driven on this stack, or None."""
+        return next((n.reason for n in self.not_drivable if n.transition == transition), None)
+
+
+def profile_path(name: str) -> Path:
+    """The shipped profile called ``name`` (e.g. ``linux``)."""
+    return Path(str(resources.files("specs.profiles").joinpath(f"{name}.toml")))
+
+
+def load_profile(path: str | Path | None = None, known_transitions: set[str] | None = None) -> Profile:
+    """Load and validate a profile (the shipped Linux one by default);
+    InputError names the file and entry on any problem."""
+    p = Path(path) if path is not None else profile_path("linux")
+    data, _ = read_toml(p)
+    head = data.get("profile")
+    if not isinstance(head, dict) or "name" not in head:
+        raise InputError(str(p), "needs a [profile] table with 'name' and 'stack'")
+    deviations = []
+    for i, row in enumerate(data.get("deviation", [])):
+        where = f"{p}: [[deviation]] #{i + 1}"
+        for key in ("id", "reference"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise InputError(where, f"missing '{key}'")
+        kind = row.get("kind", "differs")
+        if kind not in KINDS:
+            raise InputError(where, f"kind {kind!r}: use one of {', '.join(KINDS)}")
+        transition = row.get("transition", "")
+        if known_transitions is not None and transition and transition not in known_transitions:
+            raise InputError(where, f"unknown transition {transition!r} (ids are FROM--event-->TO)")
+        if kind == "differs" and not (row.get("expected") and row.get("observed")):
+            raise InputError(where, "a 'differs' entry needs 'expected' and 'observed'")
+        condition = row.get("condition", {})
+        if not isinstance(condition, dict):
+            raise InputError(where, "condition must be a table of sysctl = \"value\"")
+        deviations.append(Deviation(
+            id=row["id"], reference=row["reference"], kind=kind, transition=transition,
+            expected=row.get("expected", ""), observed=row.get("observed", ""),
+            condition={str(k): str(v) for k, v in condition.items()}, note=row.get("note", ""),
+        ))
+    blocked = []
+    for i, row in enumerate(data.get("not_drivable", [])):
+        if not row.get("transition") or not row.get("reason"):
+            raise InputError(f"{p}: [[not_drivable]] #{i + 1}", "needs 'transition' and 'reason'")
+        if known_transitions is not None and row["transition"] not in known_transitions:
+            raise InputError(f"{p}: [[not_drivable]] #{i + 1}", f"unknown transition {row['transition']!r}")
+        blocked.append(NotDrivable(row["transition"], row["reason"]))
+    return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p))

@@ -1,0 +1,89 @@
+"""The TUN device as a wire: write the peer's packets, read the stack's.
+
+Reading is event-driven: ``poll`` on the TUN descriptor with a bound,
+never a fixed sleep. Packets are handed to the flow (stack port, peer
+port) they belong to; packets of other flows (e.g. a retransmission from a
+socket a previous scenario left in LAST_ACK) are not this flow's business
+and are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from collections import deque
+
+from tools.runner.packets import Captured, Packet, PacketError, parse
+
+FlowKey = tuple[int, int]  # (stack port, peer port)
+
+
+class Wire:
+    """Packet I/O on a TUN descriptor, with per-flow queues and captures."""
+
+    def __init__(self, tun_fd: int) -> None:
+        self.fd = tun_fd
+        self._poll = select.poll()
+        self._poll.register(tun_fd, select.POLLIN)
+        self._queues: dict[FlowKey, deque[Captured]] = {}
+        self._captures: dict[FlowKey, list[Captured]] = {}
+
+    def open_flow(self, key: FlowKey) -> list[Captured]:
+        """Start collecting packets of ``key``; returns its capture list."""
+        self._queues[key] = deque()
+        self._captures[key] = []
+        return self._captures[key]
+
+    def close_flow(self, key: FlowKey) -> None:
+        """Stop collecting packets of ``key``."""
+        self._queues.pop(key, None)
+        self._captures.pop(key, None)
+
+    def send(self, packet: Packet) -> Captured:
+        """Write one packet into the stack. Linux processes a TUN write
+        synchronously (tun_get_user -> netif_receive_skb), so whatever the
+        stack answers is queued on the TUN before this returns."""
+        raw = packet.to_bytes()
+        os.write(self.fd, raw)
+        item = Captured(time.time(), raw, outbound=False, packet=packet)
+        capture = self._captures.get((packet.dport, packet.sport))
+        if capture is not None:
+            capture.append(item)
+        return item
+
+    def pump(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for packets; read all that are there."""
+        if not self._poll.poll(max(0, int(timeout * 1000))):
+            return
+        while True:
+            try:
+                raw = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            try:
+                packet: Packet | None = parse(raw)
+            except PacketError:
+                continue  # not IPv4/TCP: nothing a TCP test waits for
+            assert packet is not None
+            key = (packet.sport, packet.dport)
+            queue = self._queues.get(key)
+            if queue is None:
+                continue
+            item = Captured(time.time(), raw, outbound=True, packet=packet)
+            queue.append(item)
+            self._captures[key].append(item)
+
+    def receive(self, key: FlowKey, timeout: float) -> Captured | None:
+        """The next packet the stack sent on flow ``key``, waiting at most
+        ``timeout`` seconds; None if none came."""
+        queue = self._queues[key]
+        if not queue:
+            self.pump(0)
+        deadline = time.monotonic() + timeout
+        while not queue:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.pump(remaining)
+        return queue.popleft()
