@@ -75,8 +75,7 @@ class ModelOptions:
         if unknown:
             raise InputError(
                 spec.path,
-                f"unknown model option {sorted(unknown)[0]!r}; the spec declares: "
-                + ", ".join(sorted(spec.options)),
+                f"unknown model option {sorted(unknown)[0]!r}; the spec declares: " + ", ".join(sorted(spec.options)),
             )
         return {**spec.options, **self.spec_options}
 
@@ -169,7 +168,7 @@ class _Dispatch:
         chains = self.whole(state, _ack_part(w), history) or [[]]
         if "FIN" not in w.flags:
             return [c for c in chains if c]
-        out = []
+        out: list[list[Transition]] = []
         for chain in chains:
             here = chain[-1].target if chain else state
             fin_events = [e for e in self.candidates(w) if self.spec.events[e].acks == "none"]
@@ -191,7 +190,7 @@ def _ack_part(w: Wire) -> Wire:
 
 
 def _holds(tree: exprlang.Node, history: dict[str, bool]) -> bool:
-    names = {f"self.{k}": (gcl.Const(int(v)), "bool") for k, v in history.items()}
+    names: dict[str, exprlang.Typed] = {f"self.{k}": (gcl.Const(int(v)), "bool") for k, v in history.items()}
     env = exprlang.Env(names, {})
     return bool(gcl.evaluate(exprlang.typecheck(tree, env), ()))
 
@@ -221,16 +220,21 @@ class _Fifo:
     def takes(self, wire: str, anywhere: bool) -> list[tuple[str, gcl.Expr, Updates]]:
         """Ways to remove ``wire``: (tag, guard, updates); the head only unless ``anywhere``."""
         code = self.wires.index(wire) + 1
-        return [(f"p{pos}", gcl.eq(self.vars[pos], code), self._pop(pos))
-                for pos in (range(self.K) if anywhere else range(1))]
+        return [
+            (f"p{pos}", gcl.eq(self.vars[pos], code), self._pop(pos))
+            for pos in (range(self.K) if anywhere else range(1))
+        ]
 
     def puts(self, wires: list[str]) -> list[tuple[str, gcl.Expr, Updates]]:
         """Ways to append ``wires`` (one per current length that leaves room)."""
         if not wires:
             return [("", gcl.TRUE, [])]
         return [
-            (f"n{n}", self._length_is(n),
-             [(self.vars[n + j], gcl.Const(self.wires.index(w) + 1)) for j, w in enumerate(wires)])
+            (
+                f"n{n}",
+                self._length_is(n),
+                [(self.vars[n + j], gcl.Const(self.wires.index(w) + 1)) for j, w in enumerate(wires)],
+            )
             for n in range(self.K - len(wires) + 1)
         ]
 
@@ -327,9 +331,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
     st_index = {name: i for i, name in enumerate(spec.state_names)}
     commands: list[gcl.Command] = []
     dispatcher = _Dispatch(spec, enabled)
-    guard_vars = sorted(
-        {n.split(".", 1)[1] for t in enabled if t.when for n in exprlang.parse(t.when).names()}
-    )
+    guard_vars = sorted({n.split(".", 1)[1] for t in enabled if t.when for n in exprlang.parse(t.when).names()})
 
     def emit(name: str, guard: gcl.Expr, ups: Updates, action: gcl.Action) -> None:
         merged = dict(ups)
@@ -351,6 +353,8 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
             ups.append((f["opened"], gcl.TRUE))
         if chain[0].event == "listen":
             ups.append((f["passive"], gcl.TRUE))
+        if chain[0].event == "abort":
+            ups.append((f["aborted"], gcl.TRUE))
         if any("FIN" in spec.segments[s].flags for s in sends):
             ups.append((f["sent_fin"], gcl.TRUE))
             if not rcvd_fin:
@@ -402,8 +406,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
                     for tag, room, push in out_ch.puts([wire]):
                         emit(
                             f"{ep}:retransmit:{r.state}:f{int(rcvd_fin)}:{tag}",
-                            gcl.conj(gcl.eq(f["state"], st_index[r.state]), *fin_guard,
-                                     out_ch.absent(wire), room),
+                            gcl.conj(gcl.eq(f["state"], st_index[r.state]), *fin_guard, out_ch.absent(wire), room),
                             push,
                             gcl.Action(ep, "retransmit", "", "", (wire,)),
                         )
@@ -418,10 +421,14 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
                     hist_guard = [gcl.eq(f[h], int(v)) for h, v in hist.items()]
                     hist_tag = "".join(str(int(v)) for v in hist.values())
                     for tag, at, popped in in_ch.takes(wname, opts.reorder):
-                        base = [gcl.eq(f["state"], st_index[state]), at, *hist_guard]
+                        here: list[gcl.Expr] = [gcl.eq(f["state"], st_index[state]), at, *hist_guard]
                         if not chains:
-                            emit(f"{ep}:ignore:{state}:{wname}:{hist_tag}:{tag}", gcl.conj(*base), popped,
-                                 gcl.Action(ep, "ignore", "", wname))
+                            emit(
+                                f"{ep}:ignore:{state}:{wname}:{hist_tag}:{tag}",
+                                gcl.conj(*here),
+                                popped,
+                                gcl.Action(ep, "ignore", "", wname),
+                            )
                             continue
                         for ci, chain in enumerate(chains):
                             for rcvd_fin, fin_guard in fin_split(f, any(t.sends for t in chain)):
@@ -429,11 +436,15 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
                                 for ptag, room, push in out_ch.puts(sent):
                                     emit(
                                         f"{ep}:rcv:{state}:{wname}:{hist_tag}c{ci}f{int(rcvd_fin)}:{tag}:{ptag}",
-                                        gcl.conj(*base, *fin_guard, room),
+                                        gcl.conj(*here, *fin_guard, room),
                                         popped + ups + push,
                                         gcl.Action(
-                                            ep, "rcv", "+".join(t.event for t in chain), wname,
-                                            tuple(sent), tuple(t.id for t in chain),
+                                            ep,
+                                            "rcv",
+                                            "+".join(t.event for t in chain),
+                                            wname,
+                                            tuple(sent),
+                                            tuple(t.id for t in chain),
                                         ),
                                     )
 
@@ -442,14 +453,17 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
         for wname in wires:
             for tag, at, popped in chan.takes(wname, True):
                 if opts.loss:
-                    emit(f"net:lose:{ch}:{wname}:{tag}", at, popped,
-                         gcl.Action("net", "lose", "", wname, (), (), ch))
+                    emit(f"net:lose:{ch}:{wname}:{tag}", at, popped, gcl.Action("net", "lose", "", wname, (), (), ch))
                 # FIFO duplication copies the head only: enough, since copies
                 # of later segments arise once they reach the head.
                 if opts.duplicate and tag in ("p0", "any"):
                     for ptag, room, push in chan.puts([wname]):
-                        emit(f"net:duplicate:{ch}:{wname}:{ptag}", gcl.conj(at, room), push,
-                             gcl.Action("net", "duplicate", "", wname, (), (), ch))
+                        emit(
+                            f"net:duplicate:{ch}:{wname}:{ptag}",
+                            gcl.conj(at, room),
+                            push,
+                            gcl.Action("net", "duplicate", "", wname, (), (), ch),
+                        )
 
     return gcl.System(
         vars=tuple(vars_),

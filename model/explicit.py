@@ -68,20 +68,20 @@ def compile_successors(system: gcl.System) -> Successors:
         lines.append(f"{indent}if {cond}:")
         lines.append(f"{indent}    add(({i}, ({values},)))")
 
-    for var, members in groups:
-        if var is None:
+    for key_var, members in groups:
+        if key_var is None:
             for i, c in members:
                 emit_cmd(i, c, None, "    ")
             continue
         by_value: dict[int, list[tuple[int, gcl.Command]]] = {}
         for i, c in members:
-            value = next(k[1] for a in _atoms(c.guard) if (k := _key_eq(a)) and k[0] == var)
+            value = next(k[1] for a in _atoms(c.guard) if (k := _key_eq(a)) and k[0] == key_var)
             by_value.setdefault(value, []).append((i, c))
-        lines.append(f"    v = s[{var}]")
+        lines.append(f"    v = s[{key_var}]")
         for j, (value, cmds) in enumerate(sorted(by_value.items())):
             lines.append(f"    {'if' if j == 0 else 'elif'} v == {value}:")
             for i, c in cmds:
-                emit_cmd(i, c, gcl.eq(var, value), "        ")
+                emit_cmd(i, c, gcl.eq(key_var, value), "        ")
     lines.append("    return out")
     namespace: dict[str, object] = {}
     exec(compile("\n".join(lines), "<tcpcheck successors>", "exec"), namespace)  # noqa: S102
@@ -183,8 +183,10 @@ def deadlock_note(space: StateSpace, index: int) -> str:
     state = space.states[index]
     full = [ch for ch, view in system.views.items() if len(view.show(state)) == system.options.get("bound")]
     stuck = not any(src == index for src, _, _ in space.edges)
-    head = "deadlock: the last state has no successor" if stuck else (
-        "from the last state no state satisfying it is reachable"
+    head = (
+        "deadlock: the last state has no successor"
+        if stuck
+        else ("from the last state no state satisfying it is reachable")
     )
     if full:
         head += f" ({' and '.join(full)} full: a bounded-buffer effect; try a larger --bound)"
@@ -197,11 +199,19 @@ def check(space: StateSpace, prop: Property) -> Verdict:
     system = space.system
     skipped = prop.skipped_by(system.options)
     if skipped:
-        return Verdict(prop.name, prop.kind, prop.expect, "skipped", "explicit",
-                       note=f"does not apply with {skipped} on")
-    verdict = Verdict(prop.name, prop.kind, prop.expect, "holds", "explicit", method="exhaustive BFS",
-                      extra={"states": len(space.states)})
-    for label, expr in prop.instances(system):
+        return Verdict(
+            prop.name, prop.kind, prop.expect, "skipped", "explicit", note=f"does not apply with {skipped} on"
+        )
+    verdict = Verdict(
+        prop.name,
+        prop.kind,
+        prop.expect,
+        "holds",
+        "explicit",
+        method="exhaustive BFS",
+        extra={"states": len(space.states)},
+    )
+    for label, expr, source in prop.instances_from(system):
         pred = compile_predicate(expr)
         bad: int | None = None
         if prop.kind == "invariant":
@@ -226,7 +236,8 @@ def check(space: StateSpace, prop: Property) -> Verdict:
                     if not good[p]:
                         good[p] = True
                         queue.append(p)
-            bad = next((i for i, g in enumerate(good) if not g), None)
+            start = compile_predicate(source)
+            bad = next((i for i, g in enumerate(good) if not g and start(space.states[i])), None)
             if bad is not None:
                 verdict.note = deadlock_note(space, bad)
         if bad is not None:

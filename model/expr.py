@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from model import gcl
 
 # Per-endpoint history variables of the composed system (model/compose.py).
-HISTORY_VARS = ("opened", "passive", "sent_fin", "rcvd_fin", "fin_first", "sent_rst")
+HISTORY_VARS = ("opened", "passive", "sent_fin", "rcvd_fin", "fin_first", "sent_rst", "aborted")
 
 
 class ExprError(Exception):
@@ -309,14 +309,17 @@ def _typed(tree: Node, env: Env, want: str | None) -> Typed:
             right = gcl.Add((gcl.Const(0),)) if right == gcl.Const(0) else _negate(right, tree)
         return gcl.Add((left, right)), "int"
     # comparisons: type the side that is not a bare constant first
+    ordering = op in ("<", "<=", ">", ">=")
     if isinstance(tree.left, Name) and env.lookup(tree.left.text) is None:
         right, kind = _typed(tree.right, env, None)
+        if ordering and kind != "int":
+            raise ExprError(f"'{op}' compares numbers, not {kind} values", tree.pos)
         left = _expect(tree.left, env, kind, op)
     else:
         left, kind = _typed(tree.left, env, None)
+        if ordering and kind != "int":
+            raise ExprError(f"'{op}' compares numbers, not {kind} values", tree.pos)
         right = _expect(tree.right, env, kind, op)
-    if op in ("<", "<=", ">", ">=") and kind != "int":
-        raise ExprError(f"'{op}' compares numbers, not {kind} values", tree.pos)
     return gcl.Cmp(op, left, right), "bool"
 
 

@@ -15,7 +15,8 @@ from model.spec import read_toml
 KINDS = {
     "invariant": "holds in every reachable state (AG p)",
     "reachable": "some reachable state satisfies it (EF p)",
-    "recoverable": "from every reachable state, a state satisfying it is still reachable (AG EF p)",
+    "recoverable": "from every reachable state (satisfying 'from', if given), a state satisfying it is still "
+    "reachable (AG (from -> EF p))",
 }
 EXPECTS = ("holds", "violated")
 
@@ -34,12 +35,18 @@ class Property:
     description: str
     path: str
     line: int | None
+    source: str | None = None  # the 'from' expression of a recoverable property
+    source_tree: Node | None = None
 
     def instances(self, system: gcl.System) -> list[tuple[str, gcl.Expr]]:
         """(label, boolean expression) per endpoint when ``each``, else one.
 
         Typed against ``system``; a type error names the file and line.
         """
+        return [(label, expr) for label, expr, _ in self.instances_from(system)]
+
+    def instances_from(self, system: gcl.System) -> list[tuple[str, gcl.Expr, gcl.Expr]]:
+        """Like ``instances``, with each instance's 'from' condition (TRUE when absent)."""
         roles = [(ep, {"self": ep, "peer": o}) for ep, o in (("A", "B"), ("B", "A"))] if self.each else [("", {})]
         out = []
         for label, aliases in roles:
@@ -53,9 +60,11 @@ class Property:
                             f"property {self.name!r}: {n!r} needs 'each = true' (self/peer are per endpoint)",
                         )
             try:
-                out.append((label, typecheck(self.tree, env)))
+                expr = typecheck(self.tree, env)
+                source = typecheck(self.source_tree, env) if self.source_tree is not None else gcl.TRUE
             except ExprError as exc:
                 raise InputError(where(self.path, self.line), f"property {self.name!r}: {exc}") from None
+            out.append((label, expr, source))
         return out
 
     def skipped_by(self, options: dict[str, object]) -> str | None:
@@ -83,11 +92,14 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
         raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; only [[property]] is allowed")
     out: list[Property] = []
     names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "each", "unless", "description"}
+    allowed = {"name", "kind", "expr", "expect", "each", "unless", "description", "from"}
     for i, row in enumerate(rows):
+
         def fail(key: str | None, message: str, i: int = i) -> InputError:
             line = locate(text, "property", i, key)
-            return InputError(where(str(p), line), f"[[property]] #{i + 1}" + (f" field '{key}'" if key else "") + f": {message}")
+            return InputError(
+                where(str(p), line), f"[[property]] #{i + 1}" + (f" field '{key}'" if key else "") + f": {message}"
+            )
 
         if not isinstance(row, dict):
             raise fail(None, "must be a table")
@@ -118,6 +130,17 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
             tree = parse(row["expr"])
         except ExprError as exc:
             raise InputError(where(str(p), line), f"property {name!r}: {exc}") from None
+        source = row.get("from")
+        source_tree = None
+        if source is not None:
+            if row["kind"] != "recoverable" or not isinstance(source, str):
+                raise fail("from", "'from' is a string, and only for kind = \"recoverable\"")
+            try:
+                source_tree = parse(source)
+            except ExprError as exc:
+                raise InputError(
+                    where(str(p), locate(text, "property", i, "from")), f"property {name!r} field 'from': {exc}"
+                ) from None
         out.append(
             Property(
                 name=name,
@@ -130,6 +153,8 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
                 description=str(row.get("description", "")),
                 path=str(p),
                 line=line,
+                source=source,
+                source_tree=source_tree,
             )
         )
     return out

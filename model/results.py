@@ -45,8 +45,17 @@ def trace(system: gcl.System, states: list[tuple[int, ...]], commands: list[int 
         a = c.action
         out.append(
             Step(
-                n, a.actor, a.describe().split(": ", 1)[1], a.kind, a.event, a.received,
-                a.sends, a.transitions, ep_states, chans, c.name,
+                n,
+                a.actor,
+                a.describe().split(": ", 1)[1],
+                a.kind,
+                a.event,
+                a.received,
+                a.sends,
+                a.transitions,
+                ep_states,
+                chans,
+                c.name,
             )
         )
     return out

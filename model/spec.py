@@ -196,14 +196,14 @@ def load_spec(path: str | Path | None = None) -> Spec:
     """
     p = Path(path) if path is not None else default_spec_path()
     data, text = read_toml(p)
+    if "mutant" in data:
+        data, text = _apply_mutant(p, data, text)
     r = _Reader(str(p), text)
 
     allowed_top = {"machine", "options", "state", "event", "segment", "retransmit", "transition"}
     for key in data:
         if key not in allowed_top:
-            raise InputError(
-                str(p), f"unknown top-level table '{key}'; expected {', '.join(sorted(allowed_top))}"
-            )
+            raise InputError(str(p), f"unknown top-level table '{key}'; expected {', '.join(sorted(allowed_top))}")
 
     machine = data.get("machine", {})
     if not isinstance(machine, dict):
@@ -293,9 +293,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
     for i, row in enumerate(_rows(r, data, "transition")):
         for key in row:
             if key not in allowed_keys:
-                raise r.fail(
-                    "transition", i, key, f"unknown field; allowed: {', '.join(sorted(allowed_keys))}"
-                )
+                raise r.fail("transition", i, key, f"unknown field; allowed: {', '.join(sorted(allowed_keys))}")
         src = r.get("transition", i, row, "from", str)
         dst = r.get("transition", i, row, "to", str)
         for key, value in (("from", src), ("to", dst)):
@@ -321,7 +319,9 @@ def load_spec(path: str | Path | None = None) -> Spec:
                 raise r.fail("transition", i, key, _known(value, options, "option") + " (declare it under [options])")
         if path_kind == "implementation" and option is None:
             raise r.fail(
-                "transition", i, "option",
+                "transition",
+                i,
+                "option",
                 "an implementation transition must name the option that enables it (e.g. 'implementation')",
             )
         when = r.get("transition", i, row, "when", str, None)
@@ -341,12 +341,18 @@ def load_spec(path: str | Path | None = None) -> Spec:
         )
         for other in transitions:
             if (other.source, other.event, other.when, other.option, other.unless) == (
-                src, ev, when, option, unless,
+                src,
+                ev,
+                when,
+                option,
+                unless,
             ):
                 same = other.target == dst and other.sends == t.sends
                 what = "duplicates" if same else "conflicts with"
                 raise r.fail(
-                    "transition", i, "event",
+                    "transition",
+                    i,
+                    "event",
                     f"{t.id} {what} the transition at line {other.line} ({other.id}); "
                     "remove one, or tell them apart with 'when', 'option' or 'unless'",
                 )
@@ -392,3 +398,54 @@ def _check_when_guards(spec: Spec, text: str) -> None:
                     f"[[transition]] #{t.index + 1} field 'when': {name!r} is not a history variable; "
                     f"use self.<{'|'.join(HISTORY_VARS)}>",
                 )
+
+
+def _raw_id(row: dict[str, Any]) -> str:
+    guard = f"[{row['when']}]" if row.get("when") else ""
+    variant = f"({row['option']})" if row.get("option") else ""
+    return f"{row.get('from')}--{row.get('event')}{guard}{variant}-->{row.get('to')}"
+
+
+def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
+    """A mutant file names a base spec and changes to its transitions:
+
+        [mutant]
+        base = "embedded"            # or a spec path relative to this file
+        description = "..."
+        [[mutant.change]]
+        transition = "CLOSE_WAIT--close-->LAST_ACK"
+        to = "TIME_WAIT"             # any transition field; or remove = true
+
+    Returns the base spec's data with the changes applied, and the mutant's
+    text (errors in the changes are located in the mutant file).
+    """
+    mutant = data["mutant"]
+    if set(data) != {"mutant"} or not isinstance(mutant, dict):
+        raise InputError(str(path), "a mutant file holds only a [mutant] table and its [[mutant.change]] entries")
+    base_name = mutant.get("base", "embedded")
+    base = default_spec_path() if base_name == "embedded" else (path.parent / str(base_name))
+    base_data, _ = read_toml(base)
+    if "mutant" in base_data:
+        raise InputError(str(path), f"[mutant] base {base_name!r} is itself a mutant; name a full spec")
+    rows = [dict(t) for t in base_data.get("transition", [])]
+    changes = mutant.get("change", [])
+    if not isinstance(changes, list) or not changes:
+        raise InputError(str(path), "a mutant needs at least one [[mutant.change]]")
+    for i, change in enumerate(changes):
+        line = locate(text, "mutant.change", i)
+        target = change.get("transition")
+        matches = [n for n, row in enumerate(rows) if _raw_id(row) == target]
+        if not matches:
+            known = ", ".join(_raw_id(row) for row in rows[:4])
+            raise InputError(
+                where(str(path), line),
+                f"[[mutant.change]] #{i + 1}: no transition {target!r} in {base}; ids look like: {known}, ...",
+            )
+        if change.get("remove"):
+            del rows[matches[0]]
+            continue
+        for key, value in change.items():
+            if key not in ("transition", "remove"):
+                rows[matches[0]][key] = value
+    base_data["transition"] = rows
+    return base_data, text
