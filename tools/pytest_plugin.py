@@ -1,1 +1,100 @@
-"""pytest plugin of tcpcheck (registered through the ``pytest11`` entry point)."""
+"""pytest plugin of tcpcheck (registered through the ``pytest11`` entry point).
+
+Fixtures:
+
+* ``tcp_harness`` (per worker process): a private network namespace with a
+  TUN device; pytest-xdist workers each get their own.
+* ``tcp_conversation``: a fresh 4-tuple for one test; the sysctls of a
+  ``@pytest.mark.tcpcheck_sysctls(name="value")`` mark apply inside the
+  namespace for the test's duration.
+* ``tcp_stack`` / ``tcp_peer``: the stack under test and the remote peer.
+
+Without root or TUN the runner's tests are skipped with one line saying
+why; with ``TCPCHECK_REQUIRE_NETNS=1`` (CI) that is a failure instead.
+This module imports only the standard library and pytest at load time: it
+is loaded by every pytest run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+REQUIRE_ENV = "TCPCHECK_REQUIRE_NETNS"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tcpcheck")
+    group.addoption("--tcpcheck-pcap", metavar="DIR", default=None,
+                    help="write one pcap per runner test into DIR (Wireshark opens them)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: needs real kernel timers that cannot be shortened "
+                                       "(Linux TIME_WAIT is 60 s)")
+    config.addinivalue_line("markers", "tcpcheck_sysctls(**values): namespace sysctls for one runner test")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_ENV}=1 makes this a failure)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tcp_harness() -> Iterator[Any]:
+    """The per-process namespace, TUN and observer (``Harness``)."""
+    from tools.runner.netns import NamespaceUnavailable, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        _unavailable(reason)
+    from tools.runner.harness import Harness
+
+    try:
+        harness = Harness()
+    except NamespaceUnavailable as exc:
+        _unavailable(str(exc))
+        raise  # not reached: skip or fail raised
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def tcp_conversation(tcp_harness: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One test's flow; writes its pcap on teardown with --tcpcheck-pcap."""
+    sysctls: dict[str, str] = {}
+    for mark in request.node.iter_markers("tcpcheck_sysctls"):
+        sysctls.update({k: str(v) for k, v in mark.kwargs.items()})
+    conv = tcp_harness.conversation(sysctls)
+    try:
+        yield conv
+    finally:
+        packets = list(conv.packets)  # before the teardown's own packets
+        conv.close()
+        directory = request.config.getoption("--tcpcheck-pcap")
+        if directory:
+            from tools.runner.pcap import write_pcap
+
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
+            write_pcap(os.path.join(directory, f"{name}.pcap"), packets)
+
+
+@pytest.fixture
+def tcp_stack(tcp_conversation: Any) -> Any:
+    """The stack under test: socket calls and ``.state``."""
+    from tools.runner.drive import StackHandle
+
+    return StackHandle(tcp_conversation)
+
+
+@pytest.fixture
+def tcp_peer(tcp_conversation: Any) -> Any:
+    """The remote peer: ``.send(segment)`` and ``.expect(segment)``."""
+    from tools.runner.drive import PeerHandle
+
+    return PeerHandle(tcp_conversation)

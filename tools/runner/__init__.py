@@ -1,0 +1,43 @@
+"""The runner: plays scenarios against the real Linux TCP stack through a
+TUN device inside a private network namespace.
+
+Modules, from the wire up:
+
+* ``netns``   the namespace, its TUN device and per-namespace sysctls
+* ``packets`` IPv4/TCP build and parse with checksums; ``wire`` TUN I/O
+* ``peer``    the remote peer's sequence numbers and segment vocabulary
+* ``local``   socket calls on the stack; ``observe`` TCP_INFO and sock_diag
+* ``harness`` one namespace per process, one ``Conversation`` per test
+* ``judge``   what counts as a match (pure); ``profile`` documented deviations
+* ``execute`` a scenario step by step; ``batch`` many, in N processes
+* ``suite``   the built-in scenarios; ``report`` matrix and JSON; ``pcap``
+
+Importing this package does no I/O; making a ``Harness`` needs root.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Harness", "execute", "load_profile", "default_suite", "run_scenarios"]
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tools.runner.batch import run_scenarios
+    from tools.runner.execute import execute
+    from tools.runner.harness import Harness
+    from tools.runner.profile import load_profile
+    from tools.runner.suite import default_suite
+
+_WHERE = {
+    "Harness": "tools.runner.harness", "execute": "tools.runner.execute", "load_profile": "tools.runner.profile",
+    "default_suite": "tools.runner.suite", "run_scenarios": "tools.runner.batch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the pytest plugin and the CLI import submodules only when needed.
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(name)

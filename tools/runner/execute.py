@@ -68,6 +68,11 @@ class ScenarioResult:
         }
 
 
+def needs_slow(scenario: Scenario) -> bool:
+    """Marked slow, or waits for Linux's fixed 60 s TIME_WAIT."""
+    return scenario.slow or any(isinstance(s, Elapse) and s.timer == "timeout_2msl" for s in scenario.steps)
+
+
 def _prepare(conv: Conversation, scenario: Scenario) -> None:
     if any(isinstance(s, Elapse) and s.timer == "timeout_syn" for s in scenario.steps):
         conv.syn_timeout_ms = SYN_TIMEOUT_MS
@@ -91,7 +96,7 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
         return match.ok, step.segment, match.observed, match.detail
     if isinstance(step, ExpectState):
         seen = conv.observe()
-        return seen.state == step.state, state_text(step.state), state_text(seen.state), seen.text()
+        return seen.state == step.state, state_text(step.state), state_text(seen.state), ""
     if isinstance(step, Elapse):
         before = conv.observe()
         bound = TIMER_BOUNDS[step.timer]
@@ -107,7 +112,11 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
 def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioResult:
     """Run ``scenario`` on a fresh flow of ``harness``; judge every step."""
     start = time.perf_counter()
-    conv = harness.conversation(scenario.sysctls)
+    try:
+        conv = harness.conversation(scenario.sysctls)
+    except OSError as exc:
+        return ScenarioResult(scenario.name, scenario.transitions, "fail", [], time.perf_counter() - start,
+                              note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
     in_force = {**harness.ns.base_sysctls, **conv.sysctls}
     results: list[StepResult] = []
     deviations: list[str] = []
@@ -123,6 +132,8 @@ def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioR
                 ok, expected, observed, note = _run_step(conv, step)
             except SegmentError as exc:
                 ok, expected, observed, note = False, step.text(), "cannot build the segment", str(exc)
+            except OSError as exc:  # e.g. bind: address in use; the step could not be made
+                ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
             state = conv.observe().text()
             verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force)
             if deviation is not None:
@@ -135,6 +146,7 @@ def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioR
             elif verdict == "fail":
                 stopped = f"not run: step {index} failed"
     finally:
+        packets = list(conv.packets)  # the pcap shows the scenario, not the teardown
         conv.close()
     for extension in profile.extensions(scenario.transitions):
         deviations.append(extension.id)
@@ -146,6 +158,6 @@ def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioR
     return ScenarioResult(
         scenario.name, scenario.transitions, verdict, results, time.perf_counter() - start,
         sysctls=dict(sorted(conv.sysctls.items())), deviations=list(dict.fromkeys(deviations)), note=note,
-        packets=list(conv.packets),
+        packets=packets,
     )
 

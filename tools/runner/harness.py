@@ -21,7 +21,7 @@ from tools.runner.wire import Wire
 
 # Linux answers a TUN write before the write returns, so an expected
 # segment is normally already queued; the bound only guards a broken stack.
-EXPECT_BOUND = 0.5
+EXPECT_BOUND = 0.1
 # How long "the stack must send nothing" listens. Replies are synchronous
 # (see Wire.send); timers (RTO >= 200 ms) are far longer.
 QUIET_WINDOW = 0.001
@@ -87,9 +87,9 @@ class Conversation:
         self.flow = FourTuple(LOCAL_ADDR, lport, PEER_ADDR, rport)
         self.peer = PeerFlow(LOCAL_ADDR, lport, PEER_ADDR, rport, iss)
         self.local = _local.LocalSide(harness.ns, lport, rport)
-        self.packets: list[Captured] = harness.wire.open_flow((lport, rport))
         self.sysctls = {_full(k): str(v) for k, v in sysctls.items()}
         self._restore = harness.ns.set_sysctls(self.sysctls) if self.sysctls else {}
+        self.packets: list[Captured] = harness.wire.open_flow((lport, rport))
         self._synchronized = False
         self.syn_timeout_ms = 0
 
@@ -116,7 +116,8 @@ class Conversation:
         """The next new segment from the stack; retransmissions are skipped."""
         deadline = time.monotonic() + timeout
         while True:
-            item = self.harness.wire.receive((self.flow.lport, self.flow.rport), max(0.0, deadline - time.monotonic()))
+            key = (self.flow.lport, self.flow.rport)
+            item = self.harness.wire.receive(key, max(0.0, deadline - time.monotonic()))
             if item is None or item.packet is None:
                 return None
             if not self.peer.is_retransmission(item.packet):
@@ -145,9 +146,10 @@ class Conversation:
         """Wait (bounded) until the endpoint leaves ``state``: between looks
         the wait is a poll on the TUN, so packets wake it early."""
         deadline = time.monotonic() + bound
+        key = (self.flow.lport, self.flow.rport)
         seen = self.observe()
         while seen.state == state and time.monotonic() < deadline:
-            self.harness.wire.receive((self.flow.lport, self.flow.rport), min(0.01, max(0.0, deadline - time.monotonic())))
+            self.harness.wire.receive(key, min(0.01, max(0.0, deadline - time.monotonic())))
             seen = self.observe()
         return seen
 

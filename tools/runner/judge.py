@@ -66,6 +66,9 @@ def _numbers(expected: str, packet: Packet, flow: PeerFlow) -> str:
     acks_everything = flow.snd_nxt
     if expected in ("SYN_ACK",) and packet.ack != (flow.iss + 1) & 0xFFFFFFFF:
         return f"SYN_ACK acknowledges {packet.ack}, not the peer's SYN ({flow.iss + 1})"
+    if expected == "SYN_ACK" and flow.stack_iss is not None and packet.seq != flow.stack_iss:
+        # Simultaneous open: the SYN,ACK repeats the stack's own SYN (same ISS).
+        return f"SYN_ACK at sequence {packet.seq}, but the stack's SYN was at {flow.stack_iss}"
     if expected in ("ACK", "ACK_OF_FIN", "FIN", "FIN_ACK_OF_FIN", "DATA") and packet.ack != acks_everything:
         return f"{expected} acknowledges {packet.ack}, the peer's next sequence number is {acks_everything}"
     if expected in ("ACK_OF_FIN", "FIN_ACK_OF_FIN") and flow.fin_seq is None:

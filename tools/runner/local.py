@@ -6,8 +6,10 @@ once made, they are used from any thread like any descriptor.
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
+from collections.abc import Callable
 
 from tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace
 
@@ -57,8 +59,8 @@ class LocalSide:
         sock.bind((LOCAL_ADDR, self.lport))
         self.conn = sock
         err = sock.connect_ex((PEER_ADDR, self.rport))
-        if err not in (0, 115):  # EINPROGRESS is the normal answer
-            raise CallError(f"connect failed: {socket.errno.errorcode.get(err, err)}")  # type: ignore[attr-defined]
+        if err not in (0, errno.EINPROGRESS):  # EINPROGRESS is the normal answer
+            raise CallError(f"connect failed: {errno.errorcode.get(err, str(err))}")
 
     def accept(self) -> None:
         """Take the established connection from the listener's queue."""
@@ -87,7 +89,8 @@ class LocalSide:
         """CLOSE as a half-close: shutdown(SHUT_WR), keeping the descriptor."""
         if self.conn is None:
             raise CallError("shutdown_wr without a connection")
-        self._guard(lambda: self.conn.shutdown(socket.SHUT_WR))  # type: ignore[union-attr]
+        conn = self.conn
+        self._guard(lambda: conn.shutdown(socket.SHUT_WR))
 
     def abort(self) -> None:
         """ABORT: SO_LINGER {on, 0} then close() (Linux then sends a RST from
@@ -101,7 +104,8 @@ class LocalSide:
         """SEND some bytes on the connection."""
         if self.conn is None:
             raise CallError("send without a connection")
-        self._guard(lambda: self.conn.send(data))  # type: ignore[union-attr]
+        conn = self.conn
+        self._guard(lambda: conn.send(data))
 
     def recv(self) -> None:
         """RECEIVE whatever is queued (non-blocking)."""
@@ -112,20 +116,19 @@ class LocalSide:
         except BlockingIOError:
             pass
         except OSError as exc:
-            self.last_error = socket.errno.errorcode.get(exc.errno or 0, str(exc))  # type: ignore[attr-defined]
+            self.last_error = errno.errorcode.get(exc.errno or 0, str(exc))
 
-    def _guard(self, action: object) -> None:
+    def _guard(self, action: Callable[[], object]) -> None:
         # ECONNRESET, EPIPE...: the call was made; what it says is a
         # symptom of the state, which the observation after the step judges.
         try:
-            action()  # type: ignore[operator]
+            action()
         except OSError as exc:
-            self.last_error = socket.errno.errorcode.get(exc.errno or 0, str(exc))  # type: ignore[attr-defined]
+            self.last_error = errno.errorcode.get(exc.errno or 0, str(exc))
 
     def _forget(self, sock: socket.socket) -> None:
         if sock is self.conn:
             self.conn = None
-            self.closed_conn = True
         elif sock is self.listener:
             self.listener = None
 

@@ -109,7 +109,10 @@ class NetNamespace:
         error = ready.get()
         if error is not None:
             self._thread.join()
-            raise NamespaceUnavailable(f"cannot create a network namespace: {error}") from None
+            raise NamespaceUnavailable(
+                f"cannot create a network namespace ({getattr(error, 'strerror', error)}): the runner needs root "
+                "with CAP_SYS_ADMIN and CAP_NET_ADMIN"
+            ) from None
         self.inode = self.call(_netns_inode)
         if self.inode == self.host_inode:  # belt and braces: never configure the host
             raise NamespaceUnavailable("unshare(CLONE_NEWNET) left the thread in the host namespace")
@@ -173,7 +176,8 @@ class NetNamespace:
             _ifreq_addr(s, SIOCSIFADDR, TUN_NAME, LOCAL_ADDR)
             _ifreq_addr(s, SIOCSIFNETMASK, TUN_NAME, NETMASK)
             _if_up(s, TUN_NAME)
-            ifindex = struct.unpack_from("i", fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", TUN_NAME.encode())), 16)[0]
+            raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", TUN_NAME.encode()))
+            ifindex = struct.unpack_from("i", raw, 16)[0]
         _add_quickack_route(ifindex)
         return tun, ifindex
 
@@ -188,11 +192,16 @@ class NetNamespace:
 
         def apply() -> dict[str, str]:
             self._check_private()
-            old = {}
-            for key, value in values.items():
-                path = _sysctl_path(key)
-                old[key] = _read_proc(path)
-                _write_proc(path, value)
+            old: dict[str, str] = {}
+            try:
+                for key, value in values.items():
+                    path = _sysctl_path(key)
+                    old[key] = _read_proc(path)
+                    _write_proc(path, value)
+            except OSError:
+                for key, value in old.items():  # all or nothing
+                    _write_proc(_sysctl_path(key), value)
+                raise
             return old
 
         return self.call(apply)
@@ -201,6 +210,16 @@ class NetNamespace:
         """The values in force inside the namespace (the pinned set by default)."""
         wanted = keys if keys is not None else sorted(self.base_sysctls)
         return self.call(lambda: {k: _read_proc(_sysctl_path(k)) for k in wanted})
+
+
+def sysctl_exists(key: str) -> bool:
+    """A per-namespace sysctl of that name exists (checked by name only:
+    the namespace has the same ``net/`` entries as the host, and nothing is
+    read or written)."""
+    try:
+        return os.path.isfile(f"/proc/sys/{_sysctl_path(key)}")
+    except ValueError:
+        return False
 
 
 def _sysctl_path(key: str) -> str:

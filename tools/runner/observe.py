@@ -35,7 +35,6 @@ KERNEL_NAMES: dict[int, str] = {
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 TCP_INFO = 11
-_SOCKID = struct.Struct("!HH16s16sII")  # sport, dport, src, dst, (if, cookie[0]) host order below
 _NOCOOKIE = 0xFFFFFFFF
 
 

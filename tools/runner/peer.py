@@ -49,6 +49,7 @@ class PeerFlow:
     stack_fin_seq: int | None = None
     last_probe_ack: int = 0  # the ACK field of the last segment injected
     fin_acked: bool = False  # the peer has acknowledged the stack's FIN
+    reset: bool = False  # an acceptable RST ended the connection (either way)
     _seen: set[tuple[int, int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -93,12 +94,16 @@ class PeerFlow:
             raise SegmentError(f"{name} acknowledges the stack's FIN, but the stack has sent none yet")
 
     def _syn_seq(self) -> int:
-        if self.syn_sent and self.fin_seq is not None:
-            # The old connection is over: start a new incarnation above it.
+        over = self.fin_seq is not None or self.reset
+        if self.syn_sent and not over:
+            return self.iss  # a retransmission of our SYN (or SYN,ACK)
+        if self.syn_sent and over:
+            # The old connection is over (FIN or RST): a new incarnation,
+            # above the old sequence space.
             self.iss = (self.snd_nxt + NEW_INCARNATION) & MASK32
             self.fin_seq = None
             self.stack_iss = self.rcv_nxt = self.stack_fin_seq = None
-            self.fin_acked = False
+            self.fin_acked = self.reset = False
             self._seen.clear()
         self.syn_sent = True
         self.snd_nxt = (self.iss + 1) & MASK32
@@ -146,12 +151,14 @@ class PeerFlow:
         return self.snd_nxt
 
     def _build_rst(self, variant: str, payload: bytes) -> Packet:
+        self.reset = self.reset or variant == ""
         return self._packet(RST, self._rst_seq(variant))
 
     def _build_rst_ack(self, variant: str, payload: bytes) -> Packet:
         # In SYN_SENT a RST is acceptable only if its ACK acknowledges the
         # SYN (RFC 9293 §3.10.7.3); ``bad_ack`` acknowledges one byte less.
         ack = self._ack_all() - (1 if variant == "bad_ack" else 0)
+        self.reset = self.reset or variant == ""
         return self._packet(RST | ACK, self._rst_seq(variant), ack)
 
     def _build_data(self, variant: str, payload: bytes) -> Packet:
@@ -172,6 +179,7 @@ class PeerFlow:
         if packet.seg_len > 0:
             self._seen.add((packet.flags, packet.seq, len(packet.payload)))
         if packet.flags & RST:
+            self.reset = True
             return
         if packet.flags & SYN:
             self.stack_iss = packet.seq

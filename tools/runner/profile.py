@@ -15,7 +15,7 @@ from pathlib import Path
 from model.errors import InputError
 from model.spec import read_toml
 
-KINDS = ("differs", "extension")
+KINDS = ("differs", "extension", "note")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Deviation:
 
     id: str
     reference: str
-    kind: str = "differs"  # "extension": a transition outside RFC 9293 the stack takes
+    kind: str = "differs"  # "extension": a non-RFC transition it takes; "note": no verdict
     transition: str = ""
     expected: str = ""
     observed: str = ""
@@ -57,6 +57,7 @@ class Profile:
     deviations: tuple[Deviation, ...] = ()
     not_drivable: tuple[NotDrivable, ...] = ()
     path: str = ""
+    options: dict[str, bool] = field(default_factory=dict)  # model options the stack matches
 
     def find(
         self, expected: str, observed: str, transitions: tuple[str, ...], sysctls: dict[str, str]
@@ -122,4 +123,8 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         if known_transitions is not None and row["transition"] not in known_transitions:
             raise InputError(f"{p}: [[not_drivable]] #{i + 1}", f"unknown transition {row['transition']!r}")
         blocked.append(NotDrivable(row["transition"], row["reason"]))
-    return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p))
+    options = head.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
+        raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")
+    return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p),
+                   dict(options))

@@ -1,0 +1,182 @@
+"""Unit tests that need no privileges: packets, peer numbers, judging,
+profile and suite files, report, pcap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model.errors import InputError
+from model.spec import load_spec
+from tools.runner.judge import classify, match_segment, step_verdict
+from tools.runner.packets import ACK, FIN, RST, SYN, Captured, Packet, checksum, parse
+from tools.runner.pcap import read_pcap, write_pcap
+from tools.runner.peer import OUT_OF_WINDOW, PeerFlow, SegmentError
+from tools.runner.profile import Deviation, Profile, load_profile
+from tools.runner.suite import default_suite, load_suite
+from tools.scenario import Scenario
+
+SPEC_IDS = {t.id for t in load_spec().transitions}
+
+
+def flow() -> PeerFlow:
+    return PeerFlow("192.0.2.1", 20000, "192.0.2.2", 40000, iss=1000)
+
+
+def from_stack(flags: int, seq: int, ack: int = 0, payload: bytes = b"") -> Packet:
+    return Packet("192.0.2.1", "192.0.2.2", 20000, 40000, seq, ack, flags, payload=payload)
+
+
+def test_packet_round_trip_and_checksums() -> None:
+    p = Packet("192.0.2.2", "192.0.2.1", 40000, 20000, 0xFFFFFFF0, 7, SYN | ACK, payload=b"abc",
+               options=b"\x02\x04\x05\xb4")
+    raw = p.to_bytes()
+    assert checksum(raw[:20]) == 0  # IPv4 header checksum verifies
+    back = parse(raw)
+    assert (back.seq, back.ack, back.flags, back.payload, back.options) == (p.seq, 7, SYN | ACK, b"abc", p.options)
+    assert back.checksum_ok
+    corrupt = raw[:-1] + bytes([raw[-1] ^ 1])
+    assert not parse(corrupt).checksum_ok
+
+
+def test_parse_rejects_garbage() -> None:
+    with pytest.raises(ValueError):
+        parse(b"\x60" + b"\0" * 50)
+
+
+def test_peer_numbers_through_a_close() -> None:
+    f = flow()
+    assert f.build("SYN").seq == 1000
+    assert f.build("SYN").seq == 1000 and f.snd_nxt == 1001  # a retransmission changes nothing
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    ack = f.build("ACK")
+    assert (ack.seq, ack.ack) == (1001, 5001)
+    f.absorb(from_stack(FIN | ACK, 5001, 1001))
+    fin = f.build("FIN")  # crossing FINs: does not acknowledge the stack's FIN
+    assert (fin.flags, fin.seq, fin.ack) == (FIN | ACK, 1001, 5001)
+    again = f.build("FIN_ACK_OF_FIN")  # a retransmission keeps its sequence number
+    assert (again.seq, again.ack) == (1001, 5002)
+    assert f.build("RST").seq == 1002
+    assert f.build("RST", "out_of_window").seq == 1002 + OUT_OF_WINDOW
+
+
+def test_peer_refuses_impossible_segments() -> None:
+    with pytest.raises(SegmentError):
+        flow().build("ACK_OF_FIN")
+    with pytest.raises(SegmentError):
+        flow().build("RST", "sideways")
+
+
+def test_bad_ack_rst_misses_the_syn() -> None:
+    f = flow()
+    f.absorb(from_stack(SYN, 5000))
+    assert f.build("RST_ACK").ack == 5001
+    assert f.build("RST_ACK", "bad_ack").ack == 5000
+
+
+def test_retransmissions_are_recognised() -> None:
+    f = flow()
+    syn = from_stack(SYN, 5000)
+    assert not f.is_retransmission(syn)
+    f.absorb(syn)
+    assert f.is_retransmission(syn)
+    assert not f.is_retransmission(from_stack(SYN | ACK, 5000, 1001))  # simultaneous open's SYN,ACK
+
+
+def test_match_checks_numbers_not_only_flags() -> None:
+    f = flow()
+    f.build("SYN")
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    f.build("FIN")
+    assert match_segment("ACK", from_stack(ACK, 5001, 1002), f).ok
+    wrong = match_segment("ACK", from_stack(ACK, 5001, 1001), f)
+    assert not wrong.ok and "acknowledges 1001" in wrong.detail
+    assert match_segment("RST", from_stack(RST | ACK, 5001, 1002), f).ok  # RST+ACK satisfies RST
+    assert not match_segment("NONE", from_stack(ACK, 5001, 1002), f).ok
+    assert match_segment("NONE", None, f).ok
+    assert classify(from_stack(FIN | ACK, 1, 1)) == "FIN"
+
+
+def test_verdicts_follow_the_profile() -> None:
+    d = Deviation("x", "RFC 1337", transition="TIME_WAIT--RST-->CLOSED", expected="state CLOSED",
+                  observed="state TIME_WAIT", condition={"tcp_rfc1337": "1"})
+    prof = Profile("p", "s", (d,))
+    on = {"net/ipv4/tcp_rfc1337": "1"}
+    assert step_verdict(True, "", "", prof, (), on) == ("pass", None)
+    assert step_verdict(False, "state CLOSED", "state TIME_WAIT", prof, ("TIME_WAIT--RST-->CLOSED",), on) == (
+        "deviation", d)
+    assert step_verdict(False, "state CLOSED", "state TIME_WAIT", prof, ("TIME_WAIT--RST-->CLOSED",),
+                        {"net/ipv4/tcp_rfc1337": "0"})[0] == "fail"
+    assert step_verdict(False, "state CLOSED", "state TIME_WAIT", prof, ("ESTABLISHED--RST-->CLOSED",), on)[0] == "fail"
+
+
+def test_linux_profile_is_valid() -> None:
+    prof = load_profile(known_transitions=SPEC_IDS)
+    assert prof.name == "linux"
+    ids = {d.id for d in prof.deviations}
+    assert {"close_with_unread_data_sends_rst", "rfc1337_ignores_rst_in_time_wait", "challenge_acks",
+            "passive_syn_rcvd_is_a_request_socket", "fin_wait_2_orphan_timeout", "syn_reopens_time_wait"} <= ids
+    assert all(d.reference for d in prof.deviations)
+    assert prof.reason_not_drivable("LISTEN--send-->SYN_SENT")
+
+
+def test_profile_errors_name_the_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "p.toml"
+    bad.write_text('[profile]\nname = "x"\n[[deviation]]\nid = "a"\nreference = "r"\ntransition = "NOPE"\n'
+                   'expected = "FIN"\nobserved = "RST"\n')
+    with pytest.raises(InputError, match=r"\[\[deviation\]\] #1.*unknown transition 'NOPE'"):
+        load_profile(bad, known_transitions=SPEC_IDS)
+    with pytest.raises(InputError, match="no such file"):
+        load_profile(tmp_path / "missing.toml")
+
+
+def test_default_suite_names_real_transitions() -> None:
+    suite = default_suite()
+    assert len({s.name for s in suite}) == len(suite)
+    covered = {t for s in suite for t in s.transitions}
+    assert covered <= SPEC_IDS
+    prof = load_profile(known_transitions=SPEC_IDS)
+    # every spec transition is covered or documented as not drivable
+    assert {t for t in SPEC_IDS - covered if not prof.reason_not_drivable(t)} == set()
+    assert all(s.rfc for s in suite if s.transitions)
+
+
+def test_suite_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps({"scenarios": [s.to_json() for s in default_suite()[:3]]}))
+    assert load_suite(path) == default_suite()[:3]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{", "malformed JSON"),
+    ('[{"name": "x", "steps": [{"kind": "warp"}]}]', "scenario #1: unknown step kind"),
+    ('{"nope": 1}', "expected a JSON list"),
+])
+def test_bad_suite_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_suite(path)
+
+
+def test_pcap_round_trip(tmp_path: Path) -> None:
+    raw = Packet("192.0.2.2", "192.0.2.1", 1, 2, 3, 4, SYN).to_bytes()
+    path = write_pcap(tmp_path / "d" / "t.pcap", [Captured(1.5, raw, False)])
+    assert read_pcap(path) == [raw]
+    assert path.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"
+
+
+def test_scenario_json_round_trip() -> None:
+    for s in default_suite():
+        assert Scenario.from_json(json.loads(json.dumps(s.to_json()))) == s
+
+
+def test_syn_after_a_reset_starts_a_new_incarnation() -> None:
+    f = flow()
+    f.build("SYN")
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    f.build("RST")
+    syn = f.build("SYN")
+    assert syn.seq != 1000 and f.stack_iss is None  # a new connection: new numbers on both sides

@@ -1,0 +1,106 @@
+"""``tcpcheck run``: play scenarios against the Linux TCP stack."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from model.errors import InputError
+from tools.clikit import one_line_errors, progress, table
+
+if TYPE_CHECKING:
+    from tools.scenario import Scenario
+
+
+@click.command()
+@click.argument("suite", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of the matrix.")
+@click.option("--pcap", "pcap_dir", type=click.Path(file_okay=False), help="Write one pcap per scenario here.")
+@click.option("--slow", is_flag=True, help="Also run scenarios that wait for Linux's fixed 60 s TIME_WAIT.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes, each with its own network namespace.")
+@one_line_errors
+def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int) -> None:
+    """Run conformance scenarios against the Linux TCP stack.
+
+    Each SUITE is a scenario name of the built-in suite or a JSON scenario
+    file; without any, the built-in suite runs. Every packet goes through a
+    TUN device inside a private network namespace; the host is untouched.
+    Needs root. Exit status 0 iff no scenario failed.
+    """
+    from model.spec import load_spec
+    from tools.runner.netns import NamespaceUnavailable, unavailable_reason
+    from tools.runner.profile import load_profile
+    from tools.runner.report import matrix_rows, summary, to_json
+
+    spec = load_spec()
+    profile = load_profile(known_transitions={t.id for t in spec.transitions})
+    from tools.runner.execute import needs_slow
+
+    scenarios = _select(suite, {t.id for t in spec.transitions})
+    chosen = [s for s in scenarios if slow or not needs_slow(s)]
+    not_run = [s for s in scenarios if needs_slow(s) and not slow]
+    reason = unavailable_reason()
+    if reason:
+        raise InputError("run", reason)
+    from tools.runner.batch import run_scenarios
+
+    done = 0
+
+    def tick(result: object) -> None:
+        nonlocal done
+        done += 1
+        progress(f"tcpcheck run: {done}/{len(chosen)} scenarios")
+
+    try:
+        info, results = run_scenarios(chosen, profile, jobs=jobs, pcap_dir=pcap_dir, on_result=tick)
+    except NamespaceUnavailable as exc:
+        raise InputError("run", str(exc)) from None
+    progress("")
+    rows = matrix_rows(spec, profile, results, not_run)
+    if as_json:
+        click.echo(json.dumps(to_json(info, profile, results, rows), indent=2))
+    else:
+        click.echo(f"stack: Linux {info.kernel} (profile {profile.name}); sysctls in force:")
+        click.echo("  " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in info.sysctls.items()))
+        click.echo()
+        click.echo(table(("transition", "scenario", "verdict", "note"), rows))
+        s = summary(results, rows)
+        click.echo()
+        click.echo(f"{s['scenarios']} scenarios: {s['pass']} pass, {s['deviation']} deviation, {s['fail']} fail"
+                   f" in {s['seconds']:.2f} s; transitions: "
+                   + ", ".join(f"{n} {v}" for v, n in s["transitions"].items()))
+        if pcap_dir:
+            click.echo(f"pcaps: {os.path.abspath(pcap_dir)}")
+    raise SystemExit(1 if any(r.verdict == "fail" for r in results) else 0)
+
+
+def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
+    from tools.runner.netns import sysctl_exists
+    from tools.runner.suite import default_suite, load_suite
+
+    builtin = {s.name: s for s in default_suite()}
+    if not names:
+        return list(builtin.values())
+    out: list[Scenario] = []
+    for name in names:
+        if name in builtin:
+            out.append(builtin[name])
+        elif Path(name).suffix == ".json" or os.sep in name or Path(name).exists():
+            out.extend(load_suite(name))
+        else:
+            raise InputError(name, f"unknown scenario; use a JSON suite file or one of: {', '.join(builtin)}")
+    for scenario in out:
+        unknown = [t for t in scenario.transitions if t not in transition_ids]
+        if unknown:
+            raise InputError(f"scenario {scenario.name}", f"unknown transition {unknown[0]!r} "
+                             "(ids are FROM--event-->TO as specs/tcp.toml builds them)")
+        bad = [k for k in scenario.sysctls if not sysctl_exists(k)]
+        if bad:
+            raise InputError(f"scenario {scenario.name}", f"unknown sysctl {bad[0]!r} (e.g. tcp_rfc1337 or "
+                             "net/ipv4/tcp_fin_timeout)")
+    return out

@@ -1,0 +1,71 @@
+"""Running many scenarios: in this process, or in N worker processes that
+each own a private namespace (like pytest-xdist workers)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from tools.runner.execute import ScenarioResult, execute
+from tools.runner.harness import Harness, StackInfo
+from tools.runner.pcap import write_pcap
+from tools.runner.profile import Profile
+from tools.scenario import Scenario
+
+_WORKER: Harness | None = None
+
+
+def _init_worker() -> None:
+    global _WORKER
+    _WORKER = Harness()
+
+
+def _run_in_worker(scenario: Scenario, profile: Profile) -> ScenarioResult:
+    assert _WORKER is not None
+    return execute(_WORKER, scenario, profile)
+
+
+def _info_in_worker(extra: dict[str, str]) -> StackInfo:
+    assert _WORKER is not None
+    return _WORKER.info(extra)
+
+
+def run_scenarios(
+    scenarios: Sequence[Scenario],
+    profile: Profile,
+    jobs: int = 1,
+    pcap_dir: str | Path | None = None,
+    on_result: Callable[[ScenarioResult], None] | None = None,
+) -> tuple[StackInfo, list[ScenarioResult]]:
+    """Run ``scenarios`` (in order, results in the same order); write one
+    pcap per scenario into ``pcap_dir`` when given."""
+    extra: dict[str, str] = {}
+    for s in scenarios:
+        extra.update(s.sysctls)
+    results: list[ScenarioResult] = []
+    if jobs <= 1:
+        with Harness() as harness:
+            info = harness.info(extra)
+            for scenario in scenarios:
+                result = execute(harness, scenario, profile)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+    else:
+        # fork: the parent has made no namespace thread, so nothing odd is
+        # copied; each worker unshares its own namespace in its initializer.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
+            info = pool.submit(_info_in_worker, extra).result()
+            futures = [pool.submit(_run_in_worker, s, profile) for s in scenarios]
+            for future in futures:
+                result = future.result()
+                results.append(result)
+                if on_result:
+                    on_result(result)
+    if pcap_dir is not None:
+        for result in results:
+            write_pcap(Path(pcap_dir) / f"{result.scenario}.pcap", result.packets)
+    return info, results

@@ -1,0 +1,227 @@
+"""The project's own suite: hand-written scenarios for every transition of
+the RFC machine that Linux can be driven through (and a few negative
+checks that cover no transition). Each names the spec transition ids it
+covers; the generator's suites use the same ``Scenario`` form.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from model.errors import InputError
+from model.spec import load_spec
+from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+
+
+def _c(op: str, arg: str = "") -> Call:
+    return Call(op, arg)
+
+
+def _i(segment: str, variant: str = "") -> Inject:
+    return Inject(segment, variant)
+
+
+def _e(segment: str) -> Expect:
+    return Expect(segment)
+
+
+def _s(state: str) -> ExpectState:
+    return ExpectState(state)
+
+
+# Prefixes: how each state is reached, observed at every step.
+ACTIVE_OPEN: tuple[Step, ...] = (
+    _s("CLOSED"), _c("connect"), _e("SYN"), _s("SYN_SENT"), _i("SYN_ACK"), _e("ACK"), _s("ESTABLISHED"),
+)
+PASSIVE_OPEN: tuple[Step, ...] = (
+    _s("CLOSED"), _c("listen"), _s("LISTEN"), _i("SYN"), _e("SYN_ACK"), _s("SYN_RCVD"),
+    _i("ACK"), _e("NONE"), _s("ESTABLISHED"), _c("accept"), _s("ESTABLISHED"),
+)
+SIMULTANEOUS_OPEN: tuple[Step, ...] = (
+    _s("CLOSED"), _c("connect"), _e("SYN"), _s("SYN_SENT"), _i("SYN"), _e("SYN_ACK"), _s("SYN_RCVD"),
+)
+# The half-close keeps the descriptor, so the application can still abort.
+FIN_WAIT_1_FD = ACTIVE_OPEN + (_c("shutdown_wr"), _e("FIN"), _s("FIN_WAIT_1"))
+FIN_WAIT_2_FD = FIN_WAIT_1_FD + (_i("ACK_OF_FIN"), _e("NONE"), _s("FIN_WAIT_2"))
+FIN_WAIT_1 = ACTIVE_OPEN + (_c("close"), _e("FIN"), _s("FIN_WAIT_1"))
+FIN_WAIT_2 = FIN_WAIT_1 + (_i("ACK_OF_FIN"), _e("NONE"), _s("FIN_WAIT_2"))
+TIME_WAIT = FIN_WAIT_2 + (_i("FIN"), _e("ACK"), _s("TIME_WAIT"))
+TIME_WAIT_FD = FIN_WAIT_2_FD + (_i("FIN"), _e("ACK"), _s("TIME_WAIT"))
+CLOSING = FIN_WAIT_1 + (_i("FIN"), _e("ACK"), _s("CLOSING"))
+CLOSING_FD = FIN_WAIT_1_FD + (_i("FIN"), _e("ACK"), _s("CLOSING"))
+CLOSE_WAIT = PASSIVE_OPEN + (_i("FIN"), _e("ACK"), _s("CLOSE_WAIT"))
+LAST_ACK = CLOSE_WAIT + (_c("close"), _e("FIN"), _s("LAST_ACK"))
+LAST_ACK_FD = CLOSE_WAIT + (_c("shutdown_wr"), _e("FIN"), _s("LAST_ACK"))
+
+EST = "ESTABLISHED"
+
+
+def _scn(name: str, steps: tuple[Step, ...], transitions: tuple[str, ...] = (), description: str = "",
+         sysctls: dict[str, str] | None = None, slow: bool = False, rfc: tuple[str, ...] = ()) -> Scenario:
+    return Scenario(name, steps, transitions, rfc, description, dict(sysctls or {}), slow)
+
+
+def _rst_in(state: str, prefix: tuple[Step, ...]) -> Scenario:
+    return _scn(f"rst_in_{state.lower()}", prefix + (_i("RST"), _e("NONE"), _s("CLOSED")),
+                (f"{state}--RST-->CLOSED",), f"an acceptable RST (SEQ = RCV.NXT) in {state}")
+
+
+def _abort_in(state: str, prefix: tuple[Step, ...], sends: str) -> Scenario:
+    return _scn(f"abort_in_{state.lower()}", prefix + (_c("abort"), _e(sends), _s("CLOSED")),
+                (f"{state}--abort-->CLOSED",), f"ABORT (SO_LINGER 0 + close) in {state}")
+
+
+def _build() -> tuple[Scenario, ...]:
+    o = (
+        _scn("passive_open", PASSIVE_OPEN,
+             ("CLOSED--listen-->LISTEN", "LISTEN--SYN-->SYN_RCVD", "SYN_RCVD--ACK_OF_SYN-->ESTABLISHED"),
+             "three-way handshake, the stack passive"),
+        _scn("active_open", ACTIVE_OPEN,
+             ("CLOSED--connect-->SYN_SENT", "SYN_SENT--SYN_ACK-->ESTABLISHED"),
+             "three-way handshake, the stack active"),
+        _scn("simultaneous_open", SIMULTANEOUS_OPEN + (_i("ACK"), _e("NONE"), _s(EST)),
+             ("SYN_SENT--SYN-->SYN_RCVD", "SYN_RCVD--ACK_OF_SYN-->ESTABLISHED"),
+             "both sides send a SYN (RFC 9293 Figure 8)"),
+        _scn("syn_ack_again_in_established", ACTIVE_OPEN + (_i("SYN_ACK"), _e("ACK"), _s(EST)),
+             ("ESTABLISHED--SYN_ACK-->ESTABLISHED",), "the peer retransmits its SYN,ACK: our ACK was lost"),
+        _scn("listen_close", (_c("listen"), _s("LISTEN"), _c("close"), _e("NONE"), _s("CLOSED")),
+             ("LISTEN--close-->CLOSED",)),
+        _scn("listen_abort", (_c("listen"), _s("LISTEN"), _c("abort"), _e("NONE"), _s("CLOSED")),
+             ("LISTEN--abort-->CLOSED",)),
+        _scn("listen_ack_is_reset", (_c("listen"), _s("LISTEN"), _i("ACK"), _e("RST"), _s("LISTEN")),
+             ("LISTEN--ACK-->LISTEN",), "any acknowledgment is bad in LISTEN"),
+        _scn("listen_rst_ignored", (_c("listen"), _s("LISTEN"), _i("RST"), _e("NONE"), _s("LISTEN")), (),
+             "a RST in LISTEN is ignored (RFC 9293 §3.10.7.2)", rfc=("RFC 9293 §3.10.7.2",)),
+        _scn("closed_port_rst_ignored", (_i("RST"), _e("NONE"), _s("CLOSED")), (),
+             "a RST to a closed port is discarded (RFC 9293 §3.10.7.1)", rfc=("RFC 9293 §3.10.7.1",)),
+        _scn("syn_sent_close", (_c("connect"), _e("SYN"), _s("SYN_SENT"), _c("close"), _e("NONE"), _s("CLOSED")),
+             ("SYN_SENT--close-->CLOSED",)),
+        _scn("syn_sent_abort", (_c("connect"), _e("SYN"), _s("SYN_SENT"), _c("abort"), _e("NONE"), _s("CLOSED")),
+             ("SYN_SENT--abort-->CLOSED",)),
+        _scn("syn_sent_rst_acceptable",
+             (_c("connect"), _e("SYN"), _s("SYN_SENT"), _i("RST_ACK"), _e("NONE"), _s("CLOSED")),
+             ("SYN_SENT--RST_ACK_OF_SYN-->CLOSED",), "a RST whose ACK acknowledges the SYN"),
+        _scn("syn_sent_rst_bad_ack",
+             (_c("connect"), _e("SYN"), _s("SYN_SENT"), _i("RST_ACK", "bad_ack"), _e("NONE"), _s("SYN_SENT")),
+             (), "a RST whose ACK does not acknowledge the SYN is dropped (RFC 9293 §3.10.7.3)",
+             rfc=("RFC 9293 §3.10.7.3",)),
+        _scn("syn_sent_timeout",
+             (_c("connect"), _e("SYN"), _s("SYN_SENT"), _e("NONE"), _elapse("timeout_syn"), _s("CLOSED")),
+             ("SYN_SENT--timeout_syn-->CLOSED",), "SYN retransmissions exhausted (TCP_SYNCNT, TCP_USER_TIMEOUT)"),
+        _scn("simultaneous_open_close", SIMULTANEOUS_OPEN + (_c("close"), _e("FIN"), _s("FIN_WAIT_1")),
+             ("SYN_RCVD--close-->FIN_WAIT_1",), "CLOSE in SYN_RCVD after an active OPEN"),
+        _scn("simultaneous_open_rst", SIMULTANEOUS_OPEN + (_i("RST"), _e("NONE"), _s("CLOSED")),
+             ("SYN_RCVD--RST[not self.passive]-->CLOSED",), "connection refused after an active OPEN"),
+        _scn("simultaneous_open_abort", SIMULTANEOUS_OPEN + (_c("abort"), _e("RST"), _s("CLOSED")),
+             ("SYN_RCVD--abort-->CLOSED",)),
+        _scn("passive_syn_rcvd_rst", PASSIVE_OPEN[:6] + (_i("RST"), _e("NONE"), _s("LISTEN")),
+             ("SYN_RCVD--RST[self.passive]-->LISTEN",), "RFC 9293 Figure 5 Note 1: back to LISTEN"),
+        _scn("passive_syn_rcvd_rst_in_window", PASSIVE_OPEN[:6] + (_i("RST", "in_window"), _e("ACK"),
+                                                                   _s("SYN_RCVD")),
+             (), "an in-window RST that is not at RCV.NXT gets a challenge ACK (RFC 9293 §3.10.7.4, RFC 5961 §3.2)",
+             rfc=("RFC 9293 §3.10.7.4", "RFC 5961 §3.2")),
+        _scn("passive_syn_rcvd_close", PASSIVE_OPEN[:6] + (_c("close"), _e("FIN"), _s("FIN_WAIT_1")),
+             ("SYN_RCVD--close-->FIN_WAIT_1",), "CLOSE in SYN_RCVD after a passive OPEN"),
+        _scn("active_close", FIN_WAIT_2 + (_i("FIN"), _e("ACK"), _s("TIME_WAIT")),
+             ("ESTABLISHED--close-->FIN_WAIT_1", "FIN_WAIT_1--ACK_OF_FIN-->FIN_WAIT_2", "FIN_WAIT_2--FIN-->TIME_WAIT"),
+             "the stack closes first, through FIN_WAIT_2"),
+        _scn("fin_wait_1_fin_ack", FIN_WAIT_1 + (_i("FIN_ACK_OF_FIN"), _e("ACK"), _s("TIME_WAIT")),
+             ("FIN_WAIT_1--FIN_ACK_OF_FIN-->TIME_WAIT",), "the peer's FIN acknowledges ours (Note 2)"),
+        _scn("simultaneous_close", CLOSING + (_i("ACK_OF_FIN"), _e("NONE"), _s("TIME_WAIT")),
+             ("FIN_WAIT_1--FIN-->CLOSING", "CLOSING--ACK_OF_FIN-->TIME_WAIT"),
+             "both FINs cross (RFC 9293 Figure 13)"),
+        _scn("closing_fin_again", CLOSING + (_i("FIN"), _e("ACK"), _s("CLOSING")), ("CLOSING--FIN-->CLOSING",),
+             "a retransmitted FIN in CLOSING is acknowledged again"),
+        _scn("passive_close", LAST_ACK + (_i("ACK_OF_FIN"), _e("NONE"), _s("CLOSED")),
+             ("ESTABLISHED--FIN-->CLOSE_WAIT", "CLOSE_WAIT--close-->LAST_ACK", "LAST_ACK--ACK_OF_FIN-->CLOSED"),
+             "the peer closes first, through LAST_ACK"),
+        _scn("close_wait_fin_again", CLOSE_WAIT + (_i("FIN"), _e("ACK"), _s("CLOSE_WAIT")),
+             ("CLOSE_WAIT--FIN-->CLOSE_WAIT",)),
+        _scn("last_ack_fin_again", LAST_ACK + (_i("FIN"), _e("ACK"), _s("LAST_ACK")), ("LAST_ACK--FIN-->LAST_ACK",)),
+        _scn("time_wait_fin_again", TIME_WAIT + (_i("FIN"), _e("ACK"), _s("TIME_WAIT")),
+             ("TIME_WAIT--FIN-->TIME_WAIT",), "a retransmitted FIN is re-acknowledged in TIME_WAIT"),
+        _rst_in(EST, ACTIVE_OPEN),
+        _rst_in("FIN_WAIT_1", FIN_WAIT_1),
+        _rst_in("FIN_WAIT_2", FIN_WAIT_2),
+        _rst_in("CLOSE_WAIT", CLOSE_WAIT),
+        _rst_in("CLOSING", CLOSING),
+        _rst_in("LAST_ACK", LAST_ACK),
+        _scn("rst_in_time_wait", TIME_WAIT + (_i("RST"), _e("NONE"), _s("CLOSED")), ("TIME_WAIT--RST-->CLOSED",),
+             "with tcp_rfc1337=0 a RST ends TIME_WAIT", {"tcp_rfc1337": "0"}),
+        _scn("rst_in_time_wait_rfc1337", TIME_WAIT + (_i("RST"), _e("NONE"), _s("CLOSED")),
+             ("TIME_WAIT--RST-->CLOSED",), "with tcp_rfc1337=1 Linux ignores it (RFC 1337)", {"tcp_rfc1337": "1"}),
+        _scn("rst_out_of_window", ACTIVE_OPEN + (_i("RST", "out_of_window"), _e("NONE"), _s(EST)), (),
+             "a RST outside the window is dropped silently", rfc=("RFC 9293 §3.10.7.4",)),
+        _scn("rst_in_window_challenge_ack", ACTIVE_OPEN + (_i("RST", "in_window"), _e("ACK"), _s(EST)), (),
+             "an in-window RST not at RCV.NXT gets a challenge ACK", rfc=("RFC 9293 §3.10.7.4", "RFC 5961 §3.2")),
+        _abort_in(EST, ACTIVE_OPEN, "RST"),
+        _abort_in("FIN_WAIT_1", FIN_WAIT_1_FD, "RST"),
+        _abort_in("FIN_WAIT_2", FIN_WAIT_2_FD, "RST"),
+        _abort_in("CLOSE_WAIT", CLOSE_WAIT, "RST"),
+        _abort_in("CLOSING", CLOSING_FD, "NONE"),
+        _abort_in("LAST_ACK", LAST_ACK_FD, "NONE"),
+        _abort_in("TIME_WAIT", TIME_WAIT_FD, "NONE"),
+        _scn("close_with_unread_data", ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _c("close"), _e("FIN"), _s("FIN_WAIT_1")),
+             ("ESTABLISHED--close-->FIN_WAIT_1",), "CLOSE while received data is unread"),
+        _scn("data_both_ways", ACTIVE_OPEN + (_c("send", "hello"), _e("DATA"), _i("ACK"), _i("DATA"), _e("ACK"),
+                                              _c("recv"), _s(EST)), (), "data in both directions, no state change"),
+        _scn("fin_wait_2_orphan_timeout", FIN_WAIT_2 + (_elapse("timeout_fin_wait_2"), _s("CLOSED")),
+             ("FIN_WAIT_2--timeout_fin_wait_2(implementation)-->CLOSED",),
+             "an orphaned FIN_WAIT_2 gives up (tcp_fin_timeout=1)", {"tcp_fin_timeout": "1"}),
+        _scn("time_wait_syn_reopens", PASSIVE_OPEN + (_c("close"), _e("FIN"), _s("FIN_WAIT_1"),
+                                                      _i("FIN_ACK_OF_FIN"), _e("ACK"), _s("TIME_WAIT"),
+                                                      _i("SYN"), _e("SYN_ACK"), _s("SYN_RCVD")),
+             ("TIME_WAIT--SYN(implementation)-->SYN_RCVD",), "a new SYN above the old sequence space"),
+        _scn("closed_port_syn", (_s("CLOSED"), _i("SYN"), _e("RST_ACK"), _s("CLOSED")), ("CLOSED--SYN-->CLOSED",),
+             "connection refused"),
+        _scn("closed_port_ack", (_i("ACK"), _e("RST"), _s("CLOSED")), ("CLOSED--ACK-->CLOSED",)),
+        _scn("closed_port_fin", (_i("FIN"), _e("RST"), _s("CLOSED")), ("CLOSED--FIN-->CLOSED",)),
+        _scn("closed_port_syn_ack", (_i("SYN_ACK"), _e("RST"), _s("CLOSED")), ("CLOSED--SYN_ACK-->CLOSED",)),
+        _scn("time_wait_expires", TIME_WAIT + (_elapse("timeout_2msl"), _s("CLOSED")),
+             ("TIME_WAIT--timeout_2msl-->CLOSED",), "Linux TIME_WAIT is a fixed 60 s", slow=True),
+    )
+    return o
+
+
+def _elapse(timer: str) -> Elapse:
+    return Elapse(timer)
+
+
+@cache
+def default_suite() -> tuple[Scenario, ...]:
+    """The built-in scenarios, with their RFC references from the spec."""
+    spec = load_spec()
+    by_id = {t.id: t for t in spec.transitions}
+    out = []
+    for s in _build():
+        unknown = [t for t in s.transitions if t not in by_id]
+        if unknown:
+            raise ValueError(f"scenario {s.name}: unknown transition ids {unknown}")
+        rfc = s.rfc or tuple(dict.fromkeys(by_id[t].rfc for t in s.transitions))
+        out.append(Scenario(s.name, s.steps, s.transitions, rfc, s.description, s.sysctls, s.slow))
+    return tuple(out)
+
+
+def load_suite(path: str | Path) -> tuple[Scenario, ...]:
+    """Scenarios from a JSON file: a list of scenarios, or ``{"scenarios": [...]}``."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(str(p), "no such suite file; pass a JSON scenario file or a scenario name") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(p), f"cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}:{exc.lineno}", f"malformed JSON: {exc.msg}") from None
+    rows = data.get("scenarios") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise InputError(str(p), 'expected a JSON list of scenarios or {"scenarios": [...]}')
+    out = []
+    for n, row in enumerate(rows, start=1):
+        try:
+            out.append(Scenario.from_json(row))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(str(p), f"scenario #{n}: {exc}") from None
+    return tuple(out)
