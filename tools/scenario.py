@@ -25,8 +25,17 @@ CALLS = ("listen", "connect", "accept", "close", "shutdown_wr", "abort", "send",
 SEGMENTS = ("SYN", "SYN_ACK", "ACK", "ACK_OF_FIN", "FIN", "FIN_ACK_OF_FIN", "RST", "RST_ACK", "DATA")
 TIMERS = ("timeout_syn", "timeout_2msl", "timeout_fin_wait_2")
 STATES = (
-    "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
-    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT",
+    "CLOSED",
+    "LISTEN",
+    "SYN_SENT",
+    "SYN_RCVD",
+    "ESTABLISHED",
+    "FIN_WAIT_1",
+    "FIN_WAIT_2",
+    "CLOSE_WAIT",
+    "CLOSING",
+    "LAST_ACK",
+    "TIME_WAIT",
 )
 
 
@@ -103,7 +112,13 @@ class Elapse:
 
 
 Step = Call | Inject | Expect | ExpectState | Elapse
-_KINDS: dict[str, type] = {"call": Call, "inject": Inject, "expect": Expect, "expect_state": ExpectState, "elapse": Elapse}
+_KINDS: dict[str, type] = {
+    "call": Call,
+    "inject": Inject,
+    "expect": Expect,
+    "expect_state": ExpectState,
+    "elapse": Elapse,
+}
 
 
 @dataclass(frozen=True)
@@ -117,9 +132,12 @@ class Scenario:
     description: str = ""
     sysctls: dict[str, str] = field(default_factory=dict)  # per-namespace settings it needs
     slow: bool = False  # needs a timer the runner cannot shorten
+    # The transition ids in the order the scenario takes them (a transition
+    # may repeat); optional: hand-written scenarios may leave it empty.
+    walk: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "transitions": list(self.transitions),
@@ -128,6 +146,9 @@ class Scenario:
             "slow": self.slow,
             "steps": [step_to_json(s) for s in self.steps],
         }
+        if self.walk:
+            out["walk"] = list(self.walk)
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scenario:
@@ -139,6 +160,7 @@ class Scenario:
             description=data.get("description", ""),
             sysctls=dict(data.get("sysctls", {})),
             slow=bool(data.get("slow", False)),
+            walk=tuple(data.get("walk", ())),
         )
 
 

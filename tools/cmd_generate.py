@@ -1,0 +1,167 @@
+"""``tcpcheck generate``: conformance suites from the model, as pytest files
+and packetdrill scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tools.clikit import one_line_errors, table
+
+CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
+FORMATS = ("pytest", "packetdrill", "all")
+DEFAULT_EXTRA_STATES = 1
+
+
+def regenerate_command(criterion: str, profile: str, extra_states: int) -> str:
+    """The command line that regenerates one criterion's files (written into
+    them; it names no output folder, so the bytes do not depend on it)."""
+    extra = f" --extra-states {extra_states}" if criterion in ("w", "wp") else ""
+    return f"tcpcheck generate --criterion {criterion}{extra} --profile {profile}"
+
+
+def render(
+    criteria: tuple[str, ...],
+    profile: str,
+    extra_states: int,
+    fmt: str,
+    spec_path: str | None = None,
+    strict: bool = True,
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Every output file (relative path -> text) and a summary per criterion.
+
+    With ``strict`` off, a criterion the model cannot serve (W and Wp need a
+    deterministic machine) is skipped with a note instead of failing."""
+    from model.errors import InputError
+    from model.spec import load_spec
+    from tools.generate import build_suite, load_drive_model
+    from tools.generate.emit_packetdrill import emit_packetdrill
+    from tools.generate.emit_pytest import CONFTEST, emit_pytest, file_name
+    from tools.generate.paths import Explorer
+
+    spec = load_spec(spec_path)
+    model = load_drive_model(spec, profile)
+    explorer = Explorer(model)
+    files: dict[str, str] = {}
+    summaries: list[dict[str, Any]] = []
+    if fmt in ("pytest", "all"):
+        files["conftest.py"] = CONFTEST
+    for criterion in criteria:
+        t0 = time.perf_counter()
+        try:
+            suite = build_suite(model, criterion, extra_states, explorer)
+        except InputError as exc:
+            if strict:
+                raise
+            summaries.append({"criterion": criterion, "skipped": exc.message})
+            continue
+        seconds = time.perf_counter() - t0
+        command = regenerate_command(criterion, model.profile_name, extra_states)
+        written = []
+        if fmt in ("pytest", "all"):
+            name = file_name(suite)
+            files[name] = emit_pytest(suite, spec, command)
+            written.append(name)
+        if fmt in ("packetdrill", "all"):
+            for scenario in suite.scenarios:
+                name = f"packetdrill/{criterion}_{scenario.name}.pkt"
+                files[name] = emit_packetdrill(scenario, model.profile, command)
+            written.append(f"packetdrill/{criterion}_*.pkt ({len(suite.scenarios)})")
+        summaries.append({**suite.summary(), "seconds": round(seconds, 4), "written": written})
+    return files, summaries
+
+
+def write_atomically(out: Path, files: dict[str, str], criteria: tuple[str, ...], fmt: str) -> None:
+    """Replace ``out`` by a copy that holds ``files``, with the previous files
+    of the regenerated criteria removed; the copy is built in a temporary
+    folder beside ``out`` and renamed into place, so nothing is half-written."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        new = stage / "new"
+        if out.exists():
+            shutil.copytree(out, new, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            new.mkdir()
+        for criterion in criteria:
+            if fmt in ("pytest", "all"):
+                (new / f"test_generated_{criterion}.py").unlink(missing_ok=True)
+            if fmt in ("packetdrill", "all") and (new / "packetdrill").is_dir():
+                for old in (new / "packetdrill").glob(f"{criterion}_*.pkt"):
+                    old.unlink()
+        for rel, text in files.items():
+            path = new / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        if out.exists():
+            old_dir = stage / "old"
+            os.rename(out, old_dir)
+        os.rename(new, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+@click.command()
+@click.option("--criterion", "criteria", multiple=True, type=click.Choice(CRITERIA),
+              help="Coverage criterion (repeatable; default: all of them).")
+@click.option("--extra-states", "extra_states", type=click.IntRange(0, 4), default=DEFAULT_EXTRA_STATES,
+              show_default=True, metavar="M", help="W/Wp: extra implementation states the suite must catch.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="all", show_default=True,
+              help="What to write: pytest files, packetdrill scripts, or both.")
+@click.option("--profile", default="linux", show_default=True, metavar="NAME",
+              help="Stack profile under specs/profiles/ (or a .toml path, or 'none' for the bare RFC machine).")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
+              help="Spec TOML (default: the embedded RFC 9293 machine).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="generated_tests", show_default=True,
+              help="Folder to write into.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@one_line_errors
+def generate(criteria: tuple[str, ...], extra_states: int, fmt: str, profile: str, spec_path: str | None,
+             out_dir: str, as_json: bool) -> None:
+    """Generate conformance suites from the model and write them.
+
+    Each scenario starts from CLOSED on a fresh connection; transitions a
+    stack cannot be driven through are listed with the reason.
+    """
+    chosen = tuple(c for c in CRITERIA if c in criteria) if criteria else CRITERIA
+    t0 = time.perf_counter()
+    files, summaries = render(chosen, profile, extra_states, fmt, spec_path, strict=bool(criteria))
+    skipped = [s for s in summaries if "skipped" in s]
+    summaries = [s for s in summaries if "skipped" not in s]
+    chosen = tuple(c for c in chosen if c not in {s["criterion"] for s in skipped})
+    write_atomically(Path(out_dir), files, chosen, fmt)
+    seconds = time.perf_counter() - t0
+    if as_json:
+        click.echo(json.dumps({"out": out_dir, "files": len(files), "seconds": round(seconds, 4),
+                               "suites": summaries, "skipped": skipped}, indent=2))
+        sys.exit(0)
+    rows = [(s["criterion"], s["scenarios"], s["steps"], f"{s['covered']}/{s['goals']}",
+             f"{100 * s['coverage']:.1f} %", s["slow_scenarios"], len(s["not_drivable"]), f"{s['seconds']:.3f}")
+            for s in summaries]
+    click.echo(table(("criterion", "scenarios", "steps", "covered", "coverage", "slow", "not drivable", "s"), rows))
+    for s in summaries:
+        if s["criterion"] == "tour":
+            click.echo(f"tour: {s['steps']} steps; Chinese-postman optimum {s['optimum']}")
+    # Transitions only: undrivable pairs and sequences are in the files.
+    transitions = {k: v for s in summaries for k, v in s["not_drivable"].items() if "-->" in k and " ; " not in k
+                   and " " not in k}
+    if transitions:
+        click.echo("")
+        click.echo(f"not drivable on {summaries[0]['profile']} (with the reason):")
+        for k, v in transitions.items():
+            click.echo(f"  {k}: {v}")
+    for s in skipped:
+        click.echo(f"skipped {s['criterion']}: {s['skipped']}")
+    click.echo("")
+    for s in summaries:
+        click.echo(f"wrote {', '.join(f'{out_dir}/{w}' for w in s['written'])}")
+    click.echo(f"{len(files)} files in {out_dir} ({seconds:.2f} s)")

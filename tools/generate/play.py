@@ -1,0 +1,79 @@
+"""Playing a generated scenario from a pytest test, through the runner.
+
+The generated files in ``generated_tests/`` stay plain: each test builds a
+``Scenario`` from its literal step list and hands it to the
+``tcpcheck_play`` fixture defined here (re-exported by the generated
+``conftest.py``). The runner (``tools.runner``) plays it against the stack
+and judges every step; a test passes when every step passed or differed in
+a way the stack's profile documents.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tools.scenario import Scenario, Step
+
+Player = Callable[..., Any]
+
+
+@cache
+def _profile(name: str) -> Any:
+    from model.spec import load_spec
+    from tools.runner.profile import load_profile, profile_path
+
+    return load_profile(profile_path(name), {t.id for t in load_spec().transitions})
+
+
+def explain(result: Any) -> str:
+    """The runner's per-step verdicts as a readable table."""
+    lines = [f"scenario {result.scenario}: {result.verdict}"]
+    for s in result.steps:
+        seen = f" (expected {s.expected}, observed {s.observed})" if s.expected or s.observed else ""
+        note = f"  -- {s.note}" if s.note else ""
+        lines.append(f"  {s.index:>3} {s.verdict:<9} {s.step:<28} state {s.state}{seen}{note}")
+    return "\n".join(lines)
+
+
+def play(harness: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str | None = None) -> Any:
+    """Run ``scenario`` on ``harness`` and judge it with ``profile``;
+    AssertionError (with the step table) unless every step passed or is a
+    documented deviation. Returns the runner's ``ScenarioResult``."""
+    from tools.runner.execute import execute
+
+    result = execute(harness, scenario, _profile(profile))
+    if pcap_dir:
+        from tools.runner.pcap import write_pcap
+
+        os.makedirs(pcap_dir, exist_ok=True)
+        write_pcap(os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", scenario.name) + ".pcap"), result.packets)
+    if result.verdict not in ("pass", "deviation"):
+        raise AssertionError(explain(result))
+    return result
+
+
+@pytest.fixture
+def tcpcheck_play(tcp_harness: Any, request: pytest.FixtureRequest) -> Player:
+    """``tcpcheck_play(name, steps, transitions=..., sysctls=..., profile=...)``:
+    play one generated scenario on the per-process harness."""
+
+    def run(
+        name: str,
+        steps: Iterable[Step],
+        transitions: Iterable[str] = (),
+        walk: Iterable[str] = (),
+        sysctls: dict[str, str] | None = None,
+        profile: str = "linux",
+        slow: bool = False,
+    ) -> Any:
+        scenario = Scenario(name, tuple(steps), tuple(transitions), sysctls=dict(sysctls or {}), slow=slow,
+                            walk=tuple(walk))
+        return play(tcp_harness, scenario, profile, request.config.getoption("--tcpcheck-pcap"))
+
+    return run
