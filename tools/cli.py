@@ -6,18 +6,62 @@ that ``tcpcheck verify`` does not pay for Z3, the runner or Graphviz.
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
+from tools.cmd_diagram import diagram
+from tools.cmd_generate import generate
+from tools.cmd_report import report
+from tools.cmd_run import run
 from tools.cmd_verify import verify
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """A group whose usage errors are one line, like every other bad input."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(0)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "tcpcheck"
+            click.echo(f"tcpcheck: {exc.format_message()} (see '{command} --help')", err=True)
+            sys.exit(2)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("tcpcheck: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            click.echo(f"tcpcheck: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tcpcheck")
 def main() -> None:
     """tcpcheck: the RFC 9293 TCP connection state machine as a formal model.
 
-    verify: prove properties of two endpoints over bounded channels.
+    \b
+    verify    prove properties of two endpoints over bounded channels
+    generate  conformance suites from the model (pytest, packetdrill)
+    run       play scenarios against the Linux TCP stack in a private netns
+    diagram   draw the state machine like RFC 9293 Figure 5
+    report    an HTML conformance report from `run --json`
     """
 
 
 main.add_command(verify)
+main.add_command(generate)
+main.add_command(diagram)
+main.add_command(report)
+main.add_command(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -180,3 +180,16 @@ def test_syn_after_a_reset_starts_a_new_incarnation() -> None:
     f.build("RST")
     syn = f.build("SYN")
     assert syn.seq != 1000 and f.stack_iss is None  # a new connection: new numbers on both sides
+
+
+def test_profile_deviation_is_scoped_by_the_calls_made() -> None:
+    """The request-socket deviation excuses a silent close() in SYN_RCVD only
+    after listen(); after an active open the same silence is a failure."""
+    from tools.runner.profile import load_profile
+
+    profile = load_profile()
+    t = ("SYN_RCVD--close-->FIN_WAIT_1",)
+    sysctls: dict[str, str] = {}
+    passive = profile.find("FIN", "NONE", t, sysctls, ("listen", "close"))
+    assert passive is not None and passive.id == "passive_syn_rcvd_is_a_request_socket"
+    assert profile.find("FIN", "NONE", t, sysctls, ("connect", "close")) is None

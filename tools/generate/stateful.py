@@ -94,11 +94,13 @@ def lockstep_machine(
         note(f"{hop.id} via {', '.join(s.text() for s in hop.realised.steps)}")
         transitions = tuple(h.id for h in self.walk)
         in_force = {**harness.ns.base_sysctls, **self.conv.sysctls}
-        for step in hop.realised.steps:
+        done = [s for h in self.walk[:-1] for s in h.realised.steps]
+        for n, step in enumerate(hop.realised.steps):
             ok, expected, observed = _drive(self.conv, step)
             if ok:
                 continue
-            if profile.find(expected, observed, transitions, in_force) is not None:
+            calls = tuple(s.op for s in [*done, *hop.realised.steps[: n + 1]] if isinstance(s, Call))
+            if profile.find(expected, observed, transitions, in_force, calls) is not None:
                 note(f"documented deviation at {step.text()}: {observed}; the walk ends here")
                 self.ended = True
                 return

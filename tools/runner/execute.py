@@ -135,7 +135,8 @@ def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioR
             except OSError as exc:  # e.g. bind: address in use; the step could not be made
                 ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
             state = conv.observe().text()
-            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force)
+            calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
+            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")

@@ -100,11 +100,12 @@ def step_verdict(
     profile: Profile,
     transitions: tuple[str, ...],
     sysctls: dict[str, str],
+    calls: tuple[str, ...] = (),
 ) -> tuple[str, Deviation | None]:
     """pass, or deviation when ``profile`` documents exactly this
-    difference for one of ``transitions`` under the settings in force,
-    else fail."""
+    difference for one of ``transitions`` under the settings in force and
+    after the socket ``calls`` made so far, else fail."""
     if ok:
         return "pass", None
-    deviation = profile.find(expected, observed, transitions, sysctls)
+    deviation = profile.find(expected, observed, transitions, sysctls, calls)
     return ("deviation", deviation) if deviation else ("fail", None)

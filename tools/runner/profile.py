@@ -3,7 +3,11 @@ real stack departs from the RFC 9293 machine.
 
 A step that differs from the model is a ``deviation`` only when an entry
 here names the same expectation, the same observation, the transition
-(when given) and a condition that holds; anything else is a failure.
+(when given), a condition that holds, and the socket calls the scenario
+must (``after_calls``) or must not (``unless_calls``) have made before the
+step; anything else is a failure. The calls scope an entry to its context:
+"passive SYN_RCVD is a request socket" applies after ``listen``, not to the
+SYN_RCVD of a simultaneous open.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from model.errors import InputError
 from model.spec import read_toml
+from tools.scenario import CALLS
 
 KINDS = ("differs", "extension", "note")
 
@@ -30,6 +35,12 @@ class Deviation:
     observed: str = ""
     condition: dict[str, str] = field(default_factory=dict)  # sysctl -> value
     note: str = ""
+    after_calls: tuple[str, ...] = ()  # socket calls the scenario must have made before the step
+    unless_calls: tuple[str, ...] = ()  # socket calls it must not have made
+
+    def in_context(self, calls: tuple[str, ...]) -> bool:
+        """The scenario's calls so far fit this entry's scope."""
+        return all(c in calls for c in self.after_calls) and not any(c in calls for c in self.unless_calls)
 
     def applies(self, sysctls: dict[str, str]) -> bool:
         """The condition holds under ``sysctls`` (short or full names)."""
@@ -60,15 +71,21 @@ class Profile:
     options: dict[str, bool] = field(default_factory=dict)  # model options the stack matches
 
     def find(
-        self, expected: str, observed: str, transitions: tuple[str, ...], sysctls: dict[str, str]
+        self,
+        expected: str,
+        observed: str,
+        transitions: tuple[str, ...],
+        sysctls: dict[str, str],
+        calls: tuple[str, ...] = (),
     ) -> Deviation | None:
-        """The entry documenting this difference, if any."""
+        """The entry documenting this difference, if any (``calls``: the
+        socket calls the scenario made before the step)."""
         for d in self.deviations:
             if d.kind != "differs" or d.expected != expected or d.observed != observed:
                 continue
             if d.transition and d.transition not in transitions:
                 continue
-            if d.applies(sysctls):
+            if d.applies(sysctls) and d.in_context(calls):
                 return d
         return None
 
@@ -111,10 +128,17 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         condition = row.get("condition", {})
         if not isinstance(condition, dict):
             raise InputError(where, "condition must be a table of sysctl = \"value\"")
+        scope = {}
+        for key in ("after_calls", "unless_calls"):
+            value = row.get(key, [])
+            if not isinstance(value, list) or not all(c in CALLS for c in value):
+                raise InputError(where, f"{key} must be a list of socket calls ({', '.join(CALLS)})")
+            scope[key] = tuple(value)
         deviations.append(Deviation(
             id=row["id"], reference=row["reference"], kind=kind, transition=transition,
             expected=row.get("expected", ""), observed=row.get("observed", ""),
             condition={str(k): str(v) for k, v in condition.items()}, note=row.get("note", ""),
+            **scope,
         ))
     blocked = []
     for i, row in enumerate(data.get("not_drivable", [])):
