@@ -363,9 +363,9 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
             ups.append((f["sent_rst"], gcl.TRUE))
         return ups, sent
 
-    def fin_split(f: dict[str, int], needed: bool) -> list[tuple[bool, list[gcl.Expr]]]:
-        """What a segment's ACK covers depends on rcvd_fin: split on it when sending."""
-        if not needed:
+    def fin_split(f: dict[str, int], sends: list[str]) -> list[tuple[bool, list[gcl.Expr]]]:
+        """What an ACK or FIN covers depends on rcvd_fin: split on it when sending one."""
+        if not any(spec.segments[s].acks == "history" for s in sends):
             return [(False, [])]
         return [(v, [gcl.eq(f["rcvd_fin"], int(v))]) for v in (False, True)]
 
@@ -385,7 +385,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
             hist_options = [h for h in _valuations(guard_vars) if _holds(exprlang.parse(t.when), h)] if t.when else [{}]
             for hist in hist_options:
                 hist_guard = [gcl.eq(f[h], int(v)) for h, v in hist.items()]
-                for rcvd_fin, fin_guard in fin_split(f, bool(t.sends)):
+                for rcvd_fin, fin_guard in fin_split(f, list(t.sends)):
                     ups, sent = effects(ep, [t], False, rcvd_fin)
                     for tag, room, push in out_ch.puts(sent):
                         emit(
@@ -401,7 +401,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
         # in SYN_SENT and is dropped (RFC 9293 §3.10.7.3).
         if opts.loss or opts.reorder:
             for r in spec.retransmits:
-                for rcvd_fin, fin_guard in fin_split(f, True):
+                for rcvd_fin, fin_guard in fin_split(f, [r.sends]):
                     wire = wire_for(spec.segments[r.sends], rcvd_fin, alphabet)
                     for tag, room, push in out_ch.puts([wire]):
                         emit(
@@ -431,7 +431,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
                             )
                             continue
                         for ci, chain in enumerate(chains):
-                            for rcvd_fin, fin_guard in fin_split(f, any(t.sends for t in chain)):
+                            for rcvd_fin, fin_guard in fin_split(f, [s for t in chain for s in t.sends]):
                                 ups, sent = effects(ep, chain, True, rcvd_fin)
                                 for ptag, room, push in out_ch.puts(sent):
                                     emit(
