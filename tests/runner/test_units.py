@@ -22,15 +22,15 @@ SPEC_IDS = {t.id for t in load_spec().transitions}
 
 
 def flow() -> PeerFlow:
-    return PeerFlow("192.0.2.1", 20000, "192.0.2.2", 40000, iss=1000)
+    return PeerFlow("198.18.0.1", 20000, "198.18.0.2", 40000, iss=1000)
 
 
 def from_stack(flags: int, seq: int, ack: int = 0, payload: bytes = b"") -> Packet:
-    return Packet("192.0.2.1", "192.0.2.2", 20000, 40000, seq, ack, flags, payload=payload)
+    return Packet("198.18.0.1", "198.18.0.2", 20000, 40000, seq, ack, flags, payload=payload)
 
 
 def test_packet_round_trip_and_checksums() -> None:
-    p = Packet("192.0.2.2", "192.0.2.1", 40000, 20000, 0xFFFFFFF0, 7, SYN | ACK, payload=b"abc",
+    p = Packet("198.18.0.2", "198.18.0.1", 40000, 20000, 0xFFFFFFF0, 7, SYN | ACK, payload=b"abc",
                options=b"\x02\x04\x05\xb4")
     raw = p.to_bytes()
     assert checksum(raw[:20]) == 0  # IPv4 header checksum verifies
@@ -162,7 +162,7 @@ def test_bad_suite_files(tmp_path: Path, text: str, message: str) -> None:
 
 
 def test_pcap_round_trip(tmp_path: Path) -> None:
-    raw = Packet("192.0.2.2", "192.0.2.1", 1, 2, 3, 4, SYN).to_bytes()
+    raw = Packet("198.18.0.2", "198.18.0.1", 1, 2, 3, 4, SYN).to_bytes()
     path = write_pcap(tmp_path / "d" / "t.pcap", [Captured(1.5, raw, False)])
     assert read_pcap(path) == [raw]
     assert path.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"

@@ -33,10 +33,12 @@ SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 SIOCSIFADDR, SIOCSIFNETMASK, SIOCGIFINDEX = 0x8916, 0x891C, 0x8933
 IFF_UP = 0x1
 
-# TEST-NET-1 (RFC 5737): never routed anywhere, and only ever configured
-# inside the private namespace.
-LOCAL_ADDR = "192.0.2.1"
-PEER_ADDR = "192.0.2.2"
+# RFC 2544's benchmarking range, configured only inside the private
+# namespace. Not TEST-NET-1: some hosts (this project's CI machines among
+# them) number their own interfaces from 192.0.2.0/24, and a pcap that
+# names the host's address would confuse whoever reads it.
+LOCAL_ADDR = "198.18.0.1"
+PEER_ADDR = "198.18.0.2"
 NETMASK = "255.255.255.0"
 TUN_NAME = "tcpcheck0"
 
