@@ -21,22 +21,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CALLS = ("listen", "connect", "accept", "close", "shutdown_wr", "abort", "send", "recv")
-SEGMENTS = ("SYN", "SYN_ACK", "ACK", "ACK_OF_FIN", "FIN", "FIN_ACK_OF_FIN", "RST", "RST_ACK", "DATA")
-TIMERS = ("timeout_syn", "timeout_2msl", "timeout_fin_wait_2")
-STATES = (
-    "CLOSED",
-    "LISTEN",
-    "SYN_SENT",
-    "SYN_RCVD",
-    "ESTABLISHED",
-    "FIN_WAIT_1",
-    "FIN_WAIT_2",
-    "CLOSE_WAIT",
-    "CLOSING",
-    "LAST_ACK",
-    "TIME_WAIT",
-)
+
+
+def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Names a scenario may use, read from the embedded spec (TCP is described
+    once, in specs/tcp.toml): the socket calls that realise its call events
+    plus accept and recv; the segments that can be on the wire plus DATA; its
+    timers; its states."""
+    from model.compose import wire_alphabet
+    from model.spec import load_spec
+
+    spec = load_spec()
+    calls = [s for e in spec.events.values() if e.kind == "call" for s in e.socket]
+    calls += [c for c in ("accept", "recv") if c not in calls]
+    timers = tuple(e.name for e in spec.events.values() if e.kind == "timer")
+    return tuple(calls), (*wire_alphabet(spec), "DATA"), timers, spec.state_names
+
+
+CALLS, SEGMENTS, TIMERS, STATES = _vocabulary()
 
 
 @dataclass(frozen=True)
