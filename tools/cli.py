@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from tools.cmd_diagram import diagram
+from tools.cmd_export import export
 from tools.cmd_generate import generate
 from tools.cmd_report import report
 from tools.cmd_run import run
@@ -61,6 +62,7 @@ main.add_command(generate)
 main.add_command(diagram)
 main.add_command(report)
 main.add_command(run)
+main.add_command(export)
 
 
 if __name__ == "__main__":

@@ -47,3 +47,43 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def model_options(
+    spec: Any,
+    bound: int | None,
+    reorder: bool,
+    loss: bool,
+    duplicate: bool,
+    spec_options: Sequence[str],
+) -> Any:
+    """``ModelOptions`` from command-line values (``--option NAME=on|off`` parsed here)."""
+    from model import ModelOptions
+    from model.compose import DEFAULT_BOUND
+
+    parsed: dict[str, bool] = {}
+    for item in spec_options:
+        name, sep, value = item.partition("=")
+        if not sep or value.lower() not in ("on", "off", "true", "false", "1", "0"):
+            raise InputError("--option", f"{item!r} is not NAME=on or NAME=off (e.g. --option note3=off)")
+        parsed[name] = value.lower() in ("on", "true", "1")
+    opts = ModelOptions(
+        bound=DEFAULT_BOUND if bound is None else bound,
+        reorder=reorder,
+        loss=loss,
+        duplicate=duplicate,
+        spec_options=parsed,
+    )
+    opts.resolved(spec)  # unknown option names fail here, with the spec's list
+    return opts
+
+
+def select_properties(props: Sequence[Any], only: Sequence[str]) -> list[Any]:
+    """The properties named by ``--property`` (all when none is named)."""
+    if not only:
+        return list(props)
+    known = {p.name for p in props}
+    for name in only:
+        if name not in known:
+            raise InputError("--property", f"no property named {name!r}; known: {', '.join(sorted(known))}")
+    return [p for p in props if p.name in only]

@@ -9,19 +9,7 @@ from typing import Any
 
 import click
 
-from tools.clikit import one_line_errors, progress, table
-
-
-def _spec_option(values: tuple[str, ...]) -> dict[str, bool]:
-    from model.errors import InputError
-
-    out: dict[str, bool] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or value.lower() not in ("on", "off", "true", "false", "1", "0"):
-            raise InputError("--option", f"{item!r} is not NAME=on or NAME=off (e.g. --option note3=off)")
-        out[name] = value.lower() in ("on", "true", "1")
-    return out
+from tools.clikit import model_options, one_line_errors, progress, select_properties, table
 
 
 def summarise_space(space: Any) -> dict[str, Any]:
@@ -51,9 +39,12 @@ def format_trace(steps: list[Any]) -> str:
 
 
 @click.command()
-@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Spec TOML (default: the embedded RFC 9293 machine).")
-@click.option("--properties", "props_path", type=click.Path(dir_okay=False), help="Properties TOML (default: the embedded set).")
-@click.option("--bound", "-k", type=int, default=None, help="Channel capacity K (default 3; K >= 5 is exact without faults).")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
+              help="Spec TOML (default: the embedded RFC 9293 machine).")
+@click.option("--properties", "props_path", type=click.Path(dir_okay=False),
+              help="Properties TOML (default: the embedded set).")
+@click.option("--bound", "-k", type=int, default=None,
+              help="Channel capacity K (default 3; K >= 5 is exact without faults).")
 @click.option("--reorder", is_flag=True, help="Channels may deliver in any order.")
 @click.option("--loss", is_flag=True, help="Channels may lose segments (SYN and FIN are retransmitted).")
 @click.option("--duplicate", is_flag=True, help="Channels may duplicate segments.")
@@ -61,6 +52,10 @@ def format_trace(steps: list[Any]) -> str:
               help="Set a spec option, e.g. note3=off, rfc1337=on, implementation=on.")
 @click.option("--property", "only", multiple=True, metavar="NAME", help="Check only this property (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--engine", type=click.Choice(["explicit", "z3", "both"]), default="explicit", show_default=True,
+              help="explicit: BFS over every state; z3: BMC and inductive proofs; both: exit 3 if they differ.")
+@click.option("--draw", "draw_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write each violated property's counterexample as a sequence chart DIR/NAME.svg.")
 @one_line_errors
 def verify(
     spec_path: str | None,
@@ -72,61 +67,78 @@ def verify(
     spec_options: tuple[str, ...],
     only: tuple[str, ...],
     as_json: bool,
+    engine: str,
+    draw_dir: str | None,
 ) -> None:
     """Check every property on two endpoints joined by bounded channels.
 
     Exit status: 0 when every verdict equals its expectation, 1 otherwise,
-    2 for bad input.
+    2 for bad input, 3 when the engines disagree (--engine both).
     """
-    from model import ModelOptions, build_system, load_properties, load_spec
-    from model.compose import DEFAULT_BOUND
-    from model.errors import InputError
+    from model import build_system, load_properties, load_spec
     from model.explicit import check, explore
 
     t0 = time.perf_counter()
     spec = load_spec(spec_path)
-    props = load_properties(props_path)
-    if only:
-        known = {p.name for p in props}
-        for name in only:
-            if name not in known:
-                raise InputError("--property", f"no property named {name!r}; known: {', '.join(sorted(known))}")
-        props = [p for p in props if p.name in only]
-    opts = ModelOptions(
-        bound=DEFAULT_BOUND if bound is None else bound,
-        reorder=reorder,
-        loss=loss,
-        duplicate=duplicate,
-        spec_options=_spec_option(spec_options),
-    )
+    props = select_properties(load_properties(props_path), only)
+    opts = model_options(spec, bound, reorder, loss, duplicate, spec_options)
     system = build_system(spec, opts)
     for p in props:  # type errors surface before a long search
         p.instances(system)
-    space = explore(system, progress=lambda n: progress(f"explored {n} states..."))
-    progress("")
-    verdicts = [check(space, p) for p in props]
+    space: Any = None
+
+    def explored() -> Any:
+        nonlocal space
+        if space is None:
+            space = explore(system, progress=lambda n: progress(f"explored {n} states..."))
+            progress("")
+        return space
+
+    explicit_verdicts = [check(explored(), p) for p in props] if engine in ("explicit", "both") else None
+    z3_verdicts = None
+    if engine in ("z3", "both"):
+        from model.symbolic import check_all as z3_check_all  # Z3 only when asked for
+
+        z3_verdicts = z3_check_all(system, props, explicit_space=explored)
+    verdicts = explicit_verdicts if explicit_verdicts is not None else z3_verdicts
+    assert verdicts is not None
+    disagree = []
+    if explicit_verdicts is not None and z3_verdicts is not None:
+        disagree = [(e, z) for e, z in zip(explicit_verdicts, z3_verdicts, strict=True)
+                    if (e.verdict, e.instance if e.verdict == "violated" else "")
+                    != (z.verdict, z.instance if z.verdict == "violated" else "")]
     seconds = time.perf_counter() - t0
-    summary = summarise_space(space)
+    summary = summarise_space(space) if space is not None else None
     ok = all(v.as_expected for v in verdicts)
+    drawn = _draw(verdicts, draw_dir) if draw_dir else []
 
     if as_json:
-        out = {
-            "model": {"spec": spec.path, **system.options},
-            "stats": {
+        props_json = []
+        for n, v in enumerate(verdicts):
+            row = v.to_json()
+            if explicit_verdicts is not None and z3_verdicts is not None:
+                row["engines"] = {e.engine: _engine_json(e) for e in (explicit_verdicts[n], z3_verdicts[n])}
+            props_json.append(row)
+        out: dict[str, Any] = {"model": {"spec": spec.path, **system.options}, "engine": engine}
+        if summary is not None:
+            out["stats"] = {
                 "states": len(space.states),
                 "transitions": space.transitions,
                 "seconds": round(seconds, 4),
                 "terminal_states": summary["terminal"],
                 "max_occupancy": summary["max_occupancy"],
                 "bound_reached": summary["max_occupancy"] >= opts.bound,
-            },
-            "reachable": summary["reachable"],
-            "pairs": summary["pairs"],
-            "properties": [v.to_json() for v in verdicts],
-            "ok": ok,
-        }
+            }
+            out["reachable"] = summary["reachable"]
+            out["pairs"] = summary["pairs"]
+        else:
+            out["stats"] = {"seconds": round(seconds, 4)}
+        out.update({"properties": props_json, "ok": ok and not disagree, "drawn": drawn})
+        if disagree:
+            out["disagreements"] = [{"name": e.name, "explicit": _engine_json(e), "z3": _engine_json(z)}
+                                    for e, z in disagree]
         click.echo(json.dumps(out, indent=2))
-        sys.exit(0 if ok else 1)
+        sys.exit(3 if disagree else 0 if ok else 1)
 
     faults = [n for n, on in (("reorder", reorder), ("loss", loss), ("duplicate", duplicate)) if on]
     click.echo(
@@ -134,18 +146,26 @@ def verify(
         f"{' + ' + ', '.join(faults) if faults else ''} | "
         + ", ".join(f"{k}={'on' if v else 'off'}" for k, v in opts.resolved(spec).items())
     )
-    exact = "" if summary["max_occupancy"] >= opts.bound else " (bound never reached: exact for unbounded channels)"
-    click.echo(
-        f"explicit-state search: {len(space.states)} states, {space.transitions} transitions, "
-        f"{space.seconds:.3f} s; channels held at most {summary['max_occupancy']} segments{exact}"
-    )
+    if summary is not None:
+        exact = "" if summary["max_occupancy"] >= opts.bound else " (bound never reached: exact for unbounded channels)"
+        click.echo(
+            f"explicit-state search: {len(space.states)} states, {space.transitions} transitions, "
+            f"{space.seconds:.3f} s; channels held at most {summary['max_occupancy']} segments{exact}"
+        )
+    if z3_verdicts is not None:
+        click.echo(f"z3: bounded model checking (shortest paths) and strengthened k-induction proofs, "
+                   f"{sum(v.seconds for v in z3_verdicts):.3f} s")
     click.echo("")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for v in verdicts:
         mark = "ok" if v.as_expected else "UNEXPECTED"
         verdict = v.verdict + (f" [{v.instance}]" if v.instance and v.verdict == "violated" else "")
-        rows.append((v.name, v.expect, verdict, mark, f"{v.seconds:.3f}"))
-    click.echo(table(("property", "expected", "verdict", "", "seconds"), rows))
+        if engine == "explicit":
+            rows.append((v.name, v.expect, verdict, mark, f"{v.seconds:.3f}"))
+        else:
+            rows.append((v.name, v.expect, verdict, mark, _how(v), f"{v.seconds:.3f}"))
+    headers = ("property", "expected", "verdict", "", "seconds")
+    click.echo(table(headers if engine == "explicit" else (*headers[:4], "method (z3)", "seconds"), rows))
     for v, p in zip(verdicts, props, strict=True):
         if v.verdict == "violated":
             click.echo("")
@@ -154,10 +174,55 @@ def verify(
                 click.echo(f"  {v.note}")
             if v.counterexample:
                 click.echo(format_trace(v.counterexample))
+    for path in drawn:
+        click.echo(f"drew {path}")
     click.echo("")
+    if disagree:
+        click.echo(f"the engines disagree on {len(disagree)} properties:", err=True)
+        for e, z in disagree:
+            click.echo(f"  {e.name}: explicit says {_answer(e)}; z3 says {_answer(z)}", err=True)
+        sys.exit(3)
     bad = [v.name for v in verdicts if not v.as_expected]
     if bad:
         click.echo(f"{len(bad)} of {len(verdicts)} properties differ from their expectation: {', '.join(bad)}")
     else:
         click.echo(f"all {len(verdicts)} properties as expected ({seconds:.2f} s)")
     sys.exit(0 if ok else 1)
+
+
+def _how(v: Any) -> str:
+    """Method and bound, short: "k-induction k=1", "BMC depth 4"."""
+    if not v.method:
+        return ""
+    if v.bound is None:
+        return v.method.split(" (")[0]
+    unit = "k" if "induction" in v.method else "depth"
+    return f"{v.method.split(' (')[0]} {unit}={v.bound}"
+
+
+def _answer(v: Any) -> str:
+    text = v.verdict + (f" for {v.instance}" if v.instance and v.verdict == "violated" else "")
+    return f"{text} ({v.method}{'' if v.bound is None else f', bound {v.bound}'})"
+
+
+def _engine_json(v: Any) -> dict[str, Any]:
+    return {"verdict": v.verdict, "instance": v.instance, "method": v.method, "bound": v.bound,
+            "seconds": round(v.seconds, 6)}
+
+
+def _draw(verdicts: list[Any], directory: str) -> list[str]:
+    """One sequence chart per violated property with a counterexample."""
+    from pathlib import Path
+
+    from tools.msc import write_trace_svg
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for v in verdicts:
+        if v.verdict == "violated" and v.counterexample:
+            path = out / f"{v.name}.svg"
+            title = f"{v.name}: counterexample" + (f" for {v.instance}" if v.instance else "")
+            write_trace_svg(v.counterexample, path, title)
+            written.append(str(path))
+    return written

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-
 def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Names a scenario may use, read from the embedded spec (TCP is described
     once, in specs/tcp.toml): the socket calls that realise its call events

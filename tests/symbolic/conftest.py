@@ -1,0 +1,55 @@
+"""Shared helpers: specs (embedded + every mutant), configurations, and SPIN runs."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from model import ModelOptions, build_system, load_properties, load_spec
+from model.explicit import check, explore
+
+ROOT = Path(__file__).resolve().parents[2]
+MUTANTS = sorted((ROOT / "tests" / "mutants").glob("*.toml"))
+SPECS = [None, *MUTANTS]
+
+
+def spec_id(spec: Path | None) -> str:
+    return "embedded" if spec is None else spec.stem
+
+
+def config_id(cfg: tuple[int, bool, bool]) -> str:
+    k, reorder, loss = cfg
+    return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "")
+
+
+@functools.lru_cache(maxsize=8)
+def explicit_verdicts(spec: Path | None, cfg: tuple[int, bool, bool]) -> tuple[object, object, list]:
+    """(system, space, explicit verdicts) for one spec and configuration."""
+    k, reorder, loss = cfg
+    system = build_system(load_spec(spec), ModelOptions(bound=k, reorder=reorder, loss=loss))
+    space = explore(system)
+    props = load_properties()
+    return system, space, [check(space, p) for p in props]
+
+
+def require_spin() -> None:
+    missing = [t for t in ("spin", "gcc") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: apt-get install spin gcc (.ci/run does)")
+
+
+def run_spin(pml: str, workdir: Path, optimise_away_dead_vars: bool = False) -> str:
+    """spin -a, gcc, ./pan -c0 (exhaustive: full state storage, no bitstate); pan's report."""
+    (workdir / "model.pml").write_text(pml)
+    # -o2: keep write-only variables, so that pan's state count equals ours.
+    spin_args = ["spin", "-a"] + ([] if optimise_away_dead_vars else ["-o2"]) + ["model.pml"]
+    for cmd in (spin_args, ["gcc", "-O2", "-DSAFETY", "-o", "pan", "pan.c"]):
+        done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        assert done.returncode == 0, f"{' '.join(cmd)}: {done.stdout[-800:]} {done.stderr[-800:]}"
+    done = subprocess.run(["./pan", "-c0", "-m1000000"], cwd=workdir, capture_output=True, text=True)
+    assert "errors:" in done.stdout, done.stdout[-800:] + done.stderr[-800:]
+    return done.stdout
