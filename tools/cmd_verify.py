@@ -157,13 +157,17 @@ def verify(
                    f"{sum(v.seconds for v in z3_verdicts):.3f} s")
     click.echo("")
     rows: list[tuple[str, ...]] = []
+    # With --engine both the rows are the explicit verdicts; the method
+    # column is Z3's, read from its verdict on the same property.
+    z3_by_name = {z.name: z for z in z3_verdicts or []}
     for v in verdicts:
         mark = "ok" if v.as_expected else "UNEXPECTED"
         verdict = v.verdict + (f" [{v.instance}]" if v.instance and v.verdict == "violated" else "")
         if engine == "explicit":
             rows.append((v.name, v.expect, verdict, mark, f"{v.seconds:.3f}"))
         else:
-            rows.append((v.name, v.expect, verdict, mark, _how(v), f"{v.seconds:.3f}"))
+            z = z3_by_name.get(v.name, v)
+            rows.append((v.name, v.expect, verdict, mark, _how(z), f"{z.seconds:.3f}"))
     headers = ("property", "expected", "verdict", "", "seconds")
     click.echo(table(headers if engine == "explicit" else (*headers[:4], "method (z3)", "seconds"), rows))
     for v, p in zip(verdicts, props, strict=True):
@@ -196,7 +200,7 @@ def _how(v: Any) -> str:
         return ""
     if v.bound is None:
         return v.method.split(" (")[0]
-    unit = "k" if "induction" in v.method else "depth"
+    unit = "k" if "induct" in v.method else "depth"  # k-induction and inductive invariants
     return f"{v.method.split(' (')[0]} {unit}={v.bound}"
 
 
