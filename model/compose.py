@@ -331,7 +331,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
     st_index = {name: i for i, name in enumerate(spec.state_names)}
     commands: list[gcl.Command] = []
     dispatcher = _Dispatch(spec, enabled)
-    guard_vars = sorted({n.split(".", 1)[1] for t in enabled if t.when for n in exprlang.parse(t.when).names()})
+    guard_vars = sorted({n.split(".", 1)[1] for tree in dispatcher.guards.values() for n in tree.names()})
 
     def emit(name: str, guard: gcl.Expr, ups: Updates, action: gcl.Action) -> None:
         merged = dict(ups)
@@ -382,7 +382,8 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
             base = [gcl.eq(f["state"], st_index[t.source])]
             if t.source == spec.initial and t.target != spec.initial:
                 base.append(gcl.eq(f["opened"], 0))
-            hist_options = [h for h in _valuations(guard_vars) if _holds(exprlang.parse(t.when), h)] if t.when else [{}]
+            guard = dispatcher.guards.get(t.index)
+            hist_options = [h for h in _valuations(guard_vars) if _holds(guard, h)] if guard else [{}]
             for hist in hist_options:
                 hist_guard = [gcl.eq(f[h], int(v)) for h, v in hist.items()]
                 for rcvd_fin, fin_guard in fin_split(f, list(t.sends)):

@@ -67,9 +67,14 @@ class Transition:
     @property
     def id(self) -> str:
         """A stable, readable name: ``FROM--event-->TO`` (plus the guard)."""
-        guard = f"[{self.when}]" if self.when else ""
-        variant = f"({self.option})" if self.option else ""
-        return f"{self.source}--{self.event}{guard}{variant}-->{self.target}"
+        return transition_id(self.source, self.event, self.target, self.when, self.option)
+
+
+def transition_id(source: str, event: str, target: str, when: str | None = None, option: str | None = None) -> str:
+    """``FROM--event[when](option)-->TO``: the one spelling of a transition's id."""
+    guard = f"[{when}]" if when else ""
+    variant = f"({option})" if option else ""
+    return f"{source}--{event}{guard}{variant}-->{target}"
 
 
 @dataclass(frozen=True)
@@ -401,9 +406,8 @@ def _check_when_guards(spec: Spec, text: str) -> None:
 
 
 def _raw_id(row: dict[str, Any]) -> str:
-    guard = f"[{row['when']}]" if row.get("when") else ""
-    variant = f"({row['option']})" if row.get("option") else ""
-    return f"{row.get('from')}--{row.get('event')}{guard}{variant}-->{row.get('to')}"
+    return transition_id(str(row.get("from")), str(row.get("event")), str(row.get("to")), row.get("when"),
+                         row.get("option"))
 
 
 def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
