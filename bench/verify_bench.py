@@ -95,7 +95,7 @@ def main() -> None:
             verdicts = "as expected" if r["ok"] else "some differ (K<3: bounded-buffer effects)"
             print(
                 f"{k:>2} {name:<13} {r['states']:>10} {r['transitions']:>12} {r['explore']:>10.3f} "
-                f"{r['check']:>8.3f} {total / base_t:>10.2f} {int(r['rss_kb']) / 1024:>9.1f}  {verdicts}"
+                f"{r['check']:>8.3f} {total / base_t:>10.2f} {int(r['rss_kb']) / 1024:>9.1f}  {verdicts}"  # type: ignore[call-overload]
             )
 
 

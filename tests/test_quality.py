@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     "command",
     [
         [sys.executable, "-m", "ruff", "check", "model", "tools", "tests", "bench"],
-        [sys.executable, "-m", "mypy", "model", "tools"],
+        [sys.executable, "-m", "mypy", "model", "tools", "bench"],
     ],
     ids=["ruff", "mypy"],
 )

@@ -1,0 +1,165 @@
+"""The three engines on the whole matrix: every spec (embedded + tests/mutants)
+x K = 1..3 x {FIFO, reorder} x {no loss, loss}, verdict by verdict.
+
+For each configuration: the explicit engine's verdicts, the Z3 engine's
+(BMC + Houdini-strengthened k-induction; ``symbolic`` counts the invariants
+and unreachable targets Z3 proved itself, ``fallback`` those it left to the
+explicit state space) and SPIN's on the Promela export (``spin -a -o2``,
+``gcc -DSAFETY``, ``./pan -c0``: exhaustive). A row agrees when all three
+give the same verdict and violated instance for every property SPIN checks
+(``recoverable`` properties are explicit-only in every engine), and Z3's
+counterexamples and witnesses have the explicit engine's (shortest) length.
+
+Each finished row is appended to ``--out`` as one JSON line, so an
+interrupted run resumes where it stopped. Times are wall-clock seconds of
+each engine alone (SPIN: its three stages), peak memory is this process's.
+
+    python bench/engines_matrix.py                       # everything, 2 processes
+    python bench/engines_matrix.py --specs embedded --bounds 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _spec_paths(which: str) -> list[str]:
+    mutants = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "mutants").glob("*.toml"))
+    return {"embedded": ["embedded"], "mutants": mutants}.get(which, ["embedded", *mutants])
+
+
+def _spin(text: str, checks: list, states_hint: int) -> tuple[dict, float]:
+    from tools import promela
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "model.pml").write_text(text)
+        width = max(19, min(27, states_hint.bit_length() + 1))
+        # measured at K = 3 with reordering: gcc -O2 takes 5.2 s and pan then 12.4 s, -O0 1.0 s and 18.4 s;
+        # below a few hundred thousand states the compiler is the larger cost.
+        opt = "-O2" if states_hint > 300_000 else "-O0"
+        for cmd in (["spin", "-a", "-o2", "model.pml"], ["gcc", opt, "-DSAFETY", "-o", "pan", "pan.c"],
+                    ["./pan", "-c0", "-m1000000", f"-w{width}"]):
+            done = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+            if cmd[0] != "./pan" and done.returncode != 0:
+                raise RuntimeError(f"{cmd[0]} failed: {done.stderr[-300:]}")
+        got = promela.verdicts(checks, promela.read_pan(done.stdout, checks))
+    return got, time.perf_counter() - t0
+
+
+def run_one(job: tuple[str, int, bool, bool]) -> dict:
+    """One configuration: all three engines, compared."""
+    from model import ModelOptions, build_system, load_properties, load_spec
+    from model.explicit import check, explore
+    from model.symbolic import Checker
+    from tools import promela
+
+    spec, k, reorder, loss = job
+    props = load_properties()
+    system = build_system(load_spec(None if spec == "embedded" else ROOT / spec),
+                          ModelOptions(bound=k, reorder=reorder, loss=loss))
+    t0 = time.perf_counter()
+    space = explore(system)
+    explicit = [check(space, p) for p in props]
+    t_explicit = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    z3v = Checker(system, explicit_space=lambda: space).check_all(props)
+    t_z3 = time.perf_counter() - t0
+    text, checks = promela.export(system, props)
+    spin, t_spin = _spin(text, checks, len(space.states))
+    differences = []
+    symbolic = fallback = 0
+    for e, z in zip(explicit, z3v, strict=True):
+        if e.verdict == "skipped":
+            continue
+        want = (e.verdict, e.instance if e.verdict == "violated" else "")
+        if (z.verdict, z.instance if z.verdict == "violated" else "") != want:
+            differences.append(f"{e.name}: explicit {want} z3 {(z.verdict, z.instance)}")
+        for ours, theirs in ((z.counterexample, e.counterexample), (z.witness, e.witness)):
+            if ours is not None and (theirs is None or len(ours) != len(theirs)):
+                differences.append(f"{e.name}: z3 path of {len(ours)} steps, explicit "
+                                   f"{len(theirs) if theirs else None}")
+        if e.kind != "recoverable" and e.name in spin and spin[e.name] != want:
+            differences.append(f"{e.name}: explicit {want} spin {spin[e.name]}")
+        if "symbolic_proof" in z.extra:
+            symbolic += bool(z.extra["symbolic_proof"])
+            fallback += not z.extra["symbolic_proof"]
+    return {
+        "spec": spec, "bound": k, "reorder": reorder, "loss": loss, "states": len(space.states),
+        "agree": not differences, "differences": differences,
+        "compared": sum(e.verdict != "skipped" for e in explicit), "spin_checked": len(spin),
+        "z3_proofs": symbolic, "z3_fallbacks": fallback,
+        "seconds": {"explicit": round(t_explicit, 2), "z3": round(t_z3, 2), "spin": round(t_spin, 2)},
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--specs", choices=("all", "embedded", "mutants"), default="all")
+    ap.add_argument("--bounds", default="1,2,3", help="comma-separated channel bounds")
+    ap.add_argument("--jobs", type=int, default=2, help="configurations run at once (each is one process)")
+    ap.add_argument("--out", type=Path, default=Path("engines_matrix.jsonl"), help="JSON lines, appended")
+    args = ap.parse_args()
+    for tool in ("spin", "gcc"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install spin gcc)")
+    try:
+        bounds = [int(b) for b in args.bounds.split(",")]
+    except ValueError:
+        sys.exit(f"--bounds: {args.bounds!r} is not a comma-separated list of integers")
+    done = set()
+    if args.out.exists():
+        for line in args.out.read_text().splitlines():
+            r = json.loads(line)
+            done.add((r["spec"], r["bound"], r["reorder"], r["loss"]))
+    jobs = [(s, k, r, lo) for k in bounds for s in _spec_paths(args.specs)
+            for r in (False, True) for lo in (False, True) if (s, k, r, lo) not in done]
+    print(f"{len(jobs)} configurations to run ({len(done)} already in {args.out})", file=sys.stderr)
+    with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool, \
+            args.out.open("a") as out:
+        for n, row in enumerate(pool.imap_unordered(run_one, jobs), 1):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            s = row["seconds"]
+            print(f"[{n}/{len(jobs)}] {row['spec']} K={row['bound']}{' reorder' if row['reorder'] else ''}"
+                  f"{' loss' if row['loss'] else ''}: {row['states']} states, "
+                  f"{'agree' if row['agree'] else 'DIFFER ' + '; '.join(row['differences'])}, "
+                  f"explicit {s['explicit']} s, z3 {s['z3']} s ({row['z3_proofs']} proved, "
+                  f"{row['z3_fallbacks']} fallback), spin {s['spin']} s", file=sys.stderr, flush=True)
+    summarise(args.out)
+
+
+def summarise(path: Path) -> None:
+    """The table of every row in ``path``."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows.sort(key=lambda r: (r["bound"], r["reorder"], r["loss"], r["spec"] != "embedded", r["spec"]))
+    print(f"{'config':22} {'specs':>5} {'agree':>5} {'max states':>10} {'explicit s':>10} {'z3 s':>8} "
+          f"{'spin s':>7} {'z3 proved':>9} {'fallback':>8}")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["bound"], r["reorder"], r["loss"]), []).append(r)
+    for (k, reorder, loss), rs in groups.items():
+        name = f"K={k}" + (" reorder" if reorder else "") + (" loss" if loss else "")
+        print(f"{name:22} {len(rs):5} {sum(r['agree'] for r in rs):5} {max(r['states'] for r in rs):10} "
+              f"{sum(r['seconds']['explicit'] for r in rs):10.1f} {sum(r['seconds']['z3'] for r in rs):8.1f} "
+              f"{sum(r['seconds']['spin'] for r in rs):7.1f} {sum(r['z3_proofs'] for r in rs):9} "
+              f"{sum(r['z3_fallbacks'] for r in rs):8}")
+    print(f"total: {len(rows)} configurations, {sum(r['agree'] for r in rows)} agree")
+
+
+if __name__ == "__main__":
+    main()

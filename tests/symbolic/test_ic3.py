@@ -1,0 +1,88 @@
+"""IC3 on its own: shortest paths, certificates that re-check, budgets kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from model import ModelOptions, build_system, gcl, load_spec
+from model.ic3 import IC3, Budget, Outcome, certify
+from model.results import trace
+from model.symbolic import Encoding, replay
+from tests.symbolic.conftest import explicit_verdicts
+
+
+def _bfs_depths(cfg: tuple[int, bool, bool]) -> tuple[object, object, list[int]]:
+    system, space, _ = explicit_verdicts(None, cfg)
+    depth = [0] * len(space.states)
+    for i, (p, _) in enumerate(space.parent):
+        if p >= 0:
+            depth[i] = depth[p] + 1
+    return system, space, depth
+
+
+@pytest.mark.parametrize("cfg", [(1, False, False), pytest.param((2, False, False), marks=pytest.mark.slow)],
+                         ids=["K1", "K2"])
+def test_paths_are_shortest_and_replay(cfg: tuple[int, bool, bool]) -> None:
+    """For every state of A: IC3's path has the BFS depth of the nearest such state, and replays."""
+    system, space, depth = _bfs_depths(cfg)
+    ic3 = IC3(Encoding(system))
+    a_state = system.endpoints["A"]["state"]
+    for value, name in enumerate(system.vars[a_state].values):
+        target = gcl.eq(a_state, value)
+        reached = [d for s, d in zip(space.states, depth, strict=True) if s[a_state] == value]
+        out = ic3.reach(target, 60)
+        assert out.reachable == bool(reached), name
+        if out.reachable:
+            assert out.depth == min(reached), name
+            states = replay(system, trace(system, out.states, out.commands))
+            assert gcl.evaluate(target, states[-1]), name
+        else:
+            assert certify(Encoding(system), out, target), name
+
+
+@pytest.fixture(scope="module")
+def closing_at_k1() -> tuple[Encoding, IC3, gcl.Expr, Outcome]:
+    """At K = 1 FIFO simultaneous close deadlocks before CLOSING: IC3's proof of it."""
+    system = build_system(load_spec(None), ModelOptions(bound=1))
+    enc = Encoding(system)
+    a_state = system.endpoints["A"]["state"]
+    closing = gcl.eq(a_state, system.vars[a_state].values.index("CLOSING"))
+    ic3 = IC3(enc)
+    return enc, ic3, closing, ic3.reach(closing, 120)
+
+
+def test_proves_closing_unreachable_at_k1_with_a_certificate(closing_at_k1: tuple) -> None:
+    enc, _, closing, out = closing_at_k1
+    assert not out.reachable and out.invariant
+    assert certify(enc, out, closing)
+    # the certificate is not vacuous: without its lemmas it no longer proves the claim
+    assert not certify(enc, Outcome(False, invariant=[]), closing)
+    assert not certify(enc, Outcome(False, invariant=out.invariant[: len(out.invariant) // 2]), closing)
+
+
+def test_frames_are_shared_between_targets(closing_at_k1: tuple) -> None:
+    """A second query on the same instance reuses what the first learnt and answers the same."""
+    enc, shared, closing, first = closing_at_k1
+    again = shared.reach(closing, 120)
+    assert not again.reachable and again.queries < first.queries / 4
+    a_state = enc.system.endpoints["A"]["state"]
+    syn_rcvd = gcl.eq(a_state, enc.system.vars[a_state].values.index("SYN_RCVD"))
+    fresh = IC3(Encoding(enc.system)).reach(syn_rcvd, 120)
+    assert fresh.reachable and shared.reach(syn_rcvd, 120).depth == fresh.depth == 3
+
+
+def test_budget_is_kept() -> None:
+    system = build_system(load_spec(None), ModelOptions(bound=2, reorder=True, loss=True))
+    a_state = system.endpoints["A"]["state"]
+    target = gcl.eq(a_state, system.vars[a_state].values.index("CLOSING"))
+    with pytest.raises(Budget):
+        IC3(Encoding(system)).reach(target, 0.0)
+
+
+def test_refuses_unbounded_variables() -> None:
+    from model.symbolic import abstract_every_bound
+
+    system = build_system(load_spec(None), ModelOptions(bound=1, reorder=True))
+    abstraction = abstract_every_bound(system)
+    with pytest.raises(ValueError, match="finite"):
+        IC3(Encoding(abstraction.system, "int", abstraction.unbounded))
