@@ -60,14 +60,14 @@ def _spin(text: str, checks: list, states_hint: int) -> tuple[dict, float]:
     return got, time.perf_counter() - t0
 
 
-def run_one(job: tuple[str, int, bool, bool]) -> dict:
-    """One configuration: all three engines, compared."""
+def run_one(job: tuple[str, int, bool, bool, bool]) -> dict:
+    """One configuration: the engines, compared (Z3 only when the job's last field is true)."""
     from model import ModelOptions, build_system, load_properties, load_spec
     from model.explicit import check, explore
     from model.symbolic import Checker
     from tools import promela
 
-    spec, k, reorder, loss = job
+    spec, k, reorder, loss, with_z3 = job
     props = load_properties()
     system = build_system(load_spec(None if spec == "embedded" else ROOT / spec),
                           ModelOptions(bound=k, reorder=reorder, loss=loss))
@@ -76,7 +76,7 @@ def run_one(job: tuple[str, int, bool, bool]) -> dict:
     explicit = [check(space, p) for p in props]
     t_explicit = time.perf_counter() - t0
     t0 = time.perf_counter()
-    z3v = Checker(system, explicit_space=lambda: space).check_all(props)
+    z3v = Checker(system, explicit_space=lambda: space).check_all(props) if with_z3 else [None] * len(props)
     t_z3 = time.perf_counter() - t0
     text, checks = promela.export(system, props)
     spin, t_spin = _spin(text, checks, len(space.states))
@@ -86,23 +86,26 @@ def run_one(job: tuple[str, int, bool, bool]) -> dict:
         if e.verdict == "skipped":
             continue
         want = (e.verdict, e.instance if e.verdict == "violated" else "")
+        if e.kind != "recoverable" and e.name in spin and spin[e.name] != want:
+            differences.append(f"{e.name}: explicit {want} spin {spin[e.name]}")
+        if z is None:
+            continue
         if (z.verdict, z.instance if z.verdict == "violated" else "") != want:
             differences.append(f"{e.name}: explicit {want} z3 {(z.verdict, z.instance)}")
         for ours, theirs in ((z.counterexample, e.counterexample), (z.witness, e.witness)):
             if ours is not None and (theirs is None or len(ours) != len(theirs)):
                 differences.append(f"{e.name}: z3 path of {len(ours)} steps, explicit "
                                    f"{len(theirs) if theirs else None}")
-        if e.kind != "recoverable" and e.name in spin and spin[e.name] != want:
-            differences.append(f"{e.name}: explicit {want} spin {spin[e.name]}")
         if "symbolic_proof" in z.extra:
             symbolic += bool(z.extra["symbolic_proof"])
             fallback += not z.extra["symbolic_proof"]
     return {
-        "spec": spec, "bound": k, "reorder": reorder, "loss": loss, "states": len(space.states),
+        "spec": spec, "bound": k, "reorder": reorder, "loss": loss, "z3": with_z3, "states": len(space.states),
         "agree": not differences, "differences": differences,
         "compared": sum(e.verdict != "skipped" for e in explicit), "spin_checked": len(spin),
         "z3_proofs": symbolic, "z3_fallbacks": fallback,
-        "seconds": {"explicit": round(t_explicit, 2), "z3": round(t_z3, 2), "spin": round(t_spin, 2)},
+        "seconds": {"explicit": round(t_explicit, 2), "z3": round(t_z3, 2) if with_z3 else None,
+                    "spin": round(t_spin, 2)},
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }
 
@@ -112,6 +115,9 @@ def main() -> None:
     ap.add_argument("--specs", choices=("all", "embedded", "mutants"), default="all")
     ap.add_argument("--bounds", default="1,2,3", help="comma-separated channel bounds")
     ap.add_argument("--jobs", type=int, default=2, help="configurations run at once (each is one process)")
+    ap.add_argument("--reorder", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--loss", choices=("both", "on", "off"), default="both")
+    ap.add_argument("--no-z3", action="store_true", help="explicit and SPIN only (a quick pass over everything)")
     ap.add_argument("--out", type=Path, default=Path("engines_matrix.jsonl"), help="JSON lines, appended")
     args = ap.parse_args()
     for tool in ("spin", "gcc"):
@@ -125,9 +131,12 @@ def main() -> None:
     if args.out.exists():
         for line in args.out.read_text().splitlines():
             r = json.loads(line)
-            done.add((r["spec"], r["bound"], r["reorder"], r["loss"]))
-    jobs = [(s, k, r, lo) for k in bounds for s in _spec_paths(args.specs)
-            for r in (False, True) for lo in (False, True) if (s, k, r, lo) not in done]
+            done.add((r["spec"], r["bound"], r["reorder"], r["loss"], r.get("z3", True)))
+            done.add((r["spec"], r["bound"], r["reorder"], r["loss"], False))  # a row with Z3 covers one without
+    with_z3 = not args.no_z3
+    pick = {"both": (False, True), "on": (True,), "off": (False,)}
+    jobs = [(s, k, r, lo, with_z3) for k in bounds for s in _spec_paths(args.specs)
+            for r in pick[args.reorder] for lo in pick[args.loss] if (s, k, r, lo, with_z3) not in done]
     print(f"{len(jobs)} configurations to run ({len(done)} already in {args.out})", file=sys.stderr)
     with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool, \
             args.out.open("a") as out:
@@ -138,27 +147,35 @@ def main() -> None:
             print(f"[{n}/{len(jobs)}] {row['spec']} K={row['bound']}{' reorder' if row['reorder'] else ''}"
                   f"{' loss' if row['loss'] else ''}: {row['states']} states, "
                   f"{'agree' if row['agree'] else 'DIFFER ' + '; '.join(row['differences'])}, "
-                  f"explicit {s['explicit']} s, z3 {s['z3']} s ({row['z3_proofs']} proved, "
-                  f"{row['z3_fallbacks']} fallback), spin {s['spin']} s", file=sys.stderr, flush=True)
+                  f"explicit {s['explicit']} s, "
+                  + (f"z3 {s['z3']} s ({row['z3_proofs']} proved, {row['z3_fallbacks']} fallback), "
+                     if row["z3"] else "") + f"spin {s['spin']} s", file=sys.stderr, flush=True)
     summarise(args.out)
 
 
 def summarise(path: Path) -> None:
-    """The table of every row in ``path``."""
+    """The table of every row in ``path``: per configuration, how many specs each engine pair covered."""
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    rows.sort(key=lambda r: (r["bound"], r["reorder"], r["loss"], r["spec"] != "embedded", r["spec"]))
-    print(f"{'config':22} {'specs':>5} {'agree':>5} {'max states':>10} {'explicit s':>10} {'z3 s':>8} "
-          f"{'spin s':>7} {'z3 proved':>9} {'fallback':>8}")
-    groups: dict[tuple, list[dict]] = {}
     for r in rows:
+        r.setdefault("z3", True)
+    print(f"{'config':18} {'specs':>5} {'agree':>5} {'with z3':>7} {'max states':>10} {'explicit s':>10} "
+          f"{'z3 s':>7} {'spin s':>7} {'z3 proved':>9} {'fallback':>8}")
+    groups: dict[tuple, list[dict]] = {}
+    for r in sorted(rows, key=lambda r: (r["bound"], r["reorder"], r["loss"])):
         groups.setdefault((r["bound"], r["reorder"], r["loss"]), []).append(r)
     for (k, reorder, loss), rs in groups.items():
         name = f"K={k}" + (" reorder" if reorder else "") + (" loss" if loss else "")
-        print(f"{name:22} {len(rs):5} {sum(r['agree'] for r in rs):5} {max(r['states'] for r in rs):10} "
-              f"{sum(r['seconds']['explicit'] for r in rs):10.1f} {sum(r['seconds']['z3'] for r in rs):8.1f} "
-              f"{sum(r['seconds']['spin'] for r in rs):7.1f} {sum(r['z3_proofs'] for r in rs):9} "
-              f"{sum(r['z3_fallbacks'] for r in rs):8}")
-    print(f"total: {len(rows)} configurations, {sum(r['agree'] for r in rows)} agree")
+        z = [r for r in rs if r["z3"]]
+        print(f"{name:18} {len({r['spec'] for r in rs}):5} {len({r['spec'] for r in rs if r['agree']}):5} "
+              f"{len({r['spec'] for r in z}):7} {max(r['states'] for r in rs):10} "
+              f"{max(r['seconds']['explicit'] for r in rs):10.1f} "
+              f"{max((r['seconds']['z3'] for r in z), default=0):7.1f} {max(r['seconds']['spin'] for r in rs):7.1f} "
+              f"{sum(r['z3_proofs'] for r in z):9} {sum(r['z3_fallbacks'] for r in z):8}")
+    bad = [r for r in rows if not r["agree"]]
+    print(f"total: {len(rows)} rows, {len(rows) - len(bad)} agree" + "".join(
+        f"\n  DIFFER {r['spec']} K={r['bound']} reorder={r['reorder']} loss={r['loss']}: {r['differences']}"
+        for r in bad))
+    print("seconds columns: the slowest spec of the configuration")
 
 
 if __name__ == "__main__":

@@ -599,6 +599,7 @@ class Options:
 class _Target:
     key: tuple[str, str]  # (property, instance)
     expr: gcl.Expr  # the state BMC looks for: a violation (invariant) or a witness (reachable)
+    kind: str = "invariant"  # the property's kind
     path: Path | None = None
     proof_k: int | None = None
     ic3: Any = None  # model.ic3.Outcome of a proof by IC3
@@ -722,7 +723,13 @@ class Checker:
         cubes = [tuple(sorted((st.atoms[i][0], st.atoms[i][2]) for i in pair)) for pair in st.pairs]
         ic3 = IC3(self.enc, cubes, st.extra)
         t0 = time.perf_counter()
-        for t in targets:
+        # Violations of invariants first: they are usually unreachable, and
+        # proofs come quicker on frames not yet crowded by the search for deep
+        # witnesses of reachability targets. Measured at K = 3 FIFO: with the
+        # witnesses searched first, half_close_only_pair and
+        # established_iff_quiescent both ran out of budget; in this order the
+        # first is proved (established_iff_quiescent still is not).
+        for t in sorted(targets, key=lambda t: t.kind != "invariant"):
             try:
                 out = ic3.reach(t.expr, self.options.ic3_seconds)
             except Budget:
@@ -745,7 +752,7 @@ class Checker:
                 continue
             for label, expr, _ in p.instances_from(self.system):
                 goal = gcl.Not(expr) if p.kind == "invariant" else expr
-                targets.setdefault(p.name, []).append((label, _Target((p.name, label), goal)))
+                targets.setdefault(p.name, []).append((label, _Target((p.name, label), goal, p.kind)))
         flat = [t for ts in targets.values() for _, t in ts]
         if flat:
             self._search(flat, props)
