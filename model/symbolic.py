@@ -492,9 +492,6 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     t0 = time.perf_counter()
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
-    by_var: dict[int, list[int]] = {}
-    for k, atom in enumerate(atoms):
-        by_var.setdefault(atom[0], []).append(k)
     seen: set[tuple[int, int]] = set()
     for st in sample_states(system, sample_limit):
         seen.update(itertools.combinations([k for k, a in enumerate(atoms) if _atom_holds(a, st)], 2))
