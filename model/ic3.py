@@ -84,7 +84,7 @@ class IC3:
         self.s = enc.state("ic3")
         self.t = enc.state("ic3'")
         self.sel = enc.selector("ic3cmd")
-        self.solver = self._new_solver()
+        self.solver = enc.solver()
         self.solver.add(enc.domain(self.s))
         self.trans_on = z3.Bool("T")
         self.solver.add(z3.Implies(self.trans_on, enc.trans(self.s, self.t, self.sel)))
@@ -102,7 +102,7 @@ class IC3:
         self.by_now = {p.get_id(): lit for lit, p in self.now.items()}
         self.by_nxt = {q.get_id(): lit for lit, q in self.nxt.items()}
         # A separate solver for lifting: no transition relation, so deadlocked states count too.
-        self.lifter = self._new_solver()
+        self.lifter = enc.solver()
         self.lifter.add(enc.domain(self.s))
         for lit, p in self.now.items():
             self.lifter.add(p == (enc.wide(self.s[lit[0]]) == enc.num(lit[1])))
@@ -119,9 +119,6 @@ class IC3:
             self.solver.add(z3.Implies(self.levels[0], enc.cond(e, self.s)))
         for cube in seed_cubes:
             self._block_at(cube, 0)
-
-    def _new_solver(self) -> z3.Solver:
-        return z3.SolverFor("QF_LIA") if self.enc.sort == "int" else z3.SolverFor("QF_BV")
 
     # frames ---------------------------------------------------------------
     def _add_level(self) -> None:
@@ -325,7 +322,7 @@ def certify(enc: Any, outcome: Outcome, target: gcl.Expr) -> bool:
         z3.Implies(z3.And(inv(s), enc.domain(s), enc.trans(s, t, enc.selector("ccmd"))), inv(t)),
         z3.Implies(z3.And(inv(s), enc.domain(s)), z3.Not(enc.cond(target, s))),
     ):
-        solver = z3.SolverFor("QF_LIA") if enc.sort == "int" else z3.SolverFor("QF_BV")
+        solver = enc.solver()
         solver.add(z3.Not(claim))
         if solver.check() != z3.unsat:
             return False

@@ -230,6 +230,10 @@ class Encoding:
             }[e.op]()
         return self.term(e, s) != self.num(0)
 
+    def solver(self) -> z3.Solver:
+        """A solver for this encoding's logic (bit-vectors, or linear integers)."""
+        return z3.SolverFor("QF_LIA") if self.sort == "int" else z3.SolverFor("QF_BV")
+
     def selector(self, name: str) -> Any:
         """A fresh command selector (a bit-vector under the bv sort, so the query stays pure bit-vector)."""
         if self.sort == "int":
@@ -292,7 +296,7 @@ class Unrolling:
 
     def __init__(self, enc: Encoding) -> None:
         self.enc = enc
-        self.solver = z3.SolverFor("QF_LIA") if enc.sort == "int" else z3.SolverFor("QF_BV")
+        self.solver = enc.solver()
         self.frames = [enc.state("0")]
         self.selectors: list[Any] = []
         self.steps: list[z3.BoolRef] = []
@@ -475,10 +479,6 @@ def _show(e: gcl.Expr, system: gcl.System) -> str:
     return f"{_show(e.left, system)} {e.op} {_show(e.right, system)}"
 
 
-def _solver(enc: Encoding) -> z3.Solver:
-    return z3.SolverFor("QF_LIA") if enc.sort == "int" else z3.SolverFor("QF_BV")
-
-
 def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 20000) -> Strengthening:
     """The largest inductive conjunction of candidate clauses (Houdini).
 
@@ -499,7 +499,7 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
              if atoms[i][0] != atoms[j][0] and (i, j) not in seen]
     extra = [e for e in extra if gcl.evaluate(e, system.init)]
     s, t = enc.state("h"), enc.state("h'")
-    solver = _solver(enc)
+    solver = enc.solver()
     solver.add(enc.domain(s), enc.trans(s, t, enc.selector("hcmd")))
     now = _Indicators(enc, solver, atoms, s, "h")
     nxt = _Indicators(enc, solver, atoms, t, "h'")
@@ -548,7 +548,7 @@ class Induction:
 
     def __init__(self, enc: Encoding, strengthening: Strengthening, max_k: int) -> None:
         self.enc = enc
-        self.solver = _solver(enc)
+        self.solver = enc.solver()
         self.frames = [enc.state(f"i{k}") for k in range(max_k + 1)]
         self.steps = [z3.Bool(f"istep{k}") for k in range(max_k)]
         for k, frame in enumerate(self.frames):
