@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools import promela
+
 ROOT = Path(__file__).resolve().parents[1]
 TIME = "/usr/bin/time"
 
@@ -57,8 +59,7 @@ def main() -> None:
 
         def spin_pipeline() -> tuple[float, int, str]:
             total, peak, out = 0.0, 0, ""
-            for cmd in (["spin", "-a", "-o2", "model.pml"], ["gcc", "-O2", "-DSAFETY", "-o", "pan", "pan.c"],
-                        ["./pan", "-c0", "-m1000000"]):
+            for cmd in promela.spin_commands():
                 s, m, out = timed(cmd, work)
                 total, peak = total + s, max(peak, m)
             return total, peak, out

@@ -21,8 +21,10 @@ assertion is reported. Nothing here knows about TCP.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from model import gcl
 from model.errors import InputError
@@ -269,3 +271,34 @@ def verdicts(checks: Sequence[Check], violated: dict[tuple[str, str], bool]) -> 
             continue
         out[c.prop] = ("holds", "") if ok else ("violated", c.instance)
     return out
+
+
+def spin_commands(gcc_opt: str = "-O2", pan_args: Sequence[str] = ()) -> list[list[str]]:
+    """SPIN's pipeline on ``model.pml``: ``spin -a -o2``, ``gcc``, ``./pan -c0`` (exhaustive).
+
+    ``-o2`` keeps write-only variables, so that pan's state count equals the
+    explicit engine's; ``-DSAFETY`` because every check is an assertion;
+    ``-c0`` reports every violated assertion, not only the first.
+    """
+    return [["spin", "-a", "-o2", "model.pml"], ["gcc", gcc_opt, "-DSAFETY", "-o", "pan", "pan.c"],
+            ["./pan", "-c0", "-m1000000", *pan_args]]
+
+
+def pan_hash_width(states: int) -> str:
+    """pan's ``-w`` for about ``states`` states: a table near their number keeps pan fast and small."""
+    return f"-w{max(19, min(27, states.bit_length() + 1))}"
+
+
+def run_spin(text: str, workdir: Path, gcc_opt: str = "-O2", pan_args: Sequence[str] = ()) -> str:
+    """Write ``text`` to ``workdir/model.pml``, run SPIN's pipeline there, and return pan's report.
+
+    Raises RuntimeError naming the stage when spin or gcc fails or pan prints no result.
+    """
+    (workdir / "model.pml").write_text(text)
+    for cmd in spin_commands(gcc_opt, pan_args):
+        done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        if cmd[0] != "./pan" and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {(done.stdout + done.stderr)[-600:]}")
+    if "errors:" not in done.stdout:
+        raise RuntimeError(f"pan printed no result: {(done.stdout + done.stderr)[-600:]}")
+    return done.stdout

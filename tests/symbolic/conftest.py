@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from model import ModelOptions, build_system, load_properties, load_spec
 from model.explicit import check, explore
+from tools import promela
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS = sorted((ROOT / "tests" / "mutants").glob("*.toml"))
@@ -42,14 +42,6 @@ def require_spin() -> None:
         pytest.fail(f"missing {', '.join(missing)}: apt-get install spin gcc (.ci/run does)")
 
 
-def run_spin(pml: str, workdir: Path, optimise_away_dead_vars: bool = False) -> str:
+def run_spin(pml: str, workdir: Path) -> str:
     """spin -a, gcc, ./pan -c0 (exhaustive: full state storage, no bitstate); pan's report."""
-    (workdir / "model.pml").write_text(pml)
-    # -o2: keep write-only variables, so that pan's state count equals ours.
-    spin_args = ["spin", "-a"] + ([] if optimise_away_dead_vars else ["-o2"]) + ["model.pml"]
-    for cmd in (spin_args, ["gcc", "-O2", "-DSAFETY", "-o", "pan", "pan.c"]):
-        done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
-        assert done.returncode == 0, f"{' '.join(cmd)}: {done.stdout[-800:]} {done.stderr[-800:]}"
-    done = subprocess.run(["./pan", "-c0", "-m1000000"], cwd=workdir, capture_output=True, text=True)
-    assert "errors:" in done.stdout, done.stdout[-800:] + done.stderr[-800:]
-    return done.stdout
+    return promela.run_spin(pml, workdir)
