@@ -51,3 +51,26 @@ def test_explicit_default_does_not_import_z3() -> None:
             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('z3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip().endswith("False"), out.stdout[-500:] + out.stderr[-500:]
+
+
+def test_every_bound_proves_the_headline_invariants_and_not_a_broken_one() -> None:
+    """--every-bound: both headline invariants proved for every K; on a mutant that breaks one, not proved."""
+    headline = ["--property", "time_wait_active_closer", "--property", "closing_only_simultaneous"]
+    result = CliRunner().invoke(main, ["verify", "-k", "1", "--reorder", "--every-bound", "--json", *headline])
+    assert result.exit_code == 0, result.output
+    every = json.loads(result.stdout)["every_bound"]
+    assert "every channel bound" in every["abstraction"]
+    assert {(p["name"], p["verdict"]) for p in every["properties"]} == {
+        ("time_wait_active_closer", "holds"), ("closing_only_simultaneous", "holds")}
+    mutant = str(ROOT / "tests/mutants/close_wait_close_to_time_wait.toml")
+    result = CliRunner().invoke(main, ["verify", "-k", "1", "--reorder", "--every-bound", "--spec", mutant,
+                                       "--property", "time_wait_active_closer"])
+    assert result.exit_code == 1
+    assert "time_wait_active_closer  not proved" in result.stdout
+
+
+def test_every_bound_needs_reordering() -> None:
+    result = CliRunner().invoke(main, ["verify", "--every-bound"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("tcpcheck: --every-bound: the counter abstraction is of reordering channels: "
+                                     "add --reorder")
