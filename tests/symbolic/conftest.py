@@ -1,4 +1,4 @@
-"""Shared helpers: specs (embedded + every mutant), configurations, and SPIN runs."""
+"""Shared helpers: specs (embedded + every mutant), configurations, explicit verdicts, SPIN present."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from model import ModelOptions, build_system, load_properties, load_spec
 from model.explicit import check, explore
-from tools import promela
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS = sorted((ROOT / "tests" / "mutants").glob("*.toml"))
@@ -40,8 +39,3 @@ def require_spin() -> None:
     missing = [t for t in ("spin", "gcc") if shutil.which(t) is None]
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: apt-get install spin gcc (.ci/run does)")
-
-
-def run_spin(pml: str, workdir: Path) -> str:
-    """spin -a, gcc, ./pan -c0 (exhaustive: full state storage, no bitstate); pan's report."""
-    return promela.run_spin(pml, workdir)

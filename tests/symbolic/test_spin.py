@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from model import load_properties
-from tests.symbolic.conftest import SPECS, config_id, explicit_verdicts, require_spin, run_spin, spec_id
+from tests.symbolic.conftest import SPECS, config_id, explicit_verdicts, require_spin, spec_id
 from tools import promela
 
 CONFIGS = [(k, r, loss) for k in (1, 2, 3) for r in (False, True) for loss in (False, True)]
@@ -40,7 +40,7 @@ def test_spin_agrees_with_explicit(spec: Path | None, cfg: tuple[int, bool, bool
     system, space, expected = explicit_verdicts(spec, cfg)
     props = load_properties()
     text, checks = promela.export(system, props)
-    report = run_spin(text, tmp_path)
+    report = promela.run_spin(text, tmp_path)
     got = promela.verdicts(checks, promela.read_pan(report, checks))
     compared = 0
     for e in expected:
@@ -58,7 +58,7 @@ def test_spin_explores_the_same_states(cfg: tuple[int, bool, bool], tmp_path: Pa
     """Without assertions, pan stores exactly the states the explicit engine finds."""
     require_spin()
     system, space, _ = explicit_verdicts(None, cfg)
-    report = run_spin(promela.export(system, [])[0], tmp_path)
+    report = promela.run_spin(promela.export(system, [])[0], tmp_path)
     assert promela.stored_states(report) == len(space.states)
 
 
@@ -79,3 +79,9 @@ def test_export_cli_writes_readable_promela(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "nope" in bad.stderr
     missing = CliRunner().invoke(main, ["export", "--promela", str(tmp_path / "no" / "x.pml")])
     assert missing.exit_code == 2 and not (tmp_path / "no").exists()
+
+
+def test_a_failing_stage_is_named(tmp_path: Path) -> None:
+    require_spin()
+    with pytest.raises(RuntimeError, match=r"^spin -a -o2 model.pml failed"):
+        promela.run_spin("active proctype p() { this is not promela }", tmp_path)
