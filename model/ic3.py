@@ -166,7 +166,7 @@ class IC3:
         # Cubes the new one contains are blocked wherever it is: stop tracking them, so that
         # propagation does not re-check them (their clauses stay in the solver, implied).
         wider = set(cube)
-        for i in ([0, *range(1, self.top + 1)] if level == 0 else range(1, level + 1)):
+        for i in (range(self.top + 1) if level == 0 else range(1, level + 1)):
             self.frames[i] = [c for c in self.frames[i] if not wider.issubset(c)]
         self.frames[level].append(cube)
 
@@ -358,8 +358,9 @@ class IC3:
                         # the target was blocked at every level up to the top, F_fixed among them
                         assert not self._check([on, *self._frame(fixed + 1)]), "IC3: fixed point meets the target"
                         for i in range(fixed + 1, self.top + 1):
-                            for c in self.frames[i]:
-                                self._block_at(c, 0)
+                            for c in list(self.frames[i]):
+                                if c in self.frames[i]:  # not subsumed by a cube moved before it
+                                    self._block_at(c, 0)
                             self.frames[i] = []
                         return Outcome(False, invariant=list(self.frames[0]), level=fixed,
                                        queries=self.queries - q0, seed=self.seed_exprs,

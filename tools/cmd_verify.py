@@ -116,7 +116,8 @@ def verify(
 
         progress("proving the invariants for every channel bound...")
         every = prove_every_bound(system, [p for p in props if p.kind == "invariant"])
-        abstraction = abstract_every_bound(system).description
+        # each verdict carries the abstraction it was proved on; build it only when none was asked for
+        abstraction = every[0].extra["abstraction"] if every else abstract_every_bound(system).description
         progress("")
     verdicts = explicit_verdicts if explicit_verdicts is not None else z3_verdicts
     assert verdicts is not None
