@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools import promela
+from tcpcheck.tools.export import promela
 
 ROOT = Path(__file__).resolve().parents[1]
 TIME = "/usr/bin/time"
@@ -51,7 +51,7 @@ def main() -> None:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install spin gcc)")
     model = ["--bound", str(args.bound)] + (["--reorder"] if args.reorder else []) + (["--loss"] if args.loss else [])
-    cli = [sys.executable, "-m", "tools.cli"]
+    cli = [sys.executable, "-m", "tcpcheck"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         subprocess.run(cli + ["export", "--promela", str(work / "model.pml"), *model], cwd=ROOT, check=True,

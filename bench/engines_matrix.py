@@ -40,7 +40,7 @@ def _spec_paths(which: str) -> list[str]:
 
 
 def _spin(text: str, checks: list, states_hint: int) -> tuple[dict, float]:
-    from tools import promela
+    from tcpcheck.tools.export import promela
 
     t0 = time.perf_counter()
     # measured at K = 3 with reordering: gcc -O2 takes 5.2 s and pan then 12.4 s, -O0 1.0 s and 18.4 s;
@@ -54,10 +54,10 @@ def _spin(text: str, checks: list, states_hint: int) -> tuple[dict, float]:
 
 def run_one(job: tuple[str, int, bool, bool, bool]) -> dict:
     """One configuration: the engines, compared (Z3 only when the job's last field is true)."""
-    from model import ModelOptions, build_system, load_properties, load_spec
-    from model.explicit import check, explore
-    from model.symbolic import Checker
-    from tools import promela
+    from tcpcheck.model import ModelOptions, build_system, load_properties, load_spec
+    from tcpcheck.model.explicit import check, explore
+    from tcpcheck.model.symbolic import Checker
+    from tcpcheck.tools.export import promela
 
     spec, k, reorder, loss, with_z3 = job
     props = load_properties()

@@ -17,11 +17,11 @@ import sys
 import time
 import tracemalloc
 
-from model.spec import load_spec
-from tools.generate import CRITERIA, build_suite, load_drive_model
-from tools.generate.emit_packetdrill import emit_packetdrill
-from tools.generate.emit_pytest import emit_pytest
-from tools.generate.suite import Suite
+from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.generate import CRITERIA, build_suite, load_drive_model
+from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+from tcpcheck.tools.generate.emit_pytest import emit_pytest
+from tcpcheck.tools.generate.suite import Suite
 
 TARGET_SECONDS = {"states": 1.0, "transitions": 1.0, "tour": 1.0}
 

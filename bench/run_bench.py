@@ -17,13 +17,13 @@ import sys
 import time
 from collections import defaultdict
 
-from tools.runner.batch import run_scenarios
-from tools.runner.execute import execute
-from tools.runner.harness import Harness
-from tools.runner.netns import kernel_release, unavailable_reason
-from tools.runner.profile import load_profile
-from tools.runner.suite import default_suite
-from tools.scenario import Elapse
+from tcpcheck.tools.runner.batch import run_scenarios
+from tcpcheck.tools.runner.execute import execute
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.netns import kernel_release, unavailable_reason
+from tcpcheck.tools.runner.profile import load_profile
+from tcpcheck.tools.runner.suite import default_suite
+from tcpcheck.tools.scenario import Elapse
 
 PACKETDRILL_SECONDS_PER_SCRIPT = 0.2  # quoted in issue 3 for this kernel
 

@@ -22,8 +22,8 @@ import time
 
 CHILD = """
 import json, resource, sys, time
-from model import ModelOptions, build_system, load_properties, load_spec
-from model.explicit import check, explore
+from tcpcheck.model import ModelOptions, build_system, load_properties, load_spec
+from tcpcheck.model.explicit import check, explore
 k, reorder, loss = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"
 t0 = time.perf_counter()
 system = build_system(load_spec(), ModelOptions(bound=k, reorder=reorder, loss=loss))

@@ -2,6 +2,12 @@
 """Fixtures for the generated suites: ``tcpcheck_play`` plays a scenario
 through the runner (see tools/generate/play.py)."""
 
-from tools.generate.play import tcpcheck_play
+import pytest
+
+from tcpcheck.tools.generate.play import tcpcheck_play
 
 __all__ = ["tcpcheck_play"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: needs a kernel timer that cannot be shortened (Linux TIME_WAIT is 60 s)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject
 
 Player = Callable[..., Any]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject
 
 Player = Callable[..., Any]
 

@@ -12,16 +12,16 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "InputError": "model.errors",
-    "ModelOptions": "model.compose",
-    "build_system": "model.compose",
-    "wire_alphabet": "model.compose",
-    "endpoint_graph": "model.graph",
-    "Property": "model.properties",
-    "load_properties": "model.properties",
-    "Spec": "model.spec",
-    "Transition": "model.spec",
-    "load_spec": "model.spec",
+    "InputError": "tcpcheck.model.errors",
+    "ModelOptions": "tcpcheck.model.compose",
+    "build_system": "tcpcheck.model.compose",
+    "wire_alphabet": "tcpcheck.model.compose",
+    "endpoint_graph": "tcpcheck.model.graph",
+    "Property": "tcpcheck.model.properties",
+    "load_properties": "tcpcheck.model.properties",
+    "Spec": "tcpcheck.model.spec",
+    "Transition": "tcpcheck.model.spec",
+    "load_spec": "tcpcheck.model.spec",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -36,10 +36,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from model import expr as exprlang
-from model import gcl
-from model.errors import InputError
-from model.spec import Segment, Spec, Transition
+from tcpcheck.model import expr as exprlang
+from tcpcheck.model import gcl
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.spec import Segment, Spec, Transition
 
 EMPTY = "-"
 ENDPOINTS = ("A", "B")

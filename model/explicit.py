@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from model import gcl
-from model.properties import Property
-from model.results import Verdict, trace
+from tcpcheck.model import gcl
+from tcpcheck.model.properties import Property
+from tcpcheck.model.results import Verdict, trace
 
 if TYPE_CHECKING:
     import networkx as nx

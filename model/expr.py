@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from model import gcl
+from tcpcheck.model import gcl
 
 # Per-endpoint history variables of the composed system (model/compose.py).
 HISTORY_VARS = ("opened", "passive", "sent_fin", "rcvd_fin", "fin_first", "sent_rst", "aborted")

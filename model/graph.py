@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
 
 
 def endpoint_graph(spec: Spec, options: dict[str, bool] | None = None) -> nx.MultiDiGraph:

@@ -49,8 +49,8 @@ from typing import Any
 
 import z3
 
-from model import gcl
-from model.explicit import compile_predicate
+from tcpcheck.model import gcl
+from tcpcheck.model.explicit import compile_predicate
 
 Cube = tuple[tuple[int, int], ...]  # sorted (var, value) literals
 
@@ -84,7 +84,7 @@ class _Obligation:
 
 
 class IC3:
-    """One IC3 instance over an encoding (``model.symbolic.Encoding``), queried per target."""
+    """One IC3 instance over an encoding (``tcpcheck.model.symbolic.Encoding``), queried per target."""
 
     def __init__(self, enc: Any, seed_cubes: Sequence[Cube] = (), seed_exprs: Sequence[gcl.Expr] = (),
                  generalise_tries: int | None = None, samples: Sequence[tuple[int, ...]] = ()) -> None:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from model import gcl
-from model.compose import ENDPOINTS, property_env
-from model.errors import InputError, locate, where
-from model.expr import Env, ExprError, Node, parse, typecheck
-from model.spec import read_toml
+from tcpcheck.model import gcl
+from tcpcheck.model.compose import ENDPOINTS, property_env
+from tcpcheck.model.errors import InputError, locate, where
+from tcpcheck.model.expr import Env, ExprError, Node, parse, typecheck
+from tcpcheck.model.spec import read_toml
 
 KINDS = {
     "invariant": "holds in every reachable state (AG p)",
@@ -77,7 +77,7 @@ class Property:
 
 def default_properties_path() -> Path:
     """The embedded properties file shipped with the package."""
-    return Path(str(resources.files("specs").joinpath("properties.toml")))
+    return Path(str(resources.files("tcpcheck.specs").joinpath("properties.toml")))
 
 
 def load_properties(path: str | Path | None = None) -> list[Property]:

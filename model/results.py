@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from model import gcl
+from tcpcheck.model import gcl
 
 
 @dataclass(frozen=True)

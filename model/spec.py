@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from model.errors import InputError, locate, where
+from tcpcheck.model.errors import InputError, locate, where
 
 PATHS = ("client", "server", "simultaneous", "error", "implementation")
 EVENT_KINDS = ("call", "rcv", "timer")
@@ -126,7 +126,7 @@ class Spec:
 
 def default_spec_path() -> Path:
     """The embedded RFC 9293 spec shipped with the package."""
-    return Path(str(resources.files("specs").joinpath("tcp.toml")))
+    return Path(str(resources.files("tcpcheck.specs").joinpath("tcp.toml")))
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -385,7 +385,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
 def _check_when_guards(spec: Spec, text: str) -> None:
     # Guards are parsed with the property language so that both engines see
     # the same expression trees; imported here to keep spec.py leaf-level.
-    from model.expr import HISTORY_VARS, ExprError, parse
+    from tcpcheck.model.expr import HISTORY_VARS, ExprError, parse
 
     for t in spec.transitions:
         if t.when is None:

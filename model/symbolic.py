@@ -10,7 +10,7 @@ expressions, exactly what the explicit engine reads.
   is T(s, s', c): an integer selector ``c`` names the command taken, the
   command's guard holds in ``s``, and each variable of ``s'`` is the update of
   the selected command or keeps its value. Reading ``c`` off a model gives the
-  command sequence of a counterexample, which ``model.results.trace`` turns
+  command sequence of a counterexample, which ``tcpcheck.model.results.trace`` turns
   into the same Steps the explicit engine prints.
 * **Bounded model checking** with iterative deepening over one incremental
   unrolling: the first depth at which a target is satisfiable is the length of
@@ -21,7 +21,7 @@ expressions, exactly what the explicit engine reads.
   still open, pruned with Z3 until the survivors are inductive. Candidates are
   clauses over one Boolean indicator per atom (measured 3x faster than over
   bit-vector equalities). (2) k-induction (k <= 3) strengthened by that
-  invariant. (3) IC3 (``model.ic3``) for what is left, starting from Houdini's
+  invariant. (3) IC3 (``tcpcheck.model.ic3``) for what is left, starting from Houdini's
   clauses, which then only has to find the few wider lemmas they lack (e.g.
   CLOSING is unreachable at K = 1 FIFO, which no two-variable clauses and
   k <= 3 prove). Spacer (PDR over Horn clauses, ``z3.Fixedpoint``) was
@@ -52,9 +52,9 @@ from typing import Any
 
 import z3
 
-from model import gcl
-from model.properties import Property
-from model.results import Step, Verdict, trace
+from tcpcheck.model import gcl
+from tcpcheck.model.properties import Property
+from tcpcheck.model.results import Step, Verdict, trace
 
 SORTS = ("int", "bv")
 DEFAULT_SORT = "bv"  # measured: BMC to depth 15 at K = 1 takes 4.8 s with bit-vectors, 19 s with integers
@@ -393,7 +393,7 @@ def sample_states(system: gcl.System, limit: int) -> list[tuple[int, ...]]:
     is ever proved from samples)."""
     from collections import deque
 
-    from model.explicit import compile_successors
+    from tcpcheck.model.explicit import compile_successors
 
     succ = compile_successors(system)
     seen = {system.init}
@@ -637,7 +637,7 @@ class Checker:
             if self._space_factory is not None:
                 self._space = self._space_factory()
             else:
-                from model.explicit import explore
+                from tcpcheck.model.explicit import explore
 
                 self._space = explore(self.system)
         return self._space
@@ -706,7 +706,7 @@ class Checker:
         Unreachable ones are settled there (and the verdict says so); for
         reachable ones BMC goes on, and meets them at their BFS depth.
         """
-        from model.explicit import compile_predicate
+        from tcpcheck.model.explicit import compile_predicate
 
         space = self.space()
         for t in pending:
@@ -730,7 +730,7 @@ class Checker:
 
     def _ic3(self, targets: list[_Target]) -> None:
         """IC3 on what Houdini and k-induction left, from Houdini's invariant: proof or (shortest) path."""
-        from model.ic3 import IC3, Budget, certify
+        from tcpcheck.model.ic3 import IC3, Budget, certify
 
         st = self.strengthening
         assert st is not None
@@ -814,7 +814,7 @@ class Checker:
             return Verdict(prop.name, prop.kind, prop.expect, "skipped", ENGINE,
                            note=f"does not apply with {skipped} on")
         if prop.kind == "recoverable":
-            from model.explicit import check as explicit_check
+            from tcpcheck.model.explicit import check as explicit_check
 
             v = explicit_check(self.space(), prop)
             v.engine = ENGINE
@@ -891,7 +891,7 @@ def replay(system: gcl.System, steps: Sequence[Step]) -> list[tuple[int, ...]]:
     state showing what the step says; returns the states. Raises
     AssertionError on the first step that does not replay.
     """
-    from model.explicit import compile_successors
+    from tcpcheck.model.explicit import compile_successors
 
     succ = compile_successors(system)
     by_name = {c.name: i for i, c in enumerate(system.commands)}

@@ -12,7 +12,9 @@ Fixtures:
 Without root or TUN the runner's tests are skipped with one line saying
 why; with ``TCPCHECK_REQUIRE_NETNS=1`` (CI) that is a failure instead.
 This module imports only the standard library and pytest at load time: it
-is loaded by every pytest run.
+is loaded by every pytest run in the environment, so everything it
+registers is namespaced (``--tcpcheck-*``, ``tcpcheck_*``) and nothing
+runs until a test asks for one of its fixtures.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: needs real kernel timers that cannot be shortened "
-                                       "(Linux TIME_WAIT is 60 s)")
     config.addinivalue_line("markers", "tcpcheck_sysctls(**values): namespace sysctls for one runner test")
 
 
@@ -48,12 +48,12 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def tcp_harness() -> Iterator[Any]:
     """The per-process namespace, TUN and observer (``Harness``)."""
-    from tools.runner.netns import NamespaceUnavailable, unavailable_reason
+    from tcpcheck.tools.runner.netns import NamespaceUnavailable, unavailable_reason
 
     reason = unavailable_reason()
     if reason:
         _unavailable(reason)
-    from tools.runner.harness import Harness
+    from tcpcheck.tools.runner.harness import Harness
 
     try:
         harness = Harness()
@@ -78,7 +78,7 @@ def tcp_conversation(tcp_harness: Any, request: pytest.FixtureRequest) -> Iterat
         conv.close()
         directory = request.config.getoption("--tcpcheck-pcap")
         if directory:
-            from tools.runner.pcap import write_pcap
+            from tcpcheck.tools.runner.pcap import write_pcap
 
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
             write_pcap(os.path.join(directory, f"{name}.pcap"), packets)
@@ -87,7 +87,7 @@ def tcp_conversation(tcp_harness: Any, request: pytest.FixtureRequest) -> Iterat
 @pytest.fixture
 def tcp_stack(tcp_conversation: Any) -> Any:
     """The stack under test: socket calls and ``.state``."""
-    from tools.runner.drive import StackHandle
+    from tcpcheck.tools.runner.drive import StackHandle
 
     return StackHandle(tcp_conversation)
 
@@ -95,6 +95,6 @@ def tcp_stack(tcp_conversation: Any) -> Any:
 @pytest.fixture
 def tcp_peer(tcp_conversation: Any) -> Any:
     """The remote peer: ``.send(segment)`` and ``.expect(segment)``."""
-    from tools.runner.drive import PeerHandle
+    from tcpcheck.tools.runner.drive import PeerHandle
 
     return PeerHandle(tcp_conversation)

@@ -27,8 +27,8 @@ def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tu
     once, in specs/tcp.toml): the socket calls that realise its call events
     plus accept and recv; the segments that can be on the wire plus DATA; its
     timers; its states."""
-    from model.compose import wire_alphabet
-    from model.spec import load_spec
+    from tcpcheck.model.compose import wire_alphabet
+    from tcpcheck.model.spec import load_spec
 
     spec = load_spec()
     calls = [s for e in spec.events.values() if e.kind == "call" for s in e.socket]

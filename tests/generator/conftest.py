@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.spec import Spec, load_spec
-from tools.generate.drivable import DriveModel, load_drive_model
-from tools.generate.paths import Explorer
+from tcpcheck.model.spec import Spec, load_spec
+from tcpcheck.tools.generate.drivable import DriveModel, load_drive_model
+from tcpcheck.tools.generate.paths import Explorer
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ bug cannot agree with itself."""
 
 from __future__ import annotations
 
-from model.compose import wire_alphabet
-from model.spec import Spec, Transition
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario
+from tcpcheck.model.compose import wire_alphabet
+from tcpcheck.model.spec import Spec, Transition
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario
 
 ACK_RANK = {"fin": 2, "syn": 1, "none": 0}
 

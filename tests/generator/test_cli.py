@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tools.cli import main
+from tcpcheck.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "generated_tests"
@@ -82,7 +82,7 @@ def test_output_does_not_depend_on_hash_seeds(tmp_path: Path) -> None:
 
     for seed in ("1", "4242"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        command = [sys.executable, "-c", "from tools.cli import main; main()", "generate",
+        command = [sys.executable, "-c", "from tcpcheck.tools.cli import main; main()", "generate",
                    "--criterion", "pairs", "--criterion", "wp", "--out", str(tmp_path / seed)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 0, done.stderr

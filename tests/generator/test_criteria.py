@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.generate import build_suite
+from tcpcheck.tools.generate.drivable import DriveModel, load_drive_model
+from tcpcheck.tools.generate.paths import Explorer
 from tests.generator.replay import replay
-from tools.generate import build_suite
-from tools.generate.drivable import DriveModel, load_drive_model
-from tools.generate.paths import Explorer
 
 
 @pytest.mark.parametrize("criterion", ["states", "transitions", "pairs", "w", "wp", "tour"])

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from model.spec import Spec
-from tools.generate import build_suite
-from tools.generate.drivable import DriveModel
-from tools.generate.emit_pytest import emit_pytest
-from tools.generate.paths import Explorer
-from tools.scenario import Scenario
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.generate import build_suite
+from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.emit_pytest import emit_pytest
+from tcpcheck.tools.generate.paths import Explorer
+from tcpcheck.tools.scenario import Scenario
 
 
 @pytest.mark.parametrize("criterion", ["states", "transitions", "tour", "wp"])

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.generate import build_suite
+from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+from tcpcheck.tools.generate.paths import Explorer
 from tests.generator.pktgrammar import check
-from tools.generate import build_suite
-from tools.generate.drivable import DriveModel
-from tools.generate.emit_packetdrill import emit_packetdrill
-from tools.generate.paths import Explorer
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((ROOT / "generated_tests" / "packetdrill").glob("*.pkt"))

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from model.spec import load_spec
-from tools.generate import build_suite, load_drive_model
-from tools.generate.emit_packetdrill import emit_packetdrill
-from tools.runner.execute import execute
-from tools.runner.packets import ACK, FIN, PSH, RST, SYN
-from tools.runner.profile import load_profile, profile_path
-from tools.scenario import Elapse, Expect, Inject, Scenario
+from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.generate import build_suite, load_drive_model
+from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+from tcpcheck.tools.runner.execute import execute
+from tcpcheck.tools.runner.packets import ACK, FIN, PSH, RST, SYN
+from tcpcheck.tools.runner.profile import load_profile, profile_path
+from tcpcheck.tools.scenario import Elapse, Expect, Inject, Scenario
 
 MODEL = load_drive_model(load_spec(), "linux")
 SCENARIOS = [s for c in ("transitions", "pairs", "tour", "wp") for s in build_suite(MODEL, c, 1).scenarios]

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from model.spec import Spec, load_spec
-from tools.generate.drivable import DriveModel, load_drive_model
-from tools.generate.stateful import Diverged, lockstep_machine
-from tools.runner.profile import load_profile, profile_path
+from tcpcheck.model.spec import Spec, load_spec
+from tcpcheck.tools.generate.drivable import DriveModel, load_drive_model
+from tcpcheck.tools.generate.stateful import Diverged, lockstep_machine
+from tcpcheck.tools.runner.profile import load_profile, profile_path
 
 SETTINGS = settings(max_examples=60, stateful_step_count=12, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck), database=None)

@@ -12,11 +12,11 @@ from collections.abc import Hashable, Sequence
 import networkx as nx
 import pytest
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.generate.drivable import DriveModel, load_drive_model
+from tcpcheck.tools.generate.paths import Explorer
+from tcpcheck.tools.generate.tour import RESET, PEdge, _cover_best_of, postman_graph, postman_plan, tour_suite
 from tests.generator.replay import replay
-from tools.generate.drivable import DriveModel, load_drive_model
-from tools.generate.paths import Explorer
-from tools.generate.tour import RESET, PEdge, _cover_best_of, postman_graph, postman_plan, tour_suite
 
 
 def brute_force_optimum(required: Sequence[PEdge], optional: Sequence[PEdge], start: Hashable) -> int:
@@ -102,7 +102,7 @@ def test_fallback_cover_takes_every_required_edge(linux: DriveModel, explorer: E
 
 
 def test_tour_is_shorter_than_the_transitions_suite(linux: DriveModel, explorer: Explorer) -> None:
-    from tools.generate.transitions import transitions_suite
+    from tcpcheck.tools.generate.transitions import transitions_suite
 
     assert tour_suite(linux, explorer).steps < transitions_suite(linux, explorer).steps
 

@@ -10,9 +10,9 @@ from collections.abc import Hashable
 
 import pytest
 
-from tools.generate.drivable import DriveModel
-from tools.generate.paths import Explorer
-from tools.generate.wmethod import Mealy, machine, suite_sequences
+from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.paths import Explorer
+from tcpcheck.tools.generate.wmethod import Mealy, machine, suite_sequences
 
 
 def _copy(m: Mealy) -> Mealy:

@@ -6,8 +6,8 @@ import functools
 
 import pytest
 
-from model import ModelOptions, build_system, load_properties, load_spec
-from model.explicit import StateSpace, explore
+from tcpcheck.model import ModelOptions, build_system, load_properties, load_spec
+from tcpcheck.model.explicit import StateSpace, explore
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model import InputError, ModelOptions, build_system, load_properties, load_spec
+from tcpcheck.model import InputError, ModelOptions, build_system, load_properties, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = (ROOT / "specs" / "tcp.toml").read_text()

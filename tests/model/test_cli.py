@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tools.cli import main
+from tcpcheck.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def test_table_shows_counterexample_steps() -> None:
 
 def bad(args: list[str], tmp_path: Path) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "tools.cli", "verify", *args], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "tcpcheck", "verify", *args], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stdout == ""

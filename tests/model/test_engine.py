@@ -9,9 +9,9 @@ import random
 import networkx as nx
 import pytest
 
-from model import ModelOptions, build_system, load_spec
-from model.explicit import check, compile_successors, explore
-from model.gcl import evaluate
+from tcpcheck.model import ModelOptions, build_system, load_spec
+from tcpcheck.model.explicit import check, compile_successors, explore
+from tcpcheck.model.gcl import evaluate
 
 from .conftest import space
 

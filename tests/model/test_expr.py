@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from model import ModelOptions, build_system, load_spec
-from model.compose import property_env
-from model.expr import ExprError, parse, typecheck
-from model.gcl import evaluate
+from tcpcheck.model import ModelOptions, build_system, load_spec
+from tcpcheck.model.compose import property_env
+from tcpcheck.model.expr import ExprError, parse, typecheck
+from tcpcheck.model.gcl import evaluate
 
 SYSTEM = build_system(load_spec(), ModelOptions(bound=2))
 ENV = property_env(SYSTEM)

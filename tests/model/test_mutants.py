@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model.explicit import check
+from tcpcheck.model.explicit import check
 
 from .conftest import space
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model import InputError, endpoint_graph, load_spec
+from tcpcheck.model import InputError, endpoint_graph, load_spec
 
 # The table of issue 2 (RFC 9293 Figure 5, §3.10): (from, event, sends, to).
 REQUIRED = (

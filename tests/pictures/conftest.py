@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from model.spec import Spec, load_spec
+from tcpcheck.model.spec import Spec, load_spec
 from tests.pictures.samples import sample_run
 
 

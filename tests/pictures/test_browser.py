@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.cli import main
 from tests.pictures.browser import CHROMIUM, Browser
-from tools.cli import main
 
 if CHROMIUM is None:
     if os.environ.get("CI"):

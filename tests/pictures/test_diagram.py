@@ -10,10 +10,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.cli import main
+from tcpcheck.tools.pictures.diagram import (
+    DiagramOptions,
+    coverage_from_results,
+    node_positions,
+    render,
+    to_dot,
+    transition_label,
+)
 from tests.pictures.samples import sample_run
-from tools.cli import main
-from tools.diagram import DiagramOptions, coverage_from_results, node_positions, render, to_dot, transition_label
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -179,9 +186,9 @@ def test_invalid_coverage_json_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_missing_graphviz_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import tools.diagram
+    import tcpcheck.tools.pictures.diagram as diagram
 
-    monkeypatch.setattr(tools.diagram.shutil, "which", lambda name: None)
+    monkeypatch.setattr(diagram.shutil, "which", lambda name: None)
     result = CliRunner().invoke(main, ["diagram", "-o", str(tmp_path / "x.svg")])
     assert result.exit_code == 2
     assert result.output.strip() == (

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from model import ModelOptions, build_system, load_properties, load_spec
-from model.explicit import check, explore
-from model.results import Step
+from tcpcheck.model import ModelOptions, build_system, load_properties, load_spec
+from tcpcheck.model.explicit import check, explore
+from tcpcheck.model.results import Step
+from tcpcheck.tools.cli import main
+from tcpcheck.tools.pictures.msc import chart_from_result, chart_from_trace, render_svg, segment_label
 from tests.pictures.samples import sample_run
-from tools.cli import main
-from tools.msc import chart_from_result, chart_from_trace, render_svg, segment_label
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from model.spec import Spec
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.cli import main
 from tests.pictures.samples import sample_run
-from tools.cli import main
 
 
 class _Refs(HTMLParser):
@@ -101,10 +101,10 @@ def test_bad_results_are_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_report_reads_what_the_runner_writes(tmp_path: Path, spec: Spec) -> None:
     """The document comes from the runner's own to_json, not from a hand-made copy."""
-    from tools.runner.execute import ScenarioResult, StepResult
-    from tools.runner.harness import StackInfo
-    from tools.runner.profile import load_profile
-    from tools.runner.report import matrix_rows, to_json
+    from tcpcheck.tools.runner.execute import ScenarioResult, StepResult
+    from tcpcheck.tools.runner.harness import StackInfo
+    from tcpcheck.tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.report import matrix_rows, to_json
 
     steps = [StepResult(1, "call connect", "pass", "SYN_SENT (TCP_INFO: SYN_SENT)"),
              StepResult(2, "expect SYN", "pass", "SYN_SENT (TCP_INFO: SYN_SENT)"),

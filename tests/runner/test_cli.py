@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tools.cmd_run import run
-from tools.runner.harness import Harness
+from tcpcheck.tools.cli.run import run
+from tcpcheck.tools.runner.harness import Harness
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
@@ -71,7 +71,7 @@ def test_bad_suite_content_is_one_line(tmp_path: Path, field: str, value: object
 
 
 def test_without_root_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tools.runner.netns as netns
+    import tcpcheck.tools.runner.netns as netns
 
     monkeypatch.setattr(netns, "unavailable_reason", lambda: "tcpcheck runner needs root (to create ...)")
     code, _, err = _invoke("active_open")
@@ -81,7 +81,7 @@ def test_without_root_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_parallel_full_run_all_pass_or_deviation(tcp_harness: Harness) -> None:
     """The whole default suite in 2 worker processes, as CI runs it."""
-    done = subprocess.run([sys.executable, "-m", "tools.cli", "run", "-j", "2", "--json"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "tcpcheck", "run", "-j", "2", "--json"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)

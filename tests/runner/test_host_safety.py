@@ -8,17 +8,17 @@ import signal
 import subprocess
 import sys
 
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.netns import TUN_NAME
+from tcpcheck.tools.runner.profile import load_profile
+from tcpcheck.tools.runner.suite import default_suite
 from tests.runner.hostnet import host_snapshot, task_start_ticks, tasks_in_netns
-from tools.runner.harness import Harness
-from tools.runner.netns import TUN_NAME
-from tools.runner.profile import load_profile
-from tools.runner.suite import default_suite
 
 
 def test_run_leaves_host_network_unchanged(tcp_harness: Harness) -> None:
     """Host links, routes, namespaces and net.ipv4.tcp_* sysctls are equal
     before, during and after a run that changes sysctls in its namespace."""
-    from tools.runner.execute import execute
+    from tcpcheck.tools.runner.execute import execute
 
     before = host_snapshot()
     with Harness() as harness:
@@ -37,10 +37,10 @@ def test_run_leaves_host_network_unchanged(tcp_harness: Harness) -> None:
 
 _CHILD = """
 import sys
-from tools.runner.harness import Harness
-from tools.runner.execute import execute
-from tools.runner.profile import load_profile
-from tools.runner.suite import default_suite
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.execute import execute
+from tcpcheck.tools.runner.profile import load_profile
+from tcpcheck.tools.runner.suite import default_suite
 h = Harness()
 print(h.ns.inode, flush=True)
 profile = load_profile()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.runner.drive import PeerHandle, StackHandle
+from tcpcheck.tools.runner.drive import PeerHandle, StackHandle
 
 ALL_STATES = {
     "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1",
@@ -369,7 +369,7 @@ def test_all_eleven_states_observed(tcp_harness: object) -> None:
     """Every RFC state reached on Linux, each seen by a method that can see
     it: TCP_INFO on a descriptor, or sock_diag by 4-tuple where there is
     none (request socket, orphan, timewait socket)."""
-    from tools.runner.harness import Harness
+    from tcpcheck.tools.runner.harness import Harness
 
     assert isinstance(tcp_harness, Harness)
     seen: dict[str, set[str]] = {}

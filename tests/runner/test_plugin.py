@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.runner.pcap import read_pcap
+from tcpcheck.tools.runner.pcap import read_pcap
 
 _TEST = '''
 def test_open(tcp_stack, tcp_peer):
@@ -18,7 +18,7 @@ def test_open(tcp_stack, tcp_peer):
     assert tcp_stack.state == "SYN_SENT"
 '''
 _NO_ROOT = '''
-import tools.runner.netns as netns
+import tcpcheck.tools.runner.netns as netns
 netns.unavailable_reason = lambda: "tcpcheck runner needs root (to create a network namespace and a TUN device)"
 '''
 
@@ -64,6 +64,14 @@ def test_required_netns_turns_the_skip_into_a_failure(project: Path) -> None:
     assert "TCPCHECK_REQUIRE_NETNS=1" in done.stdout
 
 
-def test_slow_marker_is_registered(project: Path) -> None:
+def test_plugin_registers_only_namespaced_names(project: Path) -> None:
+    """Loaded into every pytest run of the environment, the plugin adds only
+    ``tcpcheck``-prefixed markers and options; ``slow`` belongs to the
+    generated suites' own conftest."""
     done = _pytest(project, "--markers")
-    assert "@pytest.mark.slow" in done.stdout
+    assert "@pytest.mark.tcpcheck_sysctls" in done.stdout
+    assert "@pytest.mark.slow" not in done.stdout
+    conftest = Path(__file__).resolve().parents[2] / "generated_tests" / "conftest.py"
+    (project / "conftest.py").write_text(conftest.read_text())
+    generated = _pytest(project, "--markers")
+    assert "@pytest.mark.slow" in generated.stdout

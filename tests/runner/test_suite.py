@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from model.spec import load_spec
-from tools.runner.execute import execute
-from tools.runner.harness import Harness
-from tools.runner.profile import Profile, load_profile
-from tools.runner.suite import default_suite
-from tools.scenario import Call, Expect, ExpectState, Inject, Scenario
+from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.runner.execute import execute
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.profile import Profile, load_profile
+from tcpcheck.tools.runner.suite import default_suite
+from tcpcheck.tools.scenario import Call, Expect, ExpectState, Inject, Scenario
 
 # Timer scenarios are covered by test_kernel.py; here only the event-driven ones.
 FAST = [s for s in default_suite() if not s.slow and not any(type(st).__name__ == "Elapse" for st in s.steps)]

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from model.errors import InputError
-from model.spec import load_spec
-from tools.runner.judge import classify, match_segment, step_verdict
-from tools.runner.packets import ACK, FIN, RST, SYN, Captured, Packet, checksum, parse
-from tools.runner.pcap import read_pcap, write_pcap
-from tools.runner.peer import OUT_OF_WINDOW, PeerFlow, SegmentError
-from tools.runner.profile import Deviation, Profile, load_profile
-from tools.runner.suite import default_suite, load_suite
-from tools.scenario import Scenario
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.runner.judge import classify, match_segment, step_verdict
+from tcpcheck.tools.runner.packets import ACK, FIN, RST, SYN, Captured, Packet, checksum, parse
+from tcpcheck.tools.runner.pcap import read_pcap, write_pcap
+from tcpcheck.tools.runner.peer import OUT_OF_WINDOW, PeerFlow, SegmentError
+from tcpcheck.tools.runner.profile import Deviation, Profile, load_profile
+from tcpcheck.tools.runner.suite import default_suite, load_suite
+from tcpcheck.tools.scenario import Scenario
 
 SPEC_IDS = {t.id for t in load_spec().transitions}
 
@@ -185,7 +185,7 @@ def test_syn_after_a_reset_starts_a_new_incarnation() -> None:
 def test_profile_deviation_is_scoped_by_the_calls_made() -> None:
     """The request-socket deviation excuses a silent close() in SYN_RCVD only
     after listen(); after an active open the same silence is a failure."""
-    from tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.profile import load_profile
 
     profile = load_profile()
     t = ("SYN_RCVD--close-->FIN_WAIT_1",)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from model import ModelOptions, build_system, load_properties, load_spec
-from model.explicit import check, explore
+from tcpcheck.model import ModelOptions, build_system, load_properties, load_spec
+from tcpcheck.model.explicit import check, explore
 
 ROOT = Path(__file__).resolve().parents[2]
 MUTANTS = sorted((ROOT / "tests" / "mutants").glob("*.toml"))

@@ -8,8 +8,8 @@ import sys
 
 from click.testing import CliRunner
 
+from tcpcheck.tools.cli import main
 from tests.symbolic.conftest import ROOT
-from tools.cli import main
 
 PROPS = ["--property", "time_wait_naive", "--property", "time_wait_active_closer", "--property", "reach_LAST_ACK"]
 
@@ -31,7 +31,7 @@ def test_both_engines_agree_and_say_how() -> None:
 
 
 def test_disagreement_exits_3(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import model.symbolic as symbolic
+    import tcpcheck.model.symbolic as symbolic
 
     real = symbolic.check_all
 
@@ -47,7 +47,7 @@ def test_disagreement_exits_3(monkeypatch) -> None:  # type: ignore[no-untyped-d
 
 
 def test_explicit_default_does_not_import_z3() -> None:
-    code = ("import sys\nfrom tools.cli import main\nsys.argv=['tcpcheck','verify','--bound','1']\n"
+    code = ("import sys\nfrom tcpcheck.tools.cli import main\nsys.argv=['tcpcheck','verify','--bound','1']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\nprint('z3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip().endswith("False"), out.stdout[-500:] + out.stderr[-500:]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from model import ModelOptions, build_system, gcl, load_spec
-from model.ic3 import IC3, Budget, Outcome, certify
-from model.results import trace
-from model.symbolic import Encoding, replay
+from tcpcheck.model import ModelOptions, build_system, gcl, load_spec
+from tcpcheck.model.ic3 import IC3, Budget, Outcome, certify
+from tcpcheck.model.results import trace
+from tcpcheck.model.symbolic import Encoding, replay
 from tests.symbolic.conftest import explicit_verdicts
 
 
@@ -83,7 +83,7 @@ def test_budget_is_kept() -> None:
 
 
 def test_refuses_unbounded_variables() -> None:
-    from model.symbolic import abstract_every_bound
+    from tcpcheck.model.symbolic import abstract_every_bound
 
     system = build_system(load_spec(None), ModelOptions(bound=1, reorder=True))
     abstraction = abstract_every_bound(system)
@@ -115,7 +115,7 @@ def test_houdini_leaves_an_inductive_invariant_true_in_every_reachable_state() -
     reachable state."""
     import z3
 
-    from model.symbolic import houdini
+    from tcpcheck.model.symbolic import houdini
 
     system, space, _ = explicit_verdicts(None, (1, False, False))
     enc = Encoding(system)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from model import load_properties
+from tcpcheck.model import load_properties
+from tcpcheck.tools.export import promela
 from tests.symbolic.conftest import SPECS, config_id, explicit_verdicts, require_spin, spec_id
-from tools import promela
 
 CONFIGS = [(k, r, loss) for k in (1, 2, 3) for r in (False, True) for loss in (False, True)]
 
@@ -65,7 +65,7 @@ def test_spin_explores_the_same_states(cfg: tuple[int, bool, bool], tmp_path: Pa
 def test_export_cli_writes_readable_promela(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from tools.cli import main
+    from tcpcheck.tools.cli import main
 
     out = tmp_path / "m.pml"
     result = CliRunner().invoke(main, ["export", "--promela", str(out), "--bound", "1", "--reorder", "--loss"])

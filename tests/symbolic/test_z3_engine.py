@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from model import gcl, load_properties
-from model.symbolic import Checker, Encoding, Unrolling, abstract_every_bound, prove_every_bound, replay
+from tcpcheck.model import gcl, load_properties
+from tcpcheck.model.symbolic import Checker, Encoding, Unrolling, abstract_every_bound, prove_every_bound, replay
 from tests.symbolic.conftest import MUTANTS, ROOT, SPECS, config_id, explicit_verdicts, spec_id
 
 CONFIGS = [(k, r, loss) for k in (1, 2, 3) for r in (False, True) for loss in (False, True)]
@@ -85,7 +85,7 @@ def test_bmc_finds_exactly_the_bfs_depth() -> None:
 
 def test_headline_invariants_hold_for_every_bound() -> None:
     """Counter abstraction with reordering, loss and duplication: proved for every K."""
-    from model import ModelOptions, build_system, load_spec
+    from tcpcheck.model import ModelOptions, build_system, load_spec
 
     system = build_system(load_spec(None), ModelOptions(bound=2, reorder=True, loss=True, duplicate=True))
     props = [p for p in load_properties() if p.name in ("time_wait_active_closer", "closing_only_simultaneous")]
@@ -103,7 +103,7 @@ def test_headline_invariants_hold_for_every_bound() -> None:
 
 def test_every_bound_proof_fails_on_a_broken_mutant() -> None:
     """The abstraction proof is not vacuous: on a mutant that breaks the invariant it proves nothing."""
-    from model import ModelOptions, build_system, load_spec
+    from tcpcheck.model import ModelOptions, build_system, load_spec
 
     spec = load_spec(next(m for m in MUTANTS if m.stem == "close_wait_close_to_time_wait"))
     system = build_system(spec, ModelOptions(bound=2, reorder=True))
@@ -118,7 +118,7 @@ def test_ic3_closes_what_houdini_leaves_and_the_fallback_says_so() -> None:
     With IC3 the verdict is Z3's own proof; with IC3 switched off it is the
     explicit state space's, and the verdict says which.
     """
-    from model.symbolic import Options
+    from tcpcheck.model.symbolic import Options
 
     system, space, expected = explicit_verdicts(None, (1, False, False))
     prop = next(p for p in load_properties() if p.name == "reach_CLOSING")

@@ -11,7 +11,7 @@ the generated files use). ``build_suite`` (``build``) picks a criterion;
 
 from __future__ import annotations
 
-from tools.generate.build import CRITERIA, build_suite, load_drive_model
-from tools.generate.suite import Suite
+from tcpcheck.tools.generate.build import CRITERIA, build_suite, load_drive_model
+from tcpcheck.tools.generate.suite import Suite
 
 __all__ = ["CRITERIA", "Suite", "build_suite", "load_drive_model"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from model.errors import InputError
-from tools.generate.drivable import DriveModel, load_drive_model
-from tools.generate.paths import Explorer
-from tools.generate.suite import Suite
+from tcpcheck.model.errors import InputError
+from tcpcheck.tools.generate.drivable import DriveModel, load_drive_model
+from tcpcheck.tools.generate.paths import Explorer
+from tcpcheck.tools.generate.suite import Suite
 
 CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
 
@@ -16,23 +16,23 @@ def build_suite(model: DriveModel, criterion: str, extra_states: int = 0, explor
     """The suite of ``criterion`` (one of ``CRITERIA``) for ``model``."""
     ex = explorer or Explorer(model)
     if criterion == "states":
-        from tools.generate.states import states_suite
+        from tcpcheck.tools.generate.states import states_suite
 
         return states_suite(model, ex)
     if criterion == "transitions":
-        from tools.generate.transitions import transitions_suite
+        from tcpcheck.tools.generate.transitions import transitions_suite
 
         return transitions_suite(model, ex)
     if criterion == "tour":
-        from tools.generate.tour import tour_suite
+        from tcpcheck.tools.generate.tour import tour_suite
 
         return tour_suite(model, ex)
     if criterion == "pairs":
-        from tools.generate.pairs import pairs_suite
+        from tcpcheck.tools.generate.pairs import pairs_suite
 
         return pairs_suite(model, ex)
     if criterion in ("w", "wp"):
-        from tools.generate.wmethod import w_suite
+        from tcpcheck.tools.generate.wmethod import w_suite
 
         return w_suite(model, ex, extra_states, partial=criterion == "wp")
     raise InputError("--criterion", f"unknown criterion {criterion!r}; use one of {', '.join(CRITERIA)}")

@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from model.compose import wire_alphabet
-from model.errors import InputError
-from model.expr import Binary, Name, Node, Unary, parse
-from model.graph import endpoint_graph
-from model.spec import Spec, Transition
-from tools.runner.profile import Profile, load_profile, profile_path
-from tools.scenario import CALLS, SEGMENTS, TIMERS, Call, Elapse, Expect, ExpectState, Inject, Step
+from tcpcheck.model.compose import wire_alphabet
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.expr import Binary, Name, Node, Unary, parse
+from tcpcheck.model.graph import endpoint_graph
+from tcpcheck.model.spec import Spec, Transition
+from tcpcheck.tools.runner.profile import Profile, load_profile, profile_path
+from tcpcheck.tools.scenario import CALLS, SEGMENTS, TIMERS, Call, Elapse, Expect, ExpectState, Inject, Step
 
 # A timer the runner can only wait out (Linux TIME_WAIT is a fixed 60 s)
 # makes its scenario slow; shorter bounds are shortened timers.
@@ -199,7 +199,7 @@ def _edge(spec: Spec, t: Transition, alphabet: dict) -> tuple[Edge | None, str]:
         return Edge(t, "rcv", wire, expects), ""
     if t.event not in TIMERS:
         return None, f"the runner has no control for the timer {t.event!r}"
-    from tools.runner.harness import TIMER_BOUNDS
+    from tcpcheck.tools.runner.harness import TIMER_BOUNDS
 
     slow = TIMER_BOUNDS.get(t.event, 0.0) > SLOW_TIMER_SECONDS
     return Edge(t, "timer", t.event, expects, dict(TIMER_SYSCTLS.get(t.event, {})), slow), ""

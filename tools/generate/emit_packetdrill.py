@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tools.runner.profile import Profile
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
 
 TOLERANCE_USECS = 250_000  # packetdrill's default is 4 ms: far too tight on a loaded CI machine
 PORT = 8080  # packetdrill's live_bind_port and live_connect_port

@@ -8,9 +8,9 @@ the history that t1 implies, or the sockets API cannot make the call).
 
 from __future__ import annotations
 
-from tools.generate.drivable import GUARD, DriveModel
-from tools.generate.paths import Explorer, Hop, scenario_of, slug
-from tools.generate.suite import Suite
+from tcpcheck.tools.generate.drivable import GUARD, DriveModel
+from tcpcheck.tools.generate.paths import Explorer, Hop, scenario_of, slug
+from tcpcheck.tools.generate.suite import Suite
 
 
 def pair_id(t1: str, t2: str) -> str:

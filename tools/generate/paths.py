@@ -18,8 +18,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tools.generate.drivable import Context, DriveModel, Edge, Realised
-from tools.scenario import Scenario, Step
+from tcpcheck.tools.generate.drivable import Context, DriveModel, Edge, Realised
+from tcpcheck.tools.scenario import Scenario, Step
 
 Node = tuple[str, Context]
 

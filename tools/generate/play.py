@@ -3,7 +3,7 @@
 The generated files in ``generated_tests/`` stay plain: each test builds a
 ``Scenario`` from its literal step list and hands it to the
 ``tcpcheck_play`` fixture defined here (re-exported by the generated
-``conftest.py``). The runner (``tools.runner``) plays it against the stack
+``conftest.py``). The runner (``tcpcheck.tools.runner``) plays it against the stack
 and judges every step; a test passes when every step passed or differed in
 a way the stack's profile documents.
 """
@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from tools.scenario import Scenario, Step
+from tcpcheck.tools.scenario import Scenario, Step
 
 Player = Callable[..., Any]
 
 
 @cache
 def _profile(name: str) -> Any:
-    from model.spec import load_spec
-    from tools.runner.profile import load_profile, profile_path
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.runner.profile import load_profile, profile_path
 
     return load_profile(profile_path(name), {t.id for t in load_spec().transitions})
 
@@ -45,11 +45,11 @@ def play(harness: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str
     """Run ``scenario`` on ``harness`` and judge it with ``profile``;
     AssertionError (with the step table) unless every step passed or is a
     documented deviation. Returns the runner's ``ScenarioResult``."""
-    from tools.runner.execute import execute
+    from tcpcheck.tools.runner.execute import execute
 
     result = execute(harness, scenario, _profile(profile))
     if pcap_dir:
-        from tools.runner.pcap import write_pcap
+        from tcpcheck.tools.runner.pcap import write_pcap
 
         os.makedirs(pcap_dir, exist_ok=True)
         write_pcap(os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", scenario.name) + ".pcap"), result.packets)

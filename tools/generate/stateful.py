@@ -24,9 +24,9 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tools.generate.drivable import DriveModel
-from tools.generate.paths import Explorer, Hop, scenario_of
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.paths import Explorer, Hop, scenario_of
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
 
 
 class Diverged(AssertionError):
@@ -40,7 +40,7 @@ def walk_scenario(model: DriveModel, walk: list[Hop]) -> Scenario:
 
 def _drive(conv: Any, step: Step) -> tuple[bool, str, str]:
     """Do one step on the stack: (as the model says, expected, observed)."""
-    from tools.runner.judge import state_text
+    from tcpcheck.tools.runner.judge import state_text
 
     if isinstance(step, Call):
         conv.call(step.op, step.arg)
@@ -55,7 +55,7 @@ def _drive(conv: Any, step: Step) -> tuple[bool, str, str]:
         seen = conv.observe()
         return seen.state == step.state, state_text(step.state), state_text(seen.state)
     if isinstance(step, Elapse):
-        from tools.runner.harness import TIMER_BOUNDS
+        from tcpcheck.tools.runner.harness import TIMER_BOUNDS
 
         before = conv.observe()
         after = conv.wait_for_change(before.state, TIMER_BOUNDS[step.timer])
@@ -71,7 +71,7 @@ def lockstep_machine(
     explorer: Explorer | None = None,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class walking ``model`` on the stack behind ``harness``
-    (a ``tools.runner.harness.Harness``), judged with ``profile``. Timer
+    (a ``tcpcheck.tools.runner.harness.Harness``), judged with ``profile``. Timer
     events are left out unless ``timers`` (they wait for real time)."""
     ex = explorer or Explorer(model)
     events = [name for name, ev in model.spec.events.items() if timers or ev.kind != "timer"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tools.generate.drivable import DriveModel
-from tools.generate.paths import Explorer, Hop, scenario_of, slug, walk_states
-from tools.generate.suite import Suite
-from tools.scenario import ExpectState, Scenario
+from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.paths import Explorer, Hop, scenario_of, slug, walk_states
+from tcpcheck.tools.generate.suite import Suite
+from tcpcheck.tools.scenario import ExpectState, Scenario
 
 
 def states_suite(model: DriveModel, explorer: Explorer | None = None) -> Suite:

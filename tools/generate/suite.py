@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.scenario import Scenario
+from tcpcheck.tools.scenario import Scenario
 
 
 @dataclass(frozen=True)

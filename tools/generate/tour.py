@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from tools.generate.drivable import FD_CONN, Context, DriveModel
-from tools.generate.paths import Explorer, Hop, scenario_of
-from tools.generate.suite import Suite
+from tcpcheck.tools.generate.drivable import FD_CONN, Context, DriveModel
+from tcpcheck.tools.generate.paths import Explorer, Hop, scenario_of
+from tcpcheck.tools.generate.suite import Suite
 
 RESET = "reset"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tools.generate.drivable import DriveModel
-from tools.generate.paths import Explorer, Hop, scenario_of, transition_slug
-from tools.generate.suite import Suite
+from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.paths import Explorer, Hop, scenario_of, transition_slug
+from tcpcheck.tools.generate.suite import Suite
 
 
 def transitions_suite(model: DriveModel, explorer: Explorer | None = None) -> Suite:

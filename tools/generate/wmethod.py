@@ -27,11 +27,11 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.errors import InputError
-from tools.generate.drivable import Context, DriveModel
-from tools.generate.paths import Explorer, Hop, scenario_of, slug
-from tools.generate.suite import Suite
-from tools.scenario import Scenario
+from tcpcheck.model.errors import InputError
+from tcpcheck.tools.generate.drivable import Context, DriveModel
+from tcpcheck.tools.generate.paths import Explorer, Hop, scenario_of, slug
+from tcpcheck.tools.generate.suite import Suite
+from tcpcheck.tools.scenario import Scenario
 
 Output = tuple[tuple[str, ...], str]  # segments sent, state observed after
 

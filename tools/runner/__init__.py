@@ -22,15 +22,18 @@ __all__ = ["Harness", "execute", "load_profile", "default_suite", "run_scenarios
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tools.runner.batch import run_scenarios
-    from tools.runner.execute import execute
-    from tools.runner.harness import Harness
-    from tools.runner.profile import load_profile
-    from tools.runner.suite import default_suite
+    from tcpcheck.tools.runner.batch import run_scenarios
+    from tcpcheck.tools.runner.execute import execute
+    from tcpcheck.tools.runner.harness import Harness
+    from tcpcheck.tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.suite import default_suite
 
 _WHERE = {
-    "Harness": "tools.runner.harness", "execute": "tools.runner.execute", "load_profile": "tools.runner.profile",
-    "default_suite": "tools.runner.suite", "run_scenarios": "tools.runner.batch",
+    "Harness": "tcpcheck.tools.runner.harness",
+    "execute": "tcpcheck.tools.runner.execute",
+    "load_profile": "tcpcheck.tools.runner.profile",
+    "default_suite": "tcpcheck.tools.runner.suite",
+    "run_scenarios": "tcpcheck.tools.runner.batch",
 }
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from tools.runner.execute import ScenarioResult, execute
-from tools.runner.harness import Harness, StackInfo
-from tools.runner.pcap import write_pcap
-from tools.runner.profile import Profile
-from tools.scenario import Scenario
+from tcpcheck.tools.runner.execute import ScenarioResult, execute
+from tcpcheck.tools.runner.harness import Harness, StackInfo
+from tcpcheck.tools.runner.pcap import write_pcap
+from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.scenario import Scenario
 
 _WORKER: Harness | None = None
 

@@ -8,9 +8,9 @@ sequence diagram it checks::
 
 from __future__ import annotations
 
-from tools.runner.harness import TIMER_BOUNDS, Conversation
-from tools.runner.observe import Observation
-from tools.runner.packets import Packet
+from tcpcheck.tools.runner.harness import TIMER_BOUNDS, Conversation
+from tcpcheck.tools.runner.observe import Observation
+from tcpcheck.tools.runner.packets import Packet
 
 
 class StackHandle:

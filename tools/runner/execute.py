@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.runner.harness import SYN_TIMEOUT_MS, TIMER_BOUNDS, Conversation, Harness
-from tools.runner.judge import state_text, step_verdict
-from tools.runner.local import CallError
-from tools.runner.packets import Captured
-from tools.runner.peer import SegmentError
-from tools.runner.profile import Profile
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.tools.runner.harness import SYN_TIMEOUT_MS, TIMER_BOUNDS, Conversation, Harness
+from tcpcheck.tools.runner.judge import state_text, step_verdict
+from tcpcheck.tools.runner.local import CallError
+from tcpcheck.tools.runner.packets import Captured
+from tcpcheck.tools.runner.peer import SegmentError
+from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
 
 VERDICTS = ("pass", "deviation", "fail", "skipped")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from tools.runner import local as _local
-from tools.runner.judge import Match, match_segment
-from tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace, kernel_release
-from tools.runner.observe import FourTuple, Observation, SockDiag, diagnose
-from tools.runner.packets import Captured, Packet
-from tools.runner.peer import DEFAULT_PAYLOAD, PeerFlow
-from tools.runner.wire import Wire
+from tcpcheck.tools.runner import local as _local
+from tcpcheck.tools.runner.judge import Match, match_segment
+from tcpcheck.tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace, kernel_release
+from tcpcheck.tools.runner.observe import FourTuple, Observation, SockDiag, diagnose
+from tcpcheck.tools.runner.packets import Captured, Packet
+from tcpcheck.tools.runner.peer import DEFAULT_PAYLOAD, PeerFlow
+from tcpcheck.tools.runner.wire import Wire
 
 # Linux answers a TUN write before the write returns, so an expected
 # segment is normally already queued; the bound only guards a broken stack.

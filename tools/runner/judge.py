@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.runner.packets import ACK, FIN, RST, SYN, Packet
-from tools.runner.peer import PeerFlow
-from tools.runner.profile import Deviation, Profile
+from tcpcheck.tools.runner.packets import ACK, FIN, RST, SYN, Packet
+from tcpcheck.tools.runner.peer import PeerFlow
+from tcpcheck.tools.runner.profile import Deviation, Profile
 
 
 def classify(packet: Packet) -> str:

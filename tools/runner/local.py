@@ -11,7 +11,7 @@ import socket
 import struct
 from collections.abc import Callable
 
-from tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace
+from tcpcheck.tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace
 
 TCP_SYNCNT = 7
 TCP_USER_TIMEOUT = 18

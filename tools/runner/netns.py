@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from tools.runner.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, Netlink, attr
+from tcpcheck.tools.runner.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, Netlink, attr
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from tools.runner.netlink import Netlink
+from tcpcheck.tools.runner.netlink import Netlink
 
 # include/net/tcp_states.h
 KERNEL_STATES: dict[int, str] = {

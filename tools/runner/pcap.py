@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from tools.runner.packets import Captured
+from tcpcheck.tools.runner.packets import Captured
 
 LINKTYPE_RAW = 101  # raw IPv4/IPv6, no link-layer header: what a TUN carries
 

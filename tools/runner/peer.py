@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tools.runner.packets import ACK, FIN, MASK32, PSH, RST, SYN, Packet, mss_option
+from tcpcheck.tools.runner.packets import ACK, FIN, MASK32, PSH, RST, SYN, Packet, mss_option
 
 DEFAULT_PAYLOAD = b"tcpcheck"
 # Far outside any receive window the stack can advertise without window

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from model.errors import InputError
-from model.spec import read_toml
-from tools.scenario import CALLS
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.spec import read_toml
+from tcpcheck.tools.scenario import CALLS
 
 KINDS = ("differs", "extension", "note")
 
@@ -100,7 +100,7 @@ class Profile:
 
 def profile_path(name: str) -> Path:
     """The shipped profile called ``name`` (e.g. ``linux``)."""
-    return Path(str(resources.files("specs.profiles").joinpath(f"{name}.toml")))
+    return Path(str(resources.files("tcpcheck.specs.profiles").joinpath(f"{name}.toml")))
 
 
 def load_profile(path: str | Path | None = None, known_transitions: set[str] | None = None) -> Profile:

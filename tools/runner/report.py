@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from model.spec import Spec
-from tools.runner.execute import ScenarioResult
-from tools.runner.harness import StackInfo
-from tools.runner.profile import Profile
-from tools.scenario import Scenario
+from tcpcheck.model.spec import Spec
+from tcpcheck.tools.runner.execute import ScenarioResult
+from tcpcheck.tools.runner.harness import StackInfo
+from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.scenario import Scenario
 
 
 def matrix_rows(

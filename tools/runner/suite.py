@@ -10,9 +10,9 @@ import json
 from functools import cache
 from pathlib import Path
 
-from model.errors import InputError
-from model.spec import load_spec
-from tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
 
 
 def _c(op: str, arg: str = "") -> Call:

@@ -14,7 +14,7 @@ import select
 import time
 from collections import deque
 
-from tools.runner.packets import Captured, Packet, PacketError, parse
+from tcpcheck.tools.runner.packets import Captured, Packet, PacketError, parse
 
 FlowKey = tuple[int, int]  # (stack port, peer port)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from model.results import Step
+from tcpcheck.model.results import Step
 
 FONT = "DejaVu Sans, Verdana, sans-serif"
 ROW = 44  # vertical distance between steps, px
@@ -76,8 +76,8 @@ class Chart:
 @cache
 def _wire_flags() -> dict[str, tuple[frozenset[str], bool]]:
     """Segment name -> (flags, acknowledges the receiver's FIN), from the spec."""
-    from model.compose import wire_alphabet
-    from model.spec import load_spec
+    from tcpcheck.model.compose import wire_alphabet
+    from tcpcheck.model.spec import load_spec
 
     return {name: (w.flags, w.acks_fin) for name, w in wire_alphabet(load_spec()).items()}
 
@@ -401,13 +401,13 @@ def _shorten(text: str, limit: int) -> str:
 
 def write_trace_svg(steps: list[Step], path: Path, title: str) -> None:
     """Draw a ``verify`` counterexample as a sequence chart at ``path`` (atomically)."""
-    from tools.diagram import write_atomic
+    from tcpcheck.tools.pictures.diagram import write_atomic
 
     write_atomic(path, render_svg(chart_from_trace(steps, title)))
 
 
 def write_result_svg(result: dict[str, Any], path: Path, stack: str = "stack") -> None:
     """Draw one scenario result of ``tcpcheck run --json`` at ``path`` (atomically)."""
-    from tools.diagram import write_atomic
+    from tcpcheck.tools.pictures.diagram import write_atomic
 
     write_atomic(path, render_svg(chart_from_result(result, stack)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tools.clikit import model_options, one_line_errors, select_properties
+from tcpcheck.tools.cli.kit import model_options, one_line_errors, select_properties
 
 
 @click.command()
@@ -29,9 +29,9 @@ def export(out_path: str, spec_path: str | None, props_path: str | None, bound: 
 
     Check it with: spin -a -o2 OUT.pml && gcc -O2 -DSAFETY -o pan pan.c && ./pan -c0 -m1000000
     """
-    from model import build_system, load_properties, load_spec
-    from model.errors import InputError
-    from tools.promela import export
+    from tcpcheck.model import build_system, load_properties, load_spec
+    from tcpcheck.model.errors import InputError
+    from tcpcheck.tools.export.promela import export
 
     spec = load_spec(spec_path)
     props = select_properties(load_properties(props_path), only)

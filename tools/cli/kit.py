@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from model.errors import InputError
+from tcpcheck.model.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,8 +58,8 @@ def model_options(
     spec_options: Sequence[str],
 ) -> Any:
     """``ModelOptions`` from command-line values (``--option NAME=on|off`` parsed here)."""
-    from model import ModelOptions
-    from model.compose import DEFAULT_BOUND
+    from tcpcheck.model import ModelOptions
+    from tcpcheck.model.compose import DEFAULT_BOUND
 
     parsed: dict[str, bool] = {}
     for item in spec_options:

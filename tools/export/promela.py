@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from model import gcl
-from model.errors import InputError
-from model.properties import Property
+from tcpcheck.model import gcl
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.properties import Property
 
 KEYWORDS = {
     "active", "assert", "atomic", "bit", "bool", "break", "byte", "chan", "d_step", "do", "else", "empty", "enabled",

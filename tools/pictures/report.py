@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools.diagram import (
+from tcpcheck.tools.pictures.diagram import (
     VERDICT_COLOURS,
     VERDICT_ORDER,
     DiagramOptions,
@@ -26,10 +26,10 @@ from tools.diagram import (
     to_dot,
     transition_label,
 )
-from tools.msc import chart_from_result, render_svg
+from tcpcheck.tools.pictures.msc import chart_from_result, render_svg
 
 if TYPE_CHECKING:
-    from model.spec import Spec
+    from tcpcheck.model.spec import Spec
 
 _CSS = """
 :root { --fg: #1f2933; --muted: #52606d; --line: #d9e2ec; --bg: #ffffff; --soft: #f5f7fa; }

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from tools.clikit import one_line_errors
+from tcpcheck.tools.cli.kit import one_line_errors
 
 
 @click.command()
@@ -38,9 +38,9 @@ def diagram(
     """
     from pathlib import Path
 
-    from model.errors import InputError
-    from model.spec import load_spec
-    from tools.diagram import (
+    from tcpcheck.model.errors import InputError
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.pictures.diagram import (
         FORMATS,
         DiagramOptions,
         coverage_from_results,

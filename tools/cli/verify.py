@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from tools.clikit import model_options, one_line_errors, progress, select_properties, table
+from tcpcheck.tools.cli.kit import model_options, one_line_errors, progress, select_properties, table
 
 
 def summarise_space(space: Any) -> dict[str, Any]:
@@ -81,9 +81,9 @@ def verify(
     --every-bound proofs are reported beside the verdicts; an invariant they
     do not prove for every K leaves the exit status as it is.
     """
-    from model import build_system, load_properties, load_spec
-    from model.errors import InputError
-    from model.explicit import check, explore
+    from tcpcheck.model import build_system, load_properties, load_spec
+    from tcpcheck.model.errors import InputError
+    from tcpcheck.model.explicit import check, explore
 
     if every_bound and not reorder:
         raise InputError("--every-bound", "the counter abstraction is of reordering channels: add --reorder")
@@ -106,13 +106,13 @@ def verify(
     explicit_verdicts = [check(explored(), p) for p in props] if engine in ("explicit", "both") else None
     z3_verdicts = None
     if engine in ("z3", "both"):
-        from model.symbolic import check_all as z3_check_all  # Z3 only when asked for
+        from tcpcheck.model.symbolic import check_all as z3_check_all  # Z3 only when asked for
 
         z3_verdicts = z3_check_all(system, props, explicit_space=explored)
     every: list[Any] = []
     abstraction = ""
     if every_bound:
-        from model.symbolic import abstract_every_bound, prove_every_bound
+        from tcpcheck.model.symbolic import abstract_every_bound, prove_every_bound
 
         progress("proving the invariants for every channel bound...")
         every = prove_every_bound(system, [p for p in props if p.kind == "invariant"])
@@ -250,7 +250,7 @@ def _draw(verdicts: list[Any], directory: str) -> list[str]:
     """One sequence chart per violated property with a counterexample."""
     from pathlib import Path
 
-    from tools.msc import write_trace_svg
+    from tcpcheck.tools.pictures.msc import write_trace_svg
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

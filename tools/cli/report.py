@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tools.clikit import one_line_errors
+from tcpcheck.tools.cli.kit import one_line_errors
 
 
 @click.command()
@@ -26,9 +26,9 @@ def report(results: str, output: str, pcap_dir: str | None, spec_path: str | Non
     """
     from pathlib import Path
 
-    from model.spec import load_spec
-    from tools.diagram import load_results, write_atomic
-    from tools.report import build_html
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.pictures.diagram import load_results, write_atomic
+    from tcpcheck.tools.pictures.report import build_html
 
     spec = load_spec(spec_path)
     data = load_results(results)

@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from tools.cmd_diagram import diagram
-from tools.cmd_export import export
-from tools.cmd_generate import generate
-from tools.cmd_report import report
-from tools.cmd_run import run
-from tools.cmd_verify import verify
+from tcpcheck.tools.cli.diagram import diagram
+from tcpcheck.tools.cli.export import export
+from tcpcheck.tools.cli.generate import generate
+from tcpcheck.tools.cli.report import report
+from tcpcheck.tools.cli.run import run
+from tcpcheck.tools.cli.verify import verify
 
 
 class _Group(click.Group):
@@ -44,7 +44,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="tcpcheck")
+@click.version_option(package_name="tcpcheck", prog_name="tcpcheck")
 def main() -> None:
     """tcpcheck: the RFC 9293 TCP connection state machine as a formal model.
 
@@ -64,6 +64,3 @@ main.add_command(report)
 main.add_command(run)
 main.add_command(export)
 
-
-if __name__ == "__main__":
-    main()

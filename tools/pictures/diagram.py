@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from model.errors import InputError
+from tcpcheck.model.errors import InputError
 
 if TYPE_CHECKING:
-    from model.spec import Spec, Transition
+    from tcpcheck.model.spec import Spec, Transition
 
 HIGHLIGHTS = ("client", "server", "simultaneous", "error")
 FORMATS = ("svg", "png", "dot")
@@ -103,7 +103,7 @@ class _Edge:
 def transition_label(spec: Spec, t: Transition) -> str:
     """The textbook label of one transition: ``rcv FIN / snd ACK``, with its
     guard or option when it has one (``abort / snd RST (Note 3)``)."""
-    from model.graph import label
+    from tcpcheck.model.graph import label
 
     text = label({"event": t.event, "kind": spec.events[t.event].kind, "sends": t.sends})
     text = text.replace("SYN_ACK", "SYN,ACK").replace("RST_ACK", "RST,ACK")

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from model.errors import InputError
-from tools.clikit import one_line_errors, progress, table
+from tcpcheck.model.errors import InputError
+from tcpcheck.tools.cli.kit import one_line_errors, progress, table
 
 if TYPE_CHECKING:
-    from tools.scenario import Scenario
+    from tcpcheck.tools.scenario import Scenario
 
 
 @click.command()
@@ -32,14 +32,14 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     TUN device inside a private network namespace; the host is untouched.
     Needs root. Exit status 0 iff no scenario failed.
     """
-    from model.spec import load_spec
-    from tools.runner.netns import NamespaceUnavailable, unavailable_reason
-    from tools.runner.profile import load_profile
-    from tools.runner.report import matrix_rows, summary, to_json
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.runner.netns import NamespaceUnavailable, unavailable_reason
+    from tcpcheck.tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.report import matrix_rows, summary, to_json
 
     spec = load_spec()
     profile = load_profile(known_transitions={t.id for t in spec.transitions})
-    from tools.runner.execute import needs_slow
+    from tcpcheck.tools.runner.execute import needs_slow
 
     scenarios = _select(suite, {t.id for t in spec.transitions})
     chosen = [s for s in scenarios if slow or not needs_slow(s)]
@@ -47,7 +47,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     reason = unavailable_reason()
     if reason:
         raise InputError("run", reason)
-    from tools.runner.batch import run_scenarios
+    from tcpcheck.tools.runner.batch import run_scenarios
 
     done = 0
 
@@ -80,8 +80,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
 
 
 def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
-    from tools.runner.netns import sysctl_exists
-    from tools.runner.suite import default_suite, load_suite
+    from tcpcheck.tools.runner.netns import sysctl_exists
+    from tcpcheck.tools.runner.suite import default_suite, load_suite
 
     builtin = {s.name: s for s in default_suite()}
     if not names:

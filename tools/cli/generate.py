@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from tools.clikit import one_line_errors, table
+from tcpcheck.tools.cli.kit import one_line_errors, table
 
 CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
 FORMATS = ("pytest", "packetdrill", "all")
@@ -40,12 +40,12 @@ def render(
 
     With ``strict`` off, a criterion the model cannot serve (W and Wp need a
     deterministic machine) is skipped with a note instead of failing."""
-    from model.errors import InputError
-    from model.spec import load_spec
-    from tools.generate import build_suite, load_drive_model
-    from tools.generate.emit_packetdrill import emit_packetdrill
-    from tools.generate.emit_pytest import CONFTEST, emit_pytest, file_name
-    from tools.generate.paths import Explorer
+    from tcpcheck.model.errors import InputError
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.generate import build_suite, load_drive_model
+    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+    from tcpcheck.tools.generate.emit_pytest import CONFTEST, emit_pytest, file_name
+    from tcpcheck.tools.generate.paths import Explorer
 
     spec = load_spec(spec_path)
     model = load_drive_model(spec, profile)

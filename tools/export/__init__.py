@@ -1,0 +1,1 @@
+"""Exports of the model for other tools: Promela for SPIN (``promela``)."""
