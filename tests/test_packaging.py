@@ -63,10 +63,8 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _install(work: Path) -> Path:
     """A fresh venv holding the tcpcheck wheel and the dummy distribution."""
-    work = tmp_path_factory.mktemp("wheel")
     wheels = work / "wheels"
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)], cwd=work)
     assert built.returncode == 0, built.stderr[-3000:]
@@ -79,46 +77,41 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = work / "venv"
     made = _run([sys.executable, "-m", "venv", str(env_dir)], cwd=work)
     assert made.returncode == 0, made.stderr
-    python = env_dir / "bin" / "python"
     wheel = next(wheels.glob("tcpcheck-*.whl"))
-    installed = _run([str(python), "-m", "pip", "install", "-q", str(wheel), str(dummy)], cwd=work)
+    installed = _run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel), str(dummy)], cwd=work)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return env_dir
 
 
-def test_wheel_holds_one_top_level_package(venv: Path) -> None:
-    wheel = next((venv.parent / "wheels").glob("tcpcheck-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
-    assert tops == {"tcpcheck"}
+def test_wheel_in_a_fresh_venv_beside_generic_names(tmp_path: Path) -> None:
+    """One test, not several sharing a fixture: under pytest-xdist a module
+    fixture would build the wheel and the venv once per worker."""
+    venv = _install(tmp_path)
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+
+    # The wheel holds one top-level package, its spec data and the SPDX licence.
+    wheel = zipfile.ZipFile(next((tmp_path / "wheels").glob("tcpcheck-*.whl")))
+    names = wheel.namelist()
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"tcpcheck"}
     assert "tcpcheck/specs/tcp.toml" in names and "tcpcheck/specs/profiles/linux.toml" in names
-    metadata = next(n for n in names if n.endswith("dist-info/METADATA"))
-    text = zipfile.ZipFile(wheel).read(metadata).decode()
-    assert "License-Expression: MIT" in text
+    metadata = wheel.read(next(n for n in names if n.endswith("dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata
 
-
-def test_verify_runs_beside_generic_names(venv: Path, tmp_path: Path) -> None:
-    tcpcheck = venv / "bin" / "tcpcheck"
-    done = _run([str(tcpcheck), "verify"], cwd=tmp_path)
+    # tcpcheck verifies, beside a distribution that ships tools/ and model/.
+    done = _run([str(venv / "bin" / "tcpcheck"), "verify"], cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "as expected" in done.stdout
-    version = _run([str(venv / "bin" / "python"), "-m", "tcpcheck", "--version"], cwd=tmp_path)
+    version = _run([python, "-m", "tcpcheck", "--version"], cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.strip() == f"tcpcheck, version {PYPROJECT['project']['version']}"
 
-
-def test_dummy_tests_run_with_our_plugin_loaded(venv: Path) -> None:
-    dummy = venv.parent / "dummy"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    done = _run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_dummy.py"],
-                cwd=dummy, env=env)
-    assert done.returncode == 0, done.stdout[-3000:]
-    assert "2 passed" in done.stdout
-    listed = _run([str(venv / "bin" / "python"), "-m", "pytest", "--help"], cwd=dummy, env=env)
+    # The dummy's own tests pass with our plugin loaded, and the plugin stays idle.
+    dummy = tmp_path / "dummy"
+    done = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_dummy.py"], cwd=dummy, env=env)
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-3000:]
+    listed = _run([python, "-m", "pytest", "--help"], cwd=dummy, env=env)
     assert "--tcpcheck-pcap" in listed.stdout
 
-
-def test_plugin_fixture_from_the_wheel(venv: Path, tmp_path: Path) -> None:
-    """The plugin's fixtures work from an installed wheel (needs root, like every runner test)."""
+    # The plugin's fixtures work from the wheel (root, like every runner test).
     from tcpcheck.tools.runner.netns import unavailable_reason
 
     reason = unavailable_reason()
@@ -126,8 +119,8 @@ def test_plugin_fixture_from_the_wheel(venv: Path, tmp_path: Path) -> None:
         if os.environ.get("TCPCHECK_REQUIRE_NETNS") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    (tmp_path / "test_plugin_use.py").write_text(_PLUGIN_TEST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    done = _run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 "test_plugin_use.py"], cwd=tmp_path, env=env)
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "test_plugin_use.py").write_text(_PLUGIN_TEST)
+    done = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_plugin_use.py"],
+                cwd=tmp_path / "plugin", env=env)
     assert done.returncode == 0, done.stdout[-3000:]
