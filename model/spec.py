@@ -24,6 +24,8 @@ class State:
     synchronized: bool
     meaning: str
     rfc: str
+    arrival: str = ""  # the "SEGMENT ARRIVES" section for this state (RFC 9293 §3.10.7.x)
+    sends_data: bool = False  # a SEND call puts new data on the wire here (RFC 9293 §3.10.2)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Event:
     acks: str = "none"  # for rcv events: which of the receiver's bits the ACK covers
     socket: tuple[str, ...] = ()
     meaning: str = ""
+    rfc_call: str = ""  # for call events: the RFC's name of the user call (CLOSE, ABORT...)
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,11 @@ def load_spec(path: str | Path | None = None) -> Spec:
         option_help[name] = str(body.get("description", ""))
 
     states: list[State] = []
+    state_keys = {"name", "synchronized", "meaning", "rfc", "arrival", "sends_data"}
     for i, row in enumerate(_rows(r, data, "state")):
+        for key in row:
+            if key not in state_keys:
+                raise r.fail("state", i, key, f"unknown field; allowed: {', '.join(sorted(state_keys))}")
         name = r.get("state", i, row, "name", str)
         if any(s.name == name for s in states):
             raise r.fail("state", i, "name", f"state {name!r} is declared twice")
@@ -236,6 +243,8 @@ def load_spec(path: str | Path | None = None) -> Spec:
                 synchronized=r.get("state", i, row, "synchronized", bool),
                 meaning=r.get("state", i, row, "meaning", str, ""),
                 rfc=r.get("state", i, row, "rfc", str, ""),
+                arrival=r.get("state", i, row, "arrival", str, ""),
+                sends_data=r.get("state", i, row, "sends_data", bool, False),
             )
         )
     if not states:
@@ -266,7 +275,8 @@ def load_spec(path: str | Path | None = None) -> Spec:
             if acks not in ("none", "syn", "fin"):
                 raise r.fail("event", i, "matches", "acks must be 'none', 'syn' or 'fin'")
         socket = tuple(r.get("event", i, row, "socket", list, []))
-        events[name] = Event(name, kind, flags, acks, socket, r.get("event", i, row, "meaning", str, ""))
+        events[name] = Event(name, kind, flags, acks, socket, r.get("event", i, row, "meaning", str, ""),
+                             r.get("event", i, row, "rfc_call", str, ""))
 
     segments: dict[str, Segment] = {}
     for i, row in enumerate(_rows(r, data, "segment")):

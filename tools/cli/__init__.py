@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from tcpcheck.tools.cli.census import census
+from tcpcheck.tools.cli.check import check
 from tcpcheck.tools.cli.diagram import diagram
 from tcpcheck.tools.cli.export import export
 from tcpcheck.tools.cli.generate import generate
@@ -54,6 +56,8 @@ def main() -> None:
     run       play scenarios against the Linux TCP stack in a private netns
     diagram   draw the state machine like RFC 9293 Figure 5
     report    an HTML conformance report from `run --json`
+    census    explain the live TCP sockets of this host or a namespace
+    check     check a packet capture against the spec
     """
 
 
@@ -63,4 +67,6 @@ main.add_command(diagram)
 main.add_command(report)
 main.add_command(run)
 main.add_command(export)
+main.add_command(census)
+main.add_command(check)
 

@@ -273,3 +273,35 @@ def _add_quickack_route(ifindex: int) -> None:
         nl.request(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
     finally:
         nl.close()
+
+
+def run_in_netns(path: str, fn: Callable[[], T]) -> T:
+    """Run ``fn()`` in a short-lived thread that has joined the network
+    namespace at ``path`` (``/run/netns/NAME``, ``/proc/PID/ns/net``) and
+    return its result. Sockets made there stay in that namespace;
+    ``/proc/thread-self/net`` and ``/proc/sys/net`` read there show it. The
+    calling thread, and the process, stay where they are.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    result: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+    def enter() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                errno = ctypes.get_errno()
+                raise OSError(errno, f"setns({path}): {os.strerror(errno)}")
+            result.put((True, fn()))
+        except BaseException as exc:  # handed back to the caller's thread
+            result.put((False, exc))
+
+    try:
+        thread = threading.Thread(target=enter, name="tcpcheck-setns", daemon=True)
+        thread.start()
+        thread.join()
+    finally:
+        os.close(fd)
+    ok, value = result.get()
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]

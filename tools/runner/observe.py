@@ -16,26 +16,14 @@ Two methods, because no single one sees every state on Linux:
 from __future__ import annotations
 
 import socket
-import struct
 from dataclasses import dataclass
 
-from tcpcheck.tools.runner.netlink import Netlink
+from tcpcheck.tools.runner import sockdiag
+from tcpcheck.tools.runner.sockdiag import KERNEL_NAMES, KERNEL_STATES
 
-# include/net/tcp_states.h
-KERNEL_STATES: dict[int, str] = {
-    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RCVD", 4: "FIN_WAIT_1", 5: "FIN_WAIT_2",
-    6: "TIME_WAIT", 7: "CLOSED", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
-    11: "CLOSING", 12: "SYN_RCVD",  # TCP_NEW_SYN_RECV: a request socket
-}
-KERNEL_NAMES: dict[int, str] = {
-    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
-    7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV",
-}
+__all__ = ["KERNEL_NAMES", "KERNEL_STATES", "FourTuple", "Observation", "SockDiag", "diagnose", "tcp_info_state"]
 
-NETLINK_SOCK_DIAG = 4
-SOCK_DIAG_BY_FAMILY = 20
 TCP_INFO = 11
-_NOCOOKIE = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -71,35 +59,16 @@ class SockDiag:
     """Exact 4-tuple lookups with inet_diag (create it inside the namespace)."""
 
     def __init__(self) -> None:
-        self.nl = Netlink(NETLINK_SOCK_DIAG)
+        self.nl = sockdiag.open_sock_diag()
 
     def close(self) -> None:
         """Release the netlink socket."""
         self.nl.close()
 
     def lookup(self, flow: FourTuple) -> int | None:
-        """The kernel state of the socket holding exactly ``flow``, or None.
-
-        The kernel's exact lookup falls back to a listener on the local port
-        when no connection matches (``inet_lookup``), so an answer is only
-        taken when its remote port is the one asked for.
-        """
-        sockid = struct.pack(
-            "!HH16s16s", flow.lport, flow.rport,
-            socket.inet_aton(flow.local) + b"\0" * 12, socket.inet_aton(flow.remote) + b"\0" * 12,
-        ) + struct.pack("=III", 0, _NOCOOKIE, _NOCOOKIE)
-        # struct inet_diag_req_v2: family, protocol, ext, pad, states, id
-        body = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
-        try:
-            answers = self.nl.request(SOCK_DIAG_BY_FAMILY, 0, body)
-        except FileNotFoundError:
-            return None  # ENOENT: nothing holds this 4-tuple
-        for _, payload in answers:
-            state = payload[1]
-            rport = struct.unpack_from("!H", payload, 6)[0]
-            if rport == flow.rport:
-                return state
-        return None
+        """The kernel state of the socket holding exactly ``flow``, or None."""
+        found = sockdiag.lookup(self.nl, socket.AF_INET, flow.local, flow.lport, flow.remote, flow.rport)
+        return None if found is None else found.state
 
 
 def diagnose(

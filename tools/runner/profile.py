@@ -152,3 +152,17 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")
     return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p),
                    dict(options))
+
+
+def choose_profile(name: str, known_transitions: set[str] | None = None) -> Profile | None:
+    """The profile a ``--profile`` option names: ``rfc`` (none: the bare
+    RFC 9293 machine), a shipped profile (``linux``), or a TOML file."""
+    if name == "rfc":
+        return None
+    shipped = profile_path(name)
+    if "/" not in name and not name.endswith(".toml"):
+        if not shipped.exists():
+            names = sorted(p.stem for p in shipped.parent.glob("*.toml"))
+            raise InputError("--profile", f"no profile {name!r}; use rfc, {', '.join(names)} or a TOML file")
+        return load_profile(shipped, known_transitions)
+    return load_profile(name, known_transitions)
