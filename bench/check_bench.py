@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import select
 import shutil
 import signal
 import socket
