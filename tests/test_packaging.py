@@ -55,7 +55,7 @@ _PLUGIN_TEST = """
 def test_the_fixture_comes_from_the_wheel(tcp_harness):
     import tcpcheck
     assert "site-packages" in tcpcheck.__file__
-    assert type(tcp_harness).__name__ == "Harness"
+    assert type(tcp_harness).__name__ == "LinuxStack"
 """
 
 

@@ -2,11 +2,14 @@
 
 Fixtures:
 
-* ``tcp_harness`` (per worker process): a private network namespace with a
-  TUN device; pytest-xdist workers each get their own.
+* ``tcp_harness`` (per worker process): the stack under test
+  (``tcpcheck.tools.runner.stack.Stack``): by default Linux, a private
+  network namespace with a TUN device (pytest-xdist workers each get their
+  own); ``--tcpcheck-stack model`` runs a spec in-process instead
+  (``--tcpcheck-spec FILE`` for another spec or a mutant), no root needed.
 * ``tcp_conversation``: a fresh 4-tuple for one test; the sysctls of a
   ``@pytest.mark.tcpcheck_sysctls(name="value")`` mark apply inside the
-  namespace for the test's duration.
+  namespace for the test's duration (Linux).
 * ``tcp_stack`` / ``tcp_peer``: the stack under test and the remote peer.
 
 Without root or TUN the runner's tests are skipped with one line saying
@@ -33,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tcpcheck")
     group.addoption("--tcpcheck-pcap", metavar="DIR", default=None,
                     help="write one pcap per runner test into DIR (Wireshark opens them)")
+    group.addoption("--tcpcheck-stack", metavar="NAME", default="linux",
+                    help="the stack under test: linux (default; needs root) or model (a spec run in-process)")
+    group.addoption("--tcpcheck-spec", metavar="FILE", default=None,
+                    help="with --tcpcheck-stack model: the spec or mutant file to run (default: the embedded one)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,8 +53,15 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def tcp_harness() -> Iterator[Any]:
-    """The per-process namespace, TUN and observer (``Harness``)."""
+def tcp_harness(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The per-process stack under test (``--tcpcheck-stack``)."""
+    name = request.config.getoption("--tcpcheck-stack")
+    spec = request.config.getoption("--tcpcheck-spec")
+    if name != "linux" or spec:
+        stack = _other_stack(name, spec)
+        yield stack
+        stack.close()
+        return
     from tcpcheck.tools.runner.netns import NamespaceUnavailable, unavailable_reason
 
     reason = unavailable_reason()
@@ -62,6 +76,20 @@ def tcp_harness() -> Iterator[Any]:
         raise  # not reached: skip or fail raised
     yield harness
     harness.close()
+
+
+def _other_stack(name: str, spec: str | None) -> Any:
+    from tcpcheck.model.errors import InputError
+    from tcpcheck.tools.runner.stacks import STACKS, make_stack
+
+    if name not in STACKS:
+        raise pytest.UsageError(f"--tcpcheck-stack {name!r}: use one of {', '.join(STACKS)}")
+    if spec and name != "model":
+        raise pytest.UsageError("--tcpcheck-spec goes with --tcpcheck-stack model")
+    try:
+        return make_stack(name, spec=spec) if spec else make_stack(name)
+    except InputError as exc:
+        raise pytest.UsageError(f"--tcpcheck-spec: {exc}") from None
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""``tcpcheck run``: play scenarios against the Linux TCP stack."""
+"""``tcpcheck run``: play scenarios against a TCP stack (Linux by default)."""
 
 from __future__ import annotations
 
@@ -22,29 +22,48 @@ if TYPE_CHECKING:
 @click.option("--pcap", "pcap_dir", type=click.Path(file_okay=False), help="Write one pcap per scenario here.")
 @click.option("--slow", is_flag=True, help="Also run scenarios that wait for Linux's fixed 60 s TIME_WAIT.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes, each with its own network namespace.")
+              help="Worker processes, each with its own stack (for Linux, its own network namespace).")
+@click.option("--stack", "stack_name", type=click.Choice(["linux", "model"]), default="linux", show_default=True,
+              help="The stack under test: the Linux kernel, or a spec run in-process (no root).")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
+              help="With --stack model: the spec or mutant file it runs (default: the embedded one).")
 @one_line_errors
-def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int) -> None:
-    """Run conformance scenarios against the Linux TCP stack.
+def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int, stack_name: str,
+        spec_path: str | None) -> None:
+    """Run conformance scenarios against a TCP stack.
 
     Each SUITE is a scenario name of the built-in suite or a JSON scenario
-    file; without any, the built-in suite runs. Every packet goes through a
-    TUN device inside a private network namespace; the host is untouched.
-    Needs root. Exit status 0 iff no scenario failed.
+    file; without any, the built-in suite runs. On Linux (the default) every
+    packet goes through a TUN device inside a private network namespace; the
+    host is untouched; needs root. --stack model plays the same scenarios
+    against the spec itself (or a mutant, --spec), in-process. Exit status 0
+    iff no scenario failed.
     """
     from tcpcheck.model.spec import load_spec
-    from tcpcheck.tools.runner.netns import NamespaceUnavailable, unavailable_reason
+    from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile
     from tcpcheck.tools.runner.report import matrix_rows, summary, to_json
 
     spec = load_spec()
-    profile = load_profile(known_transitions={t.id for t in spec.transitions})
     from tcpcheck.tools.runner.execute import needs_slow
+    from tcpcheck.tools.runner.stacks import unavailable
 
+    if spec_path and stack_name != "model":
+        raise InputError("--spec", "goes with --stack model (the spec the model stack runs)")
+    stack_options: dict[str, object] = {}
+    if stack_name == "model":
+        from tcpcheck.tools.runner.stacks.model import ModelStack
+
+        stack_options = {"spec": spec_path} if spec_path else {}
+        profile = ModelStack(**stack_options).profile()  # type: ignore[arg-type]
+        waits = lambda s: False  # noqa: E731 (the model's timers fire when asked)
+    else:
+        profile = load_profile(known_transitions={t.id for t in spec.transitions})
+        waits = needs_slow
     scenarios = _select(suite, {t.id for t in spec.transitions})
-    chosen = [s for s in scenarios if slow or not needs_slow(s)]
-    not_run = [s for s in scenarios if needs_slow(s) and not slow]
-    reason = unavailable_reason()
+    chosen = [s for s in scenarios if slow or not waits(s)]
+    not_run = [s for s in scenarios if waits(s) and not slow]
+    reason = unavailable(stack_name)
     if reason:
         raise InputError("run", reason)
     from tcpcheck.tools.runner.batch import run_scenarios
@@ -57,7 +76,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
         progress(f"tcpcheck run: {done}/{len(chosen)} scenarios")
 
     try:
-        info, results = run_scenarios(chosen, profile, jobs=jobs, pcap_dir=pcap_dir, on_result=tick)
+        info, results = run_scenarios(chosen, profile, jobs=jobs, pcap_dir=pcap_dir, on_result=tick,
+                                      stack=stack_name, stack_options=stack_options)
     except NamespaceUnavailable as exc:
         raise InputError("run", str(exc)) from None
     progress("")
@@ -65,7 +85,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     if as_json:
         click.echo(json.dumps(to_json(info, profile, results, rows), indent=2))
     else:
-        click.echo(f"stack: Linux {info.kernel} (profile {profile.name}); sysctls in force:")
+        click.echo(f"stack: {info.title()} (profile {profile.name}); settings in force:")
         click.echo("  " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in info.sysctls.items()))
         click.echo()
         click.echo(table(("transition", "scenario", "verdict", "note"), rows))

@@ -199,7 +199,7 @@ def _edge(spec: Spec, t: Transition, alphabet: dict) -> tuple[Edge | None, str]:
         return Edge(t, "rcv", wire, expects), ""
     if t.event not in TIMERS:
         return None, f"the runner has no control for the timer {t.event!r}"
-    from tcpcheck.tools.runner.harness import TIMER_BOUNDS
+    from tcpcheck.tools.runner.stacks.linux import TIMER_BOUNDS
 
     slow = TIMER_BOUNDS.get(t.event, 0.0) > SLOW_TIMER_SECONDS
     return Edge(t, "timer", t.event, expects, dict(TIMER_SYSCTLS.get(t.event, {})), slow), ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from functools import cache
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ import pytest
 from tcpcheck.tools.scenario import Scenario, Step
 
 Player = Callable[..., Any]
-
-
-@cache
-def _profile(name: str) -> Any:
-    from tcpcheck.model.spec import load_spec
-    from tcpcheck.tools.runner.profile import load_profile, profile_path
-
-    return load_profile(profile_path(name), {t.id for t in load_spec().transitions})
 
 
 def explain(result: Any) -> str:
@@ -41,13 +32,15 @@ def explain(result: Any) -> str:
     return "\n".join(lines)
 
 
-def play(harness: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str | None = None) -> Any:
-    """Run ``scenario`` on ``harness`` and judge it with ``profile``;
-    AssertionError (with the step table) unless every step passed or is a
-    documented deviation. Returns the runner's ``ScenarioResult``."""
+def play(stack: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str | None = None) -> Any:
+    """Run ``scenario`` on ``stack`` (a ``tcpcheck.tools.runner.stack.Stack``)
+    and judge it with the stack's profile (``profile``: the one the suite
+    was generated for, which judges a stack that has it); AssertionError
+    (with the step table) unless every step passed or is a documented
+    deviation. Returns the runner's ``ScenarioResult``."""
     from tcpcheck.tools.runner.execute import execute
 
-    result = execute(harness, scenario, _profile(profile))
+    result = execute(stack, scenario, stack.profile(profile))
     if pcap_dir:
         from tcpcheck.tools.runner.pcap import write_pcap
 
@@ -61,7 +54,7 @@ def play(harness: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str
 @pytest.fixture
 def tcpcheck_play(tcp_harness: Any, request: pytest.FixtureRequest) -> Player:
     """``tcpcheck_play(name, steps, transitions=..., sysctls=..., profile=...)``:
-    play one generated scenario on the per-process harness."""
+    play one generated scenario on the per-process stack (``--tcpcheck-stack``)."""
 
     def run(
         name: str,

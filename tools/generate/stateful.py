@@ -55,10 +55,8 @@ def _drive(conv: Any, step: Step) -> tuple[bool, str, str]:
         seen = conv.observe()
         return seen.state == step.state, state_text(step.state), state_text(seen.state)
     if isinstance(step, Elapse):
-        from tcpcheck.tools.runner.harness import TIMER_BOUNDS
-
         before = conv.observe()
-        after = conv.wait_for_change(before.state, TIMER_BOUNDS[step.timer])
+        after = conv.elapse(step.timer)
         return after.state != before.state, f"{step.timer} fires", f"still {before.state}"
     raise TypeError(f"not a step: {step!r}")
 
@@ -70,8 +68,8 @@ def lockstep_machine(
     timers: bool = False,
     explorer: Explorer | None = None,
 ) -> type[RuleBasedStateMachine]:
-    """A state machine class walking ``model`` on the stack behind ``harness``
-    (a ``tcpcheck.tools.runner.harness.Harness``), judged with ``profile``. Timer
+    """A state machine class walking ``model`` on the stack ``harness`` (a
+    ``tcpcheck.tools.runner.stack.Stack``), judged with ``profile``. Timer
     events are left out unless ``timers`` (they wait for real time)."""
     ex = explorer or Explorer(model)
     events = [name for name, ev in model.spec.events.items() if timers or ev.kind != "timer"]
@@ -93,7 +91,7 @@ def lockstep_machine(
         self.walk.append(hop)
         note(f"{hop.id} via {', '.join(s.text() for s in hop.realised.steps)}")
         transitions = tuple(h.id for h in self.walk)
-        in_force = {**harness.ns.base_sysctls, **self.conv.sysctls}
+        in_force = self.conv.settings
         done = [s for h in self.walk[:-1] for s in h.realised.steps]
         for n, step in enumerate(hop.realised.steps):
             ok, expected, observed = _drive(self.conv, step)

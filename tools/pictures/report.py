@@ -131,6 +131,8 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
     stack = data.get("stack") if isinstance(data.get("stack"), dict) else {}
     assert isinstance(stack, dict)
     kernel = str(stack.get("kernel", "unknown"))
+    # Runs from before the stack interface name no stack: they were Linux.
+    title = str(stack.get("description") or f"Linux {kernel}")
     profile = str(stack.get("profile", ""))
     sysctls = stack.get("sysctls") if isinstance(stack.get("sysctls"), dict) else {}
     assert isinstance(sysctls, dict)
@@ -148,10 +150,10 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>tcpcheck conformance report: Linux {escape(kernel)}</title>",
+        f"<title>tcpcheck conformance report: {escape(title)}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>tcpcheck conformance report</h1>",
-        f'<p class="sub">Stack under test: <b id="stack">Linux {escape(kernel)}</b>'
+        f'<p class="sub">Stack under test: <b id="stack">{escape(title)}</b>'
         + (f" &middot; profile <b>{escape(profile)}</b>" if profile else "")
         + f" &middot; model: {escape(spec.name)} ({escape(spec.reference)}) &middot; results: {escape(source)}</p>",
         '<h2 id="summary">Summary</h2>',
@@ -214,7 +216,7 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
             meta.append(f'<a class="pcap" href="{escape(link)}">packets (pcap)</a>')
         for m in meta:
             out.append(f'<div class="meta">{m}</div>')
-        chart = render_svg(chart_from_result(dict(r), f"Linux {kernel}"), ident=f"msc{n}")
+        chart = render_svg(chart_from_result(dict(r), title), ident=f"msc{n}")
         out.append(chart)
         out.append("</details>")
     out.append("</main></body></html>")

@@ -1,25 +1,28 @@
 """Running many scenarios: in this process, or in N worker processes that
-each own a private namespace (like pytest-xdist workers)."""
+each own a stack (for Linux, a private namespace, like pytest-xdist
+workers)."""
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tcpcheck.tools.runner.execute import ScenarioResult, execute
-from tcpcheck.tools.runner.harness import Harness, StackInfo
 from tcpcheck.tools.runner.pcap import write_pcap
 from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.runner.stack import Stack, StackInfo
+from tcpcheck.tools.runner.stacks import make_stack
 from tcpcheck.tools.scenario import Scenario
 
-_WORKER: Harness | None = None
+_WORKER: Stack | None = None
 
 
-def _init_worker() -> None:
+def _init_worker(name: str, options: dict[str, Any]) -> None:
     global _WORKER
-    _WORKER = Harness()
+    _WORKER = make_stack(name, **options)
 
 
 def _run_in_worker(scenario: Scenario, profile: Profile) -> ScenarioResult:
@@ -38,26 +41,31 @@ def run_scenarios(
     jobs: int = 1,
     pcap_dir: str | Path | None = None,
     on_result: Callable[[ScenarioResult], None] | None = None,
+    stack: str = "linux",
+    stack_options: Mapping[str, Any] | None = None,
 ) -> tuple[StackInfo, list[ScenarioResult]]:
-    """Run ``scenarios`` (in order, results in the same order); write one
-    pcap per scenario into ``pcap_dir`` when given."""
+    """Run ``scenarios`` on stack ``stack`` (made with ``stack_options``), in
+    order, results in the same order; write one pcap per scenario into
+    ``pcap_dir`` when given."""
     extra: dict[str, str] = {}
     for s in scenarios:
         extra.update(s.sysctls)
+    options = dict(stack_options or {})
     results: list[ScenarioResult] = []
     if jobs <= 1:
-        with Harness() as harness:
-            info = harness.info(extra)
+        with make_stack(stack, **options) as made:
+            info = made.info(extra)
             for scenario in scenarios:
-                result = execute(harness, scenario, profile)
+                result = execute(made, scenario, profile)
                 results.append(result)
                 if on_result:
                     on_result(result)
     else:
         # fork: the parent has made no namespace thread, so nothing odd is
-        # copied; each worker unshares its own namespace in its initializer.
+        # copied; each worker makes its own stack in its initializer.
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(stack, options)) as pool:
             info = pool.submit(_info_in_worker, extra).result()
             futures = [pool.submit(_run_in_worker, s, profile) for s in scenarios]
             for future in futures:

@@ -8,9 +8,9 @@ sequence diagram it checks::
 
 from __future__ import annotations
 
-from tcpcheck.tools.runner.harness import TIMER_BOUNDS, Conversation
-from tcpcheck.tools.runner.observe import Observation
+from tcpcheck.tools.runner.harness import Conversation
 from tcpcheck.tools.runner.packets import Packet
+from tcpcheck.tools.runner.stack import Observation
 
 
 class StackHandle:
@@ -24,8 +24,10 @@ class StackHandle:
         self._conv.call("listen")
 
     def connect(self, syn_timeout_ms: int = 0) -> None:
-        """Active OPEN (``syn_timeout_ms``: give up SYN_SENT after ~1 s)."""
-        self._conv.syn_timeout_ms = syn_timeout_ms
+        """Active OPEN (``syn_timeout_ms`` non-zero: SYN_SENT gives up as soon
+        as the stack allows; on Linux after ~1 s)."""
+        if syn_timeout_ms:
+            self._conv.endpoint.prepare_timer("timeout_syn")
         self._conv.call("connect")
 
     def accept(self) -> None:
@@ -51,7 +53,7 @@ class StackHandle:
     def recv(self) -> bytes:
         """RECEIVE what is queued; returns everything received so far."""
         self._conv.call("recv")
-        return self._conv.local.received
+        return self._conv.endpoint.received
 
     @property
     def observation(self) -> Observation:
@@ -64,12 +66,13 @@ class StackHandle:
         return self._conv.observe().state
 
     def wait_for_timer(self, timer: str) -> Observation:
-        """Wait (bounded) for a model timer to move the endpoint on."""
-        return self._conv.wait_for_change(self.state, TIMER_BOUNDS[timer])
+        """Let a model timer fire (bounded wait on a real stack) and return
+        the observation after."""
+        return self._conv.elapse(timer)
 
 
 class PeerHandle:
-    """The remote peer, played through the TUN."""
+    """The remote peer, played by the runner."""
 
     def __init__(self, conv: Conversation) -> None:
         self._conv = conv

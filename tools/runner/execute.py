@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcpcheck.tools.runner.harness import SYN_TIMEOUT_MS, TIMER_BOUNDS, Conversation, Harness
+from tcpcheck.tools.runner.harness import Conversation
 from tcpcheck.tools.runner.judge import state_text, step_verdict
-from tcpcheck.tools.runner.local import CallError
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.runner.stack import CallError, Stack
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
 
 VERDICTS = ("pass", "deviation", "fail", "skipped")
@@ -69,13 +69,14 @@ class ScenarioResult:
 
 
 def needs_slow(scenario: Scenario) -> bool:
-    """Marked slow, or waits for Linux's fixed 60 s TIME_WAIT."""
+    """Marked slow, or waits for Linux's fixed 60 s TIME_WAIT (the Linux
+    stack's rule; ``Stack.needs_wait`` asks the stack at hand)."""
     return scenario.slow or any(isinstance(s, Elapse) and s.timer == "timeout_2msl" for s in scenario.steps)
 
 
 def _prepare(conv: Conversation, scenario: Scenario) -> None:
-    if any(isinstance(s, Elapse) and s.timer == "timeout_syn" for s in scenario.steps):
-        conv.syn_timeout_ms = SYN_TIMEOUT_MS
+    for timer in dict.fromkeys(s.timer for s in scenario.steps if isinstance(s, Elapse)):
+        conv.endpoint.prepare_timer(timer)
 
 
 def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
@@ -85,8 +86,8 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
             conv.call(step.op, step.arg)
         except CallError as exc:
             return False, step.text(), "call failed", str(exc)
-        note = f"the call said {conv.local.last_error}" if conv.local.last_error else ""
-        conv.local.last_error = ""
+        note = f"the call said {conv.endpoint.last_error}" if conv.endpoint.last_error else ""
+        conv.endpoint.last_error = ""
         return True, "", "", note
     if isinstance(step, Inject):
         packet = conv.inject(step.segment, step.variant)
@@ -99,25 +100,24 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
         return seen.state == step.state, state_text(step.state), state_text(seen.state), ""
     if isinstance(step, Elapse):
         before = conv.observe()
-        bound = TIMER_BOUNDS[step.timer]
         start = time.monotonic()
-        after = conv.wait_for_change(before.state, bound)
+        after = conv.elapse(step.timer)
         waited = time.monotonic() - start
         if after.state == before.state:
-            return False, f"{step.timer} fires", f"still {before.state} after {bound:g} s", ""
+            return False, f"{step.timer} fires", f"still {before.state} after {waited:.3f} s", ""
         return True, "", "", f"{before.state} -> {after.state} after {waited:.3f} s"
     raise TypeError(f"not a step: {step!r}")
 
 
-def execute(harness: Harness, scenario: Scenario, profile: Profile) -> ScenarioResult:
-    """Run ``scenario`` on a fresh flow of ``harness``; judge every step."""
+def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResult:
+    """Run ``scenario`` on a fresh endpoint of ``stack``; judge every step."""
     start = time.perf_counter()
     try:
-        conv = harness.conversation(scenario.sysctls)
+        conv = stack.conversation(scenario.sysctls)
     except OSError as exc:
         return ScenarioResult(scenario.name, scenario.transitions, "fail", [], time.perf_counter() - start,
                               note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
-    in_force = {**harness.ns.base_sysctls, **conv.sysctls}
+    in_force = conv.settings
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""

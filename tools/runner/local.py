@@ -12,13 +12,12 @@ import struct
 from collections.abc import Callable
 
 from tcpcheck.tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace
+from tcpcheck.tools.runner.stack import CallError
+
+__all__ = ["CallError", "LocalSide"]
 
 TCP_SYNCNT = 7
 TCP_USER_TIMEOUT = 18
-
-
-class CallError(RuntimeError):
-    """A socket call could not be made (e.g. accept with nothing queued)."""
 
 
 class LocalSide:

@@ -16,38 +16,14 @@ Two methods, because no single one sees every state on Linux:
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 
 from tcpcheck.tools.runner import sockdiag
 from tcpcheck.tools.runner.sockdiag import KERNEL_NAMES, KERNEL_STATES
+from tcpcheck.tools.runner.stack import FourTuple, Observation
 
 __all__ = ["KERNEL_NAMES", "KERNEL_STATES", "FourTuple", "Observation", "SockDiag", "diagnose", "tcp_info_state"]
 
 TCP_INFO = 11
-
-
-@dataclass(frozen=True)
-class Observation:
-    """A state seen, how it was seen, and the kernel's own name for it."""
-
-    state: str
-    method: str  # "TCP_INFO", "sock_diag", "sock_diag: no socket", ...
-    kernel: str = ""
-
-    def text(self) -> str:
-        """``TIME_WAIT (sock_diag: TIME_WAIT)``."""
-        detail = f"{self.method}: {self.kernel}" if self.kernel else self.method
-        return f"{self.state} ({detail})"
-
-
-@dataclass(frozen=True)
-class FourTuple:
-    """A connection seen from the stack: its address and port, the peer's."""
-
-    local: str
-    lport: int
-    remote: str
-    rport: int
 
 
 def tcp_info_state(sock: socket.socket) -> int:

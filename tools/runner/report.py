@@ -7,8 +7,8 @@ from typing import Any
 
 from tcpcheck.model.spec import Spec
 from tcpcheck.tools.runner.execute import ScenarioResult
-from tcpcheck.tools.runner.harness import StackInfo
 from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.runner.stack import StackInfo
 from tcpcheck.tools.scenario import Scenario
 
 
@@ -67,7 +67,8 @@ def to_json(info: StackInfo, profile: Profile, results: list[ScenarioResult],
             rows: list[tuple[str, str, str, str]]) -> dict[str, Any]:
     """The ``tcpcheck run --json`` document."""
     return {
-        "stack": {"kernel": info.kernel, "sysctls": info.sysctls, "profile": profile.name},
+        "stack": {"name": info.name, "description": info.title(), "kernel": info.kernel, "sysctls": info.sysctls,
+                  "profile": profile.name},
         "results": [r.to_json() for r in results],
         "matrix": [{"transition": t, "scenario": s, "verdict": v, "note": n} for t, s, v, n in rows],
         "summary": summary(results, rows),
