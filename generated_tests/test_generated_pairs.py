@@ -2,7 +2,7 @@
 """Conformance suite: criterion pairs, profile linux.
 
 Regenerate with: tcpcheck generate --criterion pairs --profile linux
-96 scenarios, 1270 steps; covers 96 of 104 goals (92.3 %).
+100 scenarios, 1282 steps; covers 100 of 108 goals (92.6 %).
 
 Not drivable on linux:
   LISTEN--SYN-->SYN_RCVD ; SYN_RCVD--close-->FIN_WAIT_1: close: the connection is not accepted yet, so the application
@@ -4040,5 +4040,89 @@ def test_p096_listen_ack_then_ack(tcpcheck_play: Player) -> None:
             Inject("ACK"),
             Expect("RST"),
             ExpectState("LISTEN"),
+        ],
+    )
+
+
+def test_p097_closed_syn_alone(tcpcheck_play: Player) -> None:
+    """Takes CLOSED--SYN-->CLOSED, which is in no pair.
+
+    Covers:
+      CLOSED--SYN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+    """
+    tcpcheck_play(
+        "p097_closed_syn_alone",
+        transitions=[
+            "CLOSED--SYN-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            # CLOSED--SYN-->CLOSED
+            Inject("SYN"),
+            Expect("RST_ACK"),
+            ExpectState("CLOSED"),
+        ],
+    )
+
+
+def test_p098_closed_ack_alone(tcpcheck_play: Player) -> None:
+    """Takes CLOSED--ACK-->CLOSED, which is in no pair.
+
+    Covers:
+      CLOSED--ACK-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+    """
+    tcpcheck_play(
+        "p098_closed_ack_alone",
+        transitions=[
+            "CLOSED--ACK-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            # CLOSED--ACK-->CLOSED
+            Inject("ACK"),
+            Expect("RST"),
+            ExpectState("CLOSED"),
+        ],
+    )
+
+
+def test_p099_closed_fin_alone(tcpcheck_play: Player) -> None:
+    """Takes CLOSED--FIN-->CLOSED, which is in no pair.
+
+    Covers:
+      CLOSED--FIN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+    """
+    tcpcheck_play(
+        "p099_closed_fin_alone",
+        transitions=[
+            "CLOSED--FIN-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            # CLOSED--FIN-->CLOSED
+            Inject("FIN"),
+            Expect("RST"),
+            ExpectState("CLOSED"),
+        ],
+    )
+
+
+def test_p100_closed_syn_ack_alone(tcpcheck_play: Player) -> None:
+    """Takes CLOSED--SYN_ACK-->CLOSED, which is in no pair.
+
+    Covers:
+      CLOSED--SYN_ACK-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+    """
+    tcpcheck_play(
+        "p100_closed_syn_ack_alone",
+        transitions=[
+            "CLOSED--SYN_ACK-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            # CLOSED--SYN_ACK-->CLOSED
+            Inject("SYN_ACK"),
+            Expect("RST"),
+            ExpectState("CLOSED"),
         ],
     )

@@ -4,6 +4,11 @@ A pair (t1, t2) of the endpoint graph (t1 ends where t2 starts) is covered
 by the shortest drivable walk that takes t1 and then t2. A pair no walk can
 take is listed with the reason (t1 ends the scenario, t2's guard contradicts
 the history that t1 implies, or the sockets API cannot make the call).
+
+A drivable transition that belongs to no pair (it leaves CLOSED and
+returns there at once, e.g. a segment refused on a closed port) is covered
+alone, so that the criterion subsumes all-transitions: without it, faults
+in those transitions went unnoticed by this suite (``tcpcheck mutate``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,18 @@ def pairs_suite(model: DriveModel, explorer: Explorer | None = None) -> Suite:
         t1, t2 = edges[a].transition, edges[b].transition
         name = f"p{n:03d}_{slug(t1.source)}_{slug(t1.event)}_then_{slug(t2.event)}"
         scenarios.append(scenario_of(model, name, best[(a, b)][1], f"takes {a} then {b}"))
+    in_pairs = {tid for pair in best for tid in pair}
+    lone: dict[str, tuple[int, list[Hop]]] = {}
+    for h in ex.hops():
+        if h.id not in in_pairs:
+            cost = ex.dist[h.src] + h.cost
+            if h.id not in lone or cost < lone[h.id][0]:
+                lone[h.id] = (cost, [*ex.prefix(h.src), h])
+    alone = sorted(lone, key=lambda tid: index[tid])
+    for n, tid in enumerate(alone, start=len(scenarios) + 1):
+        t = edges[tid].transition
+        name = f"p{n:03d}_{slug(t.source)}_{slug(t.event)}_alone"
+        scenarios.append(scenario_of(model, name, lone[tid][1], f"takes {tid}, which is in no pair"))
     not_drivable: dict[str, str] = {}
     goals: list[tuple[str, str]] = []
     for a, b in adjacent:
@@ -58,8 +75,8 @@ def pairs_suite(model: DriveModel, explorer: Explorer | None = None) -> Suite:
     for tid, reason in ex.not_drivable().items():
         if tid not in edges:
             not_drivable[tid] = reason
-    return Suite("pairs", model.profile_name, tuple(scenarios), tuple(pair_id(a, b) for a, b in goals),
-                 tuple(pair_id(a, b) for a, b in ordered), not_drivable, dict(model.disabled))
+    return Suite("pairs", model.profile_name, tuple(scenarios), (*(pair_id(a, b) for a, b in goals), *alone),
+                 (*(pair_id(a, b) for a, b in ordered), *alone), not_drivable, dict(model.disabled))
 
 
 def _why(model: DriveModel, ex: Explorer, a: str, b: str) -> list[str]:
