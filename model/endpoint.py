@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from tcpcheck.model import gcl
 from tcpcheck.model.compose import ModelOptions, build_system, wire_alphabet
+from tcpcheck.model.family import compiled, required_value
 from tcpcheck.model.spec import Spec
 
 # Inputs: ("call", event), ("timer", event), ("rcv", wire name).
@@ -45,28 +46,40 @@ class Outcome:
 class EndpointMachine:
     """Endpoint A of ``build_system(spec)`` as a deterministic step function."""
 
-    def __init__(self, spec: Spec, spec_options: dict[str, bool] | None = None) -> None:
+    def __init__(self, spec: Spec, spec_options: dict[str, bool] | None = None,
+                 system: gcl.System | None = None) -> None:
+        """``system``: ``build_system(spec, ...)`` already built with these
+        spec options, no faults and room for two segments (else built here)."""
         self.spec = spec
         self.options = ModelOptions(bound=_ROOM, spec_options=dict(spec_options or {}))
-        system = build_system(spec, self.options)
+        system = system or build_system(spec, self.options)
         self.system = system
         self.fields: tuple[str, ...] = tuple(system.endpoints["A"])
         self._vars = tuple(system.endpoints["A"][f] for f in self.fields)
         self._state_values = system.vars[system.endpoints["A"]["state"]].values
         self._inbound = system.channels["BA"]
-        self._outbound = system.views["AB"]
+        self._out_slots = tuple(system.channels["AB"])
+        self._slot_names = system.vars[self._out_slots[0]].values
         self._codes = {w: system.vars[self._inbound[0]].values.index(w) for w in wire_alphabet(spec)}
         self.initial: Local = tuple(system.init[v] for v in self._vars)
-        self._by_input: dict[Input, list[gcl.Command]] = {}
+        # Commands by input and by the value of A.state their guard requires
+        # (every endpoint command tests its state), so a step looks at a few.
+        state_var = system.endpoints["A"]["state"]
+        self._by_input: dict[tuple[str, str, int], list[gcl.Command]] = {}
         for command in system.commands:
             action = command.action
             if action.actor != "A":
                 continue
             if action.kind in ("call", "timer"):
-                self._by_input.setdefault((action.kind, action.event), []).append(command)
+                key = (action.kind, action.event)
             elif action.kind in ("rcv", "ignore"):
-                self._by_input.setdefault(("rcv", action.received), []).append(command)
-        self._memo: dict[tuple[Local, Input], Outcome | None] = {}
+                key = ("rcv", action.received)
+            else:
+                continue
+            value = required_value(command.guard, state_var)
+            for v in range(len(self._state_values)) if value is None else (value,):
+                self._by_input.setdefault((*key, v), []).append(command)
+        self._memo: dict[tuple[Local, Input], tuple[Outcome, ...]] = {}
 
     # -- reading a valuation -----------------------------------------------------
 
@@ -80,7 +93,7 @@ class EndpointMachine:
 
     def inputs(self) -> list[Input]:
         """Every input some state of the machine reacts to, sorted."""
-        return sorted(self._by_input)
+        return sorted({(kind, name) for kind, name, _ in self._by_input})
 
     def wires(self) -> list[str]:
         """The segments that can be received, in the wire alphabet's order."""
@@ -89,15 +102,26 @@ class EndpointMachine:
     # -- stepping -------------------------------------------------------------------
 
     def step(self, local: Local, kind: str, name: str) -> Outcome | None:
-        """Apply input ``(kind, name)`` in valuation ``local``. A received
-        segment always has an outcome (at worst: ignored); a call or timer
-        with no transition in this state has none (None)."""
-        key = (local, (kind, name))
-        if key not in self._memo:
-            self._memo[key] = self._step(local, kind, name)
-        return self._memo[key]
+        """Apply input ``(kind, name)`` in valuation ``local`` (the first
+        outcome where the machine allows several). A received segment always
+        has an outcome (at worst: ignored); a call or timer with no
+        transition in this state has none (None)."""
+        outs = self.outcomes(local, kind, name)
+        if not outs:
+            return None
+        first = outs[0]
+        return first if len(outs) == 1 else Outcome(first.after, first.sends, first.transitions, len(outs))
 
-    def _step(self, local: Local, kind: str, name: str) -> Outcome | None:
+    def outcomes(self, local: Local, kind: str, name: str) -> tuple[Outcome, ...]:
+        """Every distinct outcome of input ``(kind, name)`` in ``local``, in
+        the composition's command order."""
+        key = (local, (kind, name))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._outcomes(local, kind, name)
+        return found
+
+    def _outcomes(self, local: Local, kind: str, name: str) -> tuple[Outcome, ...]:
         if kind == "rcv" and name not in self._codes:
             raise ValueError(f"unknown segment {name!r}; the wire alphabet is {', '.join(self._codes)}")
         full = list(self.system.init)
@@ -107,21 +131,18 @@ class EndpointMachine:
             full[self._inbound[0]] = self._codes[name]
         state = tuple(full)
         outcomes: list[Outcome] = []
-        for command in self._by_input.get((kind, name), []):
-            if not gcl.evaluate(command.guard, state):
+        width = len(state)
+        for command in self._by_input.get((kind, name, local[0]), []):
+            after = compiled(command, width)(state)
+            if after is None:
                 continue
-            after = list(state)
-            for var, expr in command.updates:
-                after[var] = gcl.evaluate(expr, state)
             if kind == "rcv" and after[self._inbound[0]] != 0:
                 continue  # only commands that consume the segment at the head
-            out = Outcome(tuple(after[v] for v in self._vars), tuple(self._outbound.show(tuple(after))),
+            out = Outcome(tuple(after[v] for v in self._vars),
+                          tuple(self._slot_names[after[v]] for v in self._out_slots if after[v]),
                           command.action.transitions)
             if out not in outcomes:
                 outcomes.append(out)
-        if not outcomes:
-            if kind == "rcv":
-                raise RuntimeError(f"the composition has no command for {name} in {self.state(local)}")
-            return None
-        first = outcomes[0]
-        return Outcome(first.after, first.sends, first.transitions, len(outcomes))
+        if not outcomes and kind == "rcv":
+            raise RuntimeError(f"the composition has no command for {name} in {self.state(local)}")
+        return tuple(outcomes)

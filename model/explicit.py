@@ -152,10 +152,16 @@ class StateSpace:
         return [i for i, h in enumerate(has_out) if not h]
 
 
-def explore(system: gcl.System, progress: Callable[[int], None] | None = None) -> StateSpace:
-    """Breadth-first search of every state reachable from ``system.init``."""
+def explore(
+    system: gcl.System,
+    progress: Callable[[int], None] | None = None,
+    successors: Successors | None = None,
+) -> StateSpace:
+    """Breadth-first search of every state reachable from ``system.init``
+    (``successors``: another compilation of the same commands, e.g. a
+    mutant's derived from the original's, ``model.family``)."""
     t0 = time.perf_counter()
-    successors = compile_successors(system)
+    successors = successors or compile_successors(system)
     index = {system.init: 0}
     states = [system.init]
     parent = [(-1, -1)]

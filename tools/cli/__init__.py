@@ -16,6 +16,7 @@ from tcpcheck.tools.cli.check import check
 from tcpcheck.tools.cli.diagram import diagram
 from tcpcheck.tools.cli.export import export
 from tcpcheck.tools.cli.generate import generate
+from tcpcheck.tools.cli.mutate import mutate
 from tcpcheck.tools.cli.report import report
 from tcpcheck.tools.cli.run import run
 from tcpcheck.tools.cli.verify import verify
@@ -54,6 +55,7 @@ def main() -> None:
     verify    prove properties of two endpoints over bounded channels
     generate  conformance suites from the model (pytest, packetdrill)
     run       play scenarios against the Linux TCP stack in a private netns
+    mutate    mutation analysis: the suites' kill scores and the properties' catches
     diagram   draw the state machine like RFC 9293 Figure 5
     report    an HTML conformance report from `run --json`
     census    explain the live TCP sockets of this host or a namespace
@@ -69,4 +71,5 @@ main.add_command(run)
 main.add_command(export)
 main.add_command(census)
 main.add_command(check)
+main.add_command(mutate)
 

@@ -1,13 +1,16 @@
-"""The runner: plays scenarios against the real Linux TCP stack through a
-TUN device inside a private network namespace.
+"""The runner: plays scenarios against a TCP stack (the real Linux stack
+through a TUN device inside a private network namespace, or the spec
+itself in-process) and judges every step.
 
 Modules, from the wire up:
 
+* ``stack``   the interface every stack offers; ``stacks/`` one adapter each
+              (``linux``, ``model``)
 * ``netns``   the namespace, its TUN device and per-namespace sysctls
 * ``packets`` IPv4/TCP build and parse with checksums; ``wire`` TUN I/O
 * ``peer``    the remote peer's sequence numbers and segment vocabulary
-* ``local``   socket calls on the stack; ``observe`` TCP_INFO and sock_diag
-* ``harness`` one namespace per process, one ``Conversation`` per test
+* ``local``   socket calls on Linux; ``observe`` TCP_INFO and sock_diag
+* ``harness`` one ``Conversation`` per test: the peer in front of a stack's endpoint
 * ``judge``   what counts as a match (pure); ``profile`` documented deviations
 * ``execute`` a scenario step by step; ``batch`` many, in N processes
 * ``suite``   the built-in scenarios; ``report`` matrix and JSON; ``pcap``

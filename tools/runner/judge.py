@@ -26,6 +26,15 @@ def classify(packet: Packet) -> str:
     return "ACK"
 
 
+def name_matches(expected: str, observed: str) -> bool:
+    """Does a segment ``classify`` names ``observed`` have the flags
+    ``Expect(expected)`` asks for? (Its numbers are checked apart.)"""
+    want = {"ACK_OF_FIN": "ACK", "FIN_ACK_OF_FIN": "FIN"}.get(expected, expected)
+    # RFC 9293 §3.10.7.4: in a synchronized state a RST is judged by its
+    # sequence number alone, so RST and RST+ACK both satisfy "RST".
+    return observed == want or (want == "RST" and observed == "RST_ACK")
+
+
 @dataclass(frozen=True)
 class Match:
     """The outcome of comparing one expected segment with what came."""
@@ -48,14 +57,7 @@ def match_segment(expected: str, packet: Packet | None, flow: PeerFlow) -> Match
         return Match(False, observed, packet.summary())
     if not packet.checksum_ok:
         return Match(False, observed, "bad TCP checksum from the stack")
-    want = expected
-    if want in ("ACK_OF_FIN",):
-        want = "ACK"
-    if want == "FIN_ACK_OF_FIN":
-        want = "FIN"
-    # RFC 9293 §3.10.7.4: in a synchronized state a RST is judged by its
-    # sequence number alone, so RST and RST+ACK both satisfy "RST".
-    if not (observed == want or (want == "RST" and observed == "RST_ACK")):
+    if not name_matches(expected, observed):
         return Match(False, observed, packet.summary())
     problem = _numbers(expected, packet, flow)
     return Match(problem == "", observed, problem or packet.summary())

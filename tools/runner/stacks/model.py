@@ -62,28 +62,37 @@ class ModelStack(Stack):
     quiet_window: ClassVar[float] = 0.0
 
     def __init__(self, spec: Spec | str | Path | None = None, options: Mapping[str, bool] | None = None,
-                 profile: str | None = "linux", capture: bool = True) -> None:
+                 profile: str | None = "linux", capture: bool = True, machine: EndpointMachine | None = None) -> None:
         """``spec``: a Spec or a spec/mutant file (default: the embedded one).
         ``options``: spec options; by default those of ``profile``, the
         profile the suites were generated for. ``capture``: keep every
-        packet (for pcaps); the mutation analysis turns it off."""
-        self.spec = spec if isinstance(spec, Spec) else load_spec(spec)
-        chosen = dict(_profile_options(profile) if profile else {})
-        chosen.update(options or {})
-        self.options = {**self.spec.options, **chosen}
-        self.machine = EndpointMachine(self.spec, self.options)
+        packet (for pcaps); the mutation analysis turns it off.
+        ``machine``: an ``EndpointMachine`` already built (then ``spec``
+        and ``options`` are its own)."""
+        if machine is not None:
+            self.spec = machine.spec
+            self.options = {**self.spec.options, **machine.options.spec_options}
+        else:
+            self.spec = spec if isinstance(spec, Spec) else load_spec(spec)
+            chosen = dict(_profile_options(profile) if profile else {})
+            chosen.update(options or {})
+            self.options = {**self.spec.options, **chosen}
+        self.machine = machine or EndpointMachine(self.spec, self.options)
         self.capture = capture
         self.by_id = {t.id: t for t in self.spec.transitions}
         self.alphabet = wire_alphabet(self.spec)
         self._wire_of = {(w.flags, w.acks_syn, w.acks_fin): name for name, w in self.alphabet.items()}
         self._calls = {op: e.name for e in self.spec.events.values() if e.kind == "call" for op in e.socket}
         self._count = 0
+        self.last_endpoint: ModelEndpoint | None = None  # the latest made: what its run fired
 
     def endpoint(self, settings: Mapping[str, str] | None = None) -> ModelEndpoint:
         """A fresh endpoint in the spec's initial state."""
         self._count += 1
         n = self._count % _PORTS
-        return ModelEndpoint(self, FourTuple(LOCAL_ADDR, FIRST_PORT + n, PEER_ADDR, 40000 + n), dict(settings or {}))
+        made = ModelEndpoint(self, FourTuple(LOCAL_ADDR, FIRST_PORT + n, PEER_ADDR, 40000 + n), dict(settings or {}))
+        self.last_endpoint = made
+        return made
 
     def info(self, extra: Mapping[str, str] | None = None) -> StackInfo:
         """The spec file and the options it runs with."""
@@ -102,6 +111,16 @@ class ModelStack(Stack):
     def wire(self, name: str) -> Wire:
         """The segment called ``name`` in the model's vocabulary."""
         return self.alphabet[name]
+
+
+def accept_refused(spec: Spec, state: str, listened: bool) -> str:
+    """Why ``accept`` cannot be made in ``state`` ('' when it can): the
+    listener hands over a connection once the handshake is over."""
+    if not listened:
+        return "accept without listen"
+    if state == "SYN_RCVD" or not spec.state(state).synchronized:
+        return "accept: no established connection is queued"
+    return ""
 
 
 def _profile_options(profile: str) -> dict[str, bool]:
@@ -142,10 +161,9 @@ class ModelEndpoint(Endpoint):
         if op == "recv":
             return
         if op == "accept":
-            if not self.listened:
-                raise CallError("accept without listen")
-            if state == "SYN_RCVD" or not self.stack.spec.state(state).synchronized:
-                raise CallError("accept: no established connection is queued")
+            refused = accept_refused(self.stack.spec, state, self.listened)
+            if refused:
+                raise CallError(refused)
             return
         event = self.stack._calls.get(op)
         if event is None:

@@ -1,0 +1,124 @@
+"""Does some property tell a mutant from the spec? The checker's measure.
+
+A mutant is *caught* in a configuration when some property's verdict on
+it differs from the spec's own verdict there (what ``tcpcheck verify
+--spec MUTANT`` reports as a verdict against its expectation, when the spec
+itself meets every expectation). The configurations are the ways the tool
+is shipped to be run (``CONFIGURATIONS``), tried cheapest first until one
+catches. A configuration is skipped for a mutant whose transition never
+fires in the spec's own state space there: the mutant's state space is then
+the spec's, so nothing can differ.
+
+The explicit engine decides; for the small spaces its successor function
+is the spec's compiled one plus the few commands the mutant changed
+(``model.family.derived_successors``), for the large ones the engine's own
+compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tcpcheck.model import gcl
+from tcpcheck.model.compose import ModelOptions, build_system
+from tcpcheck.model.explicit import StateSpace, Successors, check, compile_successors, explore
+from tcpcheck.model.family import derived_successors
+from tcpcheck.model.properties import Property
+from tcpcheck.model.spec import Spec
+
+# Above this many states the engine's whole-system compiler is faster than
+# reusing the spec's with the mutant's commands beside it.
+_DERIVED_UP_TO = 40_000
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A named way to run ``tcpcheck verify``."""
+
+    name: str
+    command: str  # the verify flags, for people
+    options: ModelOptions
+
+
+# Cheapest first. The first is the model stack's own system (the Linux
+# profile's options), built once per mutant for both measures. The quick
+# set is what the 2-minute analysis affords; the full set adds the
+# configurations whose state spaces are 4 to 16 times larger.
+QUICK = (
+    Configuration("linux profile", "--option implementation=on --option note3=off",
+                  ModelOptions(spec_options={"implementation": True, "note3": False})),
+    Configuration("default", "", ModelOptions()),
+    Configuration("loss, K=1", "--loss -k 1", ModelOptions(bound=1, loss=True)),
+)
+FULL = (
+    *QUICK,
+    Configuration("rfc1337", "--option rfc1337=on", ModelOptions(spec_options={"rfc1337": True})),
+    Configuration("duplicate, K=2", "--duplicate -k 2", ModelOptions(bound=2, duplicate=True)),
+    Configuration("loss, K=2", "--loss -k 2", ModelOptions(bound=2, loss=True)),
+)
+CONFIGURATIONS = {"quick": QUICK, "full": FULL}
+
+
+@dataclass(frozen=True)
+class Catch:
+    """The property and configuration that told a mutant from the spec."""
+
+    property: str
+    configuration: str
+    verdict: str  # the mutant's verdict (the spec's is the other one)
+
+
+@dataclass
+class Baseline:
+    """The spec's own verdicts and fired transitions, per configuration."""
+
+    properties: tuple[Property, ...]
+    configurations: tuple[Configuration, ...]
+    verdicts: dict[str, dict[str, str]] = field(default_factory=dict)  # configuration -> property -> verdict
+    fired: dict[str, frozenset[str]] = field(default_factory=dict)  # configuration -> transition ids
+    states: dict[str, int] = field(default_factory=dict)
+    systems: dict[str, tuple[gcl.System, Successors]] = field(default_factory=dict)  # the spec's, compiled
+
+
+def baseline(spec: Spec, properties: tuple[Property, ...],
+             configurations: tuple[Configuration, ...] = QUICK) -> Baseline:
+    """Explore the spec in every configuration once."""
+    out = Baseline(properties, configurations)
+    for conf in configurations:
+        system = build_system(spec, conf.options)
+        successors = compile_successors(system)
+        space = explore(system, successors=successors)
+        out.verdicts[conf.name] = {p.name: check(space, p).verdict for p in properties}
+        out.fired[conf.name] = fired(space)
+        out.states[conf.name] = len(space.states)
+        out.systems[conf.name] = (system, successors)
+    return out
+
+
+def fired(space: StateSpace) -> frozenset[str]:
+    """Every spec transition some reachable edge takes."""
+    commands = space.system.commands
+    return frozenset(t for cmd in {c for _, _, c in space.edges} for t in commands[cmd].action.transitions)
+
+
+def catch(base: Baseline, mutant: Spec, transition: str,
+          prebuilt: dict[str, gcl.System] | None = None) -> tuple[Catch | None, list[str]]:
+    """The first configuration and property that tell ``mutant`` (an edit of
+    ``transition``) from the spec, and the configurations actually checked
+    (the others cannot differ). ``prebuilt``: systems of the mutant already
+    built, by configuration name."""
+    checked: list[str] = []
+    for conf in base.configurations:
+        if transition not in base.fired[conf.name]:
+            continue
+        checked.append(conf.name)
+        system = (prebuilt or {}).get(conf.name) or build_system(mutant, conf.options)
+        derived = None
+        if base.states[conf.name] <= _DERIVED_UP_TO:
+            derived = derived_successors(*base.systems[conf.name], system)
+        space = explore(system, successors=derived)
+        for prop in base.properties:
+            verdict = check(space, prop).verdict
+            if verdict != base.verdicts[conf.name][prop.name]:
+                return Catch(prop.name, conf.name, verdict), checked
+    return None, checked
