@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 if TYPE_CHECKING:
     from tcpcheck.tools.runner.harness import Conversation
@@ -201,7 +201,7 @@ class Stack(ABC):
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what the stack holds."""
 
-    def __enter__(self) -> Stack:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
