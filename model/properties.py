@@ -37,6 +37,23 @@ class Property:
     line: int | None
     source: str | None = None  # the 'from' expression of a recoverable property
     source_tree: Node | None = None
+    # ("note3", False, "holds"): with option note3 off, expect "holds" instead
+    expect_with: tuple[tuple[str, bool, str], ...] = ()
+
+    def expected(self, options: dict[str, object]) -> str:
+        """The verdict expected under these model options (``expect_with``
+        first, in file order, then ``expect``); an option the model does not
+        have is a located error."""
+        for name, value, verdict in self.expect_with:
+            if name not in options:
+                raise InputError(
+                    where(self.path, self.line),
+                    f"property {self.name!r} field 'expect_with': unknown option {name!r}; "
+                    f"the model has: {', '.join(options)}",
+                )
+            if bool(options[name]) == value:
+                return verdict
+        return self.expect
 
     def instances(self, system: gcl.System) -> list[tuple[str, gcl.Expr]]:
         """(label, boolean expression) per endpoint when ``each``, else one.
@@ -92,7 +109,7 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
         raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; only [[property]] is allowed")
     out: list[Property] = []
     names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "each", "unless", "description", "from"}
+    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from"}
     for i, row in enumerate(rows):
 
         def fail(key: str | None, message: str, i: int = i) -> InputError:
@@ -125,6 +142,17 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
             unless = [unless]
         if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
             raise fail("unless", "must be an option name or a list of them")
+        expect_with = []
+        raw_with = row.get("expect_with", {})
+        if not isinstance(raw_with, dict):
+            raise fail("expect_with", 'must be a table such as { "note3=off" = "holds" }')
+        for setting, verdict in raw_with.items():
+            option, sep, value = setting.partition("=")
+            if not sep or not option or value not in ("on", "off"):
+                raise fail("expect_with", f"{setting!r} is not NAME=on or NAME=off (e.g. \"note3=off\")")
+            if verdict not in EXPECTS:
+                raise fail("expect_with", f"{setting!r} must map to 'holds' or 'violated', not {verdict!r}")
+            expect_with.append((option, value == "on", verdict))
         line = locate(text, "property", i, "expr")
         try:
             tree = parse(row["expr"])
@@ -155,6 +183,7 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
                 line=line,
                 source=source,
                 source_tree=source_tree,
+                expect_with=tuple(expect_with),
             )
         )
     return out
