@@ -383,8 +383,13 @@ def coverage_from_results(data: Any, where: str) -> dict[str, str]:
         for result in results_list(data, where):
             for t in result.get("transitions", []):
                 verdicts.setdefault(str(t), []).append(str(result["verdict"]))
+    return {t: worst(vs) for t, vs in verdicts.items()}
+
+
+def worst(verdicts: Iterable[str]) -> str:
+    """The worst of several verdicts on one transition (``VERDICT_ORDER``)."""
     rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
-    return {t: min(vs, key=lambda v: rank.get(v, len(rank))) for t, vs in verdicts.items()}
+    return min(verdicts, key=lambda v: rank.get(v, len(rank)))
 
 
 def results_list(data: dict[str, Any], where: str) -> list[dict[str, Any]]:

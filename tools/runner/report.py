@@ -16,27 +16,57 @@ def matrix_rows(
     spec: Spec, profile: Profile, results: list[ScenarioResult], not_run: list[Scenario]
 ) -> list[tuple[str, str, str, str]]:
     """(transition, scenario, verdict, note) for every transition of the
-    spec, then the scenarios that cover none (negative checks)."""
+    spec, then the scenarios whose verdict no transition carries (negative
+    checks, or a failure in a step that takes no transition).
+
+    A scenario that fails or deviates at step k marks only the transition
+    of step k: those it took before passed, those after were not reached.
+    """
     rows: list[tuple[str, str, str, str]] = []
-    by_transition: dict[str, list[ScenarioResult]] = {}
+    by_transition: dict[str, list[tuple[str, str, str]]] = {}
     for r in results:
-        for tid in r.transitions:
-            by_transition.setdefault(tid, []).append(r)
+        for tid, verdict, note in attribute(r, profile):
+            if tid:
+                by_transition.setdefault(tid, []).append((r.scenario, verdict, note))
+            else:
+                rows.append(("(none)", r.scenario, verdict, note))
     skipped = {tid: s for s in not_run for tid in s.transitions}
     for t in spec.transitions:
         if t.id in by_transition:
-            for r in by_transition[t.id]:
-                rows.append((t.id, r.scenario, r.verdict, _note(r)))
+            rows.extend((t.id, *entry) for entry in by_transition[t.id])
         elif t.id in skipped:
             rows.append((t.id, skipped[t.id].name, "not run", "slow (Linux TIME_WAIT is 60 s): use --slow"))
         elif reason := profile.reason_not_drivable(t.id):
             rows.append((t.id, "-", "not drivable", reason))
         else:
             rows.append((t.id, "-", "not covered", "no scenario in this run covers it"))
-    for r in results:
-        if not r.transitions:
-            rows.append(("(none)", r.scenario, r.verdict, _note(r)))
-    return rows
+    # the "(none)" rows were collected first; list them after the spec's transitions
+    return [r for r in rows if r[0] != "(none)"] + [r for r in rows if r[0] == "(none)"]
+
+
+def attribute(r: ScenarioResult, profile: Profile) -> list[tuple[str, str, str]]:
+    """(transition, verdict, note) for what one scenario says about each
+    transition; transition "" carries a verdict that belongs to no transition."""
+    bad = next((s for s in r.steps if s.verdict in ("fail", "deviation")), None)
+    if bad is None:
+        if not r.transitions or (r.verdict == "fail" and not r.steps):
+            return [(t, r.verdict, _note(r)) for t in r.transitions] or [("", r.verdict, _note(r))]
+        extensions = {d.transition: d for d in profile.extensions(r.transitions)}
+        return [(t, "deviation", f"{extensions[t].id}: {extensions[t].reference}") if t in extensions
+                else (t, "pass", "") for t in r.transitions]
+    before = {s.transition for s in r.steps if s.index < bad.index}
+    what = f"step {bad.index} {bad.step}"
+    out = []
+    for t in r.transitions:
+        if t == bad.transition:
+            continue
+        if t in before:
+            out.append((t, "pass", ""))
+        else:
+            out.append((t, "not run", f"not reached: {what} {'failed' if bad.verdict == 'fail' else 'deviated'}"
+                        + (f" (in {bad.transition})" if bad.transition else "")))
+    out.insert(0, (bad.transition, bad.verdict, _note(r)))
+    return out
 
 
 def _note(r: ScenarioResult) -> str:
@@ -46,13 +76,20 @@ def _note(r: ScenarioResult) -> str:
             return f"step {bad.index} {bad.step}: expected {bad.expected}, observed {bad.observed}"
     if r.deviations:
         return ", ".join(r.deviations)
-    return ""
+    return r.note
 
 
 def summary(results: list[ScenarioResult], rows: list[tuple[str, str, str, str]]) -> dict[str, Any]:
-    """Counts of scenario verdicts and of transition rows."""
+    """Counts of scenario verdicts, and of transitions by their worst verdict
+    (each transition once: the counts add up to the spec's transitions)."""
+    from tcpcheck.tools.pictures.diagram import worst
+
     verdicts = Counter(r.verdict for r in results)
-    transitions = Counter(v for t, _, v, _ in rows if t != "(none)")
+    per_transition: dict[str, list[str]] = {}
+    for t, _, v, _ in rows:
+        if t != "(none)":
+            per_transition.setdefault(t, []).append(v)
+    transitions = Counter(worst(vs) for vs in per_transition.values())
     return {
         "scenarios": len(results),
         "pass": verdicts["pass"],

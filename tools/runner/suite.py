@@ -6,13 +6,11 @@ covers; the generator's suites use the same ``Scenario`` form.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
-from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import load_spec
-from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, load_scenarios
 
 
 def _c(op: str, arg: str = "") -> Call:
@@ -205,23 +203,6 @@ def default_suite() -> tuple[Scenario, ...]:
 
 
 def load_suite(path: str | Path) -> tuple[Scenario, ...]:
-    """Scenarios from a JSON file: a list of scenarios, or ``{"scenarios": [...]}``."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(str(p), "no such suite file; pass a JSON scenario file or a scenario name") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(p), f"cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}", f"malformed JSON: {exc.msg}") from None
-    rows = data.get("scenarios") if isinstance(data, dict) else data
-    if not isinstance(rows, list):
-        raise InputError(str(p), 'expected a JSON list of scenarios or {"scenarios": [...]}')
-    out = []
-    for n, row in enumerate(rows, start=1):
-        try:
-            out.append(Scenario.from_json(row))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(str(p), f"scenario #{n}: {exc}") from None
-    return tuple(out)
+    """Scenarios from a JSON file (``tools/scenario.schema.json``): a list of
+    scenarios, or ``{"scenarios": [...]}``."""
+    return load_scenarios(path)
