@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from tcpcheck.model.spec import Spec
@@ -25,7 +26,8 @@ def matrix_rows(
     rows: list[tuple[str, str, str, str]] = []
     by_transition: dict[str, list[tuple[str, str, str]]] = {}
     for r in results:
-        for tid, verdict, note in attribute(r, profile):
+        extensions = {d.transition: f"{d.id}: {d.reference}" for d in profile.extensions(r.transitions)}
+        for tid, verdict, note in attribute(r.to_json(), extensions):
             if tid:
                 by_transition.setdefault(tid, []).append((r.scenario, verdict, note))
             else:
@@ -44,39 +46,41 @@ def matrix_rows(
     return [r for r in rows if r[0] != "(none)"] + [r for r in rows if r[0] == "(none)"]
 
 
-def attribute(r: ScenarioResult, profile: Profile) -> list[tuple[str, str, str]]:
-    """(transition, verdict, note) for what one scenario says about each
-    transition; transition "" carries a verdict that belongs to no transition."""
-    bad = next((s for s in r.steps if s.verdict in ("fail", "deviation")), None)
+def attribute(result: Mapping[str, Any], extensions: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(transition, verdict, note) for what one scenario result (as ``run
+    --json`` writes it) says about each transition; transition "" carries a
+    verdict that belongs to no transition. ``extensions``: the profile's
+    note for each non-RFC transition the scenario takes."""
+    transitions = [str(t) for t in result.get("transitions", [])]
+    steps = [s for s in result.get("steps", []) if isinstance(s, Mapping)]
+    verdict, note = str(result["verdict"]), result_note(result)
+    bad = next((s for s in steps if s.get("verdict") in ("fail", "deviation")), None)
     if bad is None:
-        if not r.transitions or (r.verdict == "fail" and not r.steps):
-            return [(t, r.verdict, _note(r)) for t in r.transitions] or [("", r.verdict, _note(r))]
-        extensions = {d.transition: d for d in profile.extensions(r.transitions)}
-        return [(t, "deviation", f"{extensions[t].id}: {extensions[t].reference}") if t in extensions
-                else (t, "pass", "") for t in r.transitions]
-    before = {s.transition for s in r.steps if s.index < bad.index}
-    what = f"step {bad.index} {bad.step}"
-    out = []
-    for t in r.transitions:
-        if t == bad.transition:
-            continue
-        if t in before:
-            out.append((t, "pass", ""))
-        else:
-            out.append((t, "not run", f"not reached: {what} {'failed' if bad.verdict == 'fail' else 'deviated'}"
-                        + (f" (in {bad.transition})" if bad.transition else "")))
-    out.insert(0, (bad.transition, bad.verdict, _note(r)))
+        if not transitions or (verdict == "fail" and not steps) or extensions is None:
+            return [(t, verdict, note) for t in transitions] or [("", verdict, note)]
+        return [(t, "deviation", extensions[t]) if t in extensions else (t, "pass", "") for t in transitions]
+    failed = str(bad.get("transition", ""))
+    before = {str(s.get("transition", "")) for s in steps if int(s.get("index", 0)) < int(bad.get("index", 0))}
+    what = f"step {bad.get('index')} {bad.get('step')} {'failed' if bad['verdict'] == 'fail' else 'deviated'}"
+    out = [(failed, str(bad["verdict"]), note)]
+    for t in transitions:
+        if t != failed:
+            out.append((t, "pass", "") if t in before else
+                       (t, "not run", f"not reached: {what}" + (f" (in {failed})" if failed else "")))
     return out
 
 
-def _note(r: ScenarioResult) -> str:
-    if r.verdict == "fail":
-        bad = next((s for s in r.steps if s.verdict == "fail"), None)
+def result_note(result: Mapping[str, Any]) -> str:
+    """What to say about one scenario result: the failed step, or its deviations."""
+    if result.get("verdict") == "fail":
+        bad = next((s for s in result.get("steps", []) if isinstance(s, Mapping) and s.get("verdict") == "fail"),
+                   None)
         if bad:
-            return f"step {bad.index} {bad.step}: expected {bad.expected}, observed {bad.observed}"
-    if r.deviations:
-        return ", ".join(r.deviations)
-    return r.note
+            return f"step {bad.get('index')} {bad.get('step')}: expected {bad.get('expected', '')}, " \
+                   f"observed {bad.get('observed', '')}"
+    if result.get("deviations"):
+        return ", ".join(str(d) for d in result["deviations"])
+    return str(result.get("note", ""))
 
 
 def summary(results: list[ScenarioResult], rows: list[tuple[str, str, str, str]]) -> dict[str, Any]:
