@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 
@@ -123,9 +124,11 @@ def main() -> None:
     _line("verify -k 2 --loss: live line", a, b, ma, mb, "stderr pipe", "stderr tty")
 
     if args.baseline:
-        for name, extra in (("verify (default model)", []), ("verify -k 2 --loss", big[1:])):
-            a, b, ma, mb = _pair(args.repeat, lambda e=extra: _run([args.baseline, "verify", *e], tty=False),
-                                 lambda e=extra: _run([here, "verify", *e], tty=False))
+        baseline: str = args.baseline
+        extras: list[tuple[str, list[str]]] = [("verify (default model)", []), ("verify -k 2 --loss", big[1:])]
+        for name, extra in extras:
+            a, b, ma, mb = _pair(args.repeat, partial(_run, [baseline, "verify", *extra], tty=False),
+                                 partial(_run, [here, "verify", *extra], tty=False))
             _line(f"{name}: before/after", a, b, ma, mb, "baseline", "this")
 
 

@@ -42,16 +42,14 @@ def compile_keywords(expression: str) -> Matcher:
         left = both()
         while peek() == "or":
             take()
-            right, before = both(), left
-            left = lambda kw, a=before, b=right: a(kw) or b(kw)  # noqa: E731
+            left = _any_of(left, both())
         return left
 
     def both() -> Callable[[list[str]], bool]:
         left = negated()
         while peek() == "and":
             take()
-            right, before = negated(), left
-            left = lambda kw, a=before, b=right: a(kw) and b(kw)  # noqa: E731
+            left = _all_of(left, negated())
         return left
 
     def negated() -> Callable[[list[str]], bool]:
@@ -78,3 +76,11 @@ def compile_keywords(expression: str) -> Matcher:
     if peek() is not None:
         raise fail(f"unexpected {peek()!r}")
     return lambda keywords: tree([k.lower() for k in keywords])
+
+
+def _any_of(a: Callable[[list[str]], bool], b: Callable[[list[str]], bool]) -> Callable[[list[str]], bool]:
+    return lambda kw: a(kw) or b(kw)
+
+
+def _all_of(a: Callable[[list[str]], bool], b: Callable[[list[str]], bool]) -> Callable[[list[str]], bool]:
+    return lambda kw: a(kw) and b(kw)
