@@ -19,6 +19,10 @@ KINDS = {
     "reachable (AG (from -> EF p))",
 }
 EXPECTS = ("holds", "violated")
+# Which composition a property is stated over: the untimed one of
+# model/compose.py, or the timed one of model/timed.py (its own vocabulary:
+# incarnations, accepted_old, reset).
+MODELS = ("untimed", "timed")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Property:
             if bool(options[name]) == value:
                 return verdict
         return self.expect
+    model: str = "untimed"
 
     def instances(self, system: gcl.System) -> list[tuple[str, gcl.Expr]]:
         """(label, boolean expression) per endpoint when ``each``, else one.
@@ -97,8 +102,11 @@ def default_properties_path() -> Path:
     return Path(str(resources.files("tcpcheck.specs").joinpath("properties.toml")))
 
 
-def load_properties(path: str | Path | None = None) -> list[Property]:
-    """Load and parse a properties file; errors name the file and line."""
+def load_properties(path: str | Path | None = None, model: str = "untimed") -> list[Property]:
+    """Load and parse a properties file; errors name the file and line.
+
+    Returns the properties stated over ``model`` ("untimed" or "timed").
+    """
     p = Path(path) if path is not None else default_properties_path()
     data, text = read_toml(p)
     rows = data.get("property")
@@ -109,7 +117,7 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
         raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; only [[property]] is allowed")
     out: list[Property] = []
     names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from"}
+    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "model"}
     for i, row in enumerate(rows):
 
         def fail(key: str | None, message: str, i: int = i) -> InputError:
@@ -153,6 +161,9 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
             if verdict not in EXPECTS:
                 raise fail("expect_with", f"{setting!r} must map to 'holds' or 'violated', not {verdict!r}")
             expect_with.append((option, value == "on", verdict))
+        stated_over = row.get("model", "untimed")
+        if stated_over not in MODELS:
+            raise fail("model", f"model must be one of {', '.join(MODELS)}, not {stated_over!r}")
         line = locate(text, "property", i, "expr")
         try:
             tree = parse(row["expr"])
@@ -184,9 +195,10 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
                 source=source,
                 source_tree=source_tree,
                 expect_with=tuple(expect_with),
+                model=stated_over,
             )
         )
-    return out
+    return [prop for prop in out if prop.model == model]
 
 
 __all__ = ["ENDPOINTS", "KINDS", "Property", "default_properties_path", "load_properties"]

@@ -68,6 +68,17 @@ def format_trace(steps: list[Any]) -> str:
 @click.option("-v", "--verbose", is_flag=True,
               help="Also each property's description, the transitions each option adds or leaves out, and "
                    "the counterexamples of negative controls (properties meant to fail).")
+@click.option("--timed", is_flag=True,
+              help="The timed model (specs/timed.toml): incarnations, segment ages, MSL, TIME_WAIT and "
+                   "retransmission timers; checks the properties stated with model = \"timed\".")
+@click.option("--msl", type=int, default=None, help="Timed: the maximum segment lifetime in ticks.")
+@click.option("--time-wait", "time_wait", type=int, default=None,
+              help="Timed: ticks TIME_WAIT lasts (default 2 MSL).")
+@click.option("--rto", type=int, default=None, help="Timed: the retransmission timeout in ticks.")
+@click.option("--incarnations", type=int, default=None, help="Timed: connections opened on the same 4-tuple.")
+@click.option("--losses", type=int, default=None, help="Timed: segments the network may lose in a run.")
+@click.option("--sweep", "sweep_msl", default=None, metavar="MSL,MSL,...",
+              help="Timed: for each MSL, the smallest TIME_WAIT for which every timed property holds.")
 @one_line_errors
 def verify(
     spec_path: str | None,
@@ -85,6 +96,13 @@ def verify(
     max_states: int | None,
     max_memory_text: str | None,
     verbose: bool,
+    timed: bool = False,
+    msl: int | None = None,
+    time_wait: int | None = None,
+    rto: int | None = None,
+    incarnations: int | None = None,
+    losses: int | None = None,
+    sweep_msl: str | None = None,
 ) -> None:
     """Check every property on two endpoints joined by bounded channels.
 
@@ -105,11 +123,31 @@ def verify(
     if every_bound and not reorder:
         raise InputError("--every-bound", "the counter abstraction is of reordering channels: add --reorder")
     max_memory = parse_size(max_memory_text) if max_memory_text else default_max_memory()
+    timed_values = {"--msl": msl, "--time-wait": time_wait, "--rto": rto, "--incarnations": incarnations,
+                    "--losses": losses, "--sweep": sweep_msl}
+    timed = timed or sweep_msl is not None
+    if not timed and any(v is not None for v in timed_values.values()):
+        name = next(k for k, v in timed_values.items() if v is not None)
+        raise InputError(name, "is an option of the timed model: add --timed")
     t0 = time.perf_counter()
     spec = load_spec(spec_path)
-    props = select_properties(load_properties(props_path), only)
-    opts = model_options(spec, bound, reorder, loss, duplicate, spec_options)
-    system = build_system(spec, opts)
+    props = select_properties(load_properties(props_path, model="timed" if timed else "untimed"), only)
+    opts: Any
+    if timed:
+        from tcpcheck.tools.cli.verify_timed import timed_system
+
+        if reorder or loss or duplicate or every_bound:
+            raise InputError("--timed", "the timed channels already reorder; set losses with --losses "
+                                        "(--reorder, --loss, --duplicate and --every-bound are for the untimed model)")
+        system, opts = timed_system(spec, bound, spec_options, msl, time_wait, rto, incarnations, losses)
+        if sweep_msl is not None:
+            from tcpcheck.tools.cli.verify_timed import run_sweep
+
+            run_sweep(spec, opts, props, sweep_msl, as_json)
+            return
+    else:
+        opts = model_options(spec, bound, reorder, loss, duplicate, spec_options)
+        system = build_system(spec, opts)
     for p in props:  # type errors surface before a long search
         p.instances(system)
         p.expected(system.options)
@@ -122,10 +160,17 @@ def verify(
             space = explore(system, progress=status.search, max_states=max_states)
         return space
 
+    searched = None
     try:
         with status:
-            explicit_verdicts = None
-            if engine in ("explicit", "both"):
+            explicit_verdicts: list[Any] | None = None
+            if timed and engine in ("explicit", "both"):
+                # every timed property is an invariant: a search that stops at the last violation
+                from tcpcheck.tools.cli.verify_timed import search_verdicts
+
+                status.say("searching the timed model")
+                explicit_verdicts, searched = search_verdicts(system, props)
+            elif engine in ("explicit", "both"):
                 explored()
                 explicit_verdicts = []
                 for n, p in enumerate(props, start=1):
@@ -133,9 +178,13 @@ def verify(
                     explicit_verdicts.append(check(space, p))
             z3_verdicts = None
             if engine in ("z3", "both"):
+                from tcpcheck.model.symbolic import Options as Z3Options
                 from tcpcheck.model.symbolic import check_all as z3_check_all  # Z3 only when asked for
 
-                z3_verdicts = z3_check_all(system, props, explicit_space=explored,
+                # Timed counterexamples lie deeper (10 to 20 steps) and Houdini's pairs over the timed
+                # model's 60 to 110 variables are costly: BMC goes deep before proofs are tried.
+                z3_options = Z3Options(probe_depth=40, stall=40, ic3_seconds=60) if timed else None
+                z3_verdicts = z3_check_all(system, props, z3_options, explicit_space=explored,
                                            progress=lambda text: status.say(f"z3: {text}"))
             every: list[Any] = []
             abstraction = ""
@@ -158,7 +207,7 @@ def verify(
     seconds = time.perf_counter() - t0
     summary = summarise_space(space) if space is not None else None
     ok = all(v.as_expected for v in verdicts)
-    drawn = _draw(verdicts, draw_dir) if draw_dir else []
+    drawn = _draw(verdicts, draw_dir, timed) if draw_dir else []
 
     if as_json:
         props_json = []
@@ -177,12 +226,14 @@ def verify(
                 "seconds": round(seconds, 4),
                 "terminal_states": summary["terminal"],
                 "max_occupancy": summary["max_occupancy"],
-                "bound_reached": summary["max_occupancy"] >= opts.bound,
+                "bound_reached": summary["max_occupancy"] >= system.options["bound"],
             }
             out["reachable"] = summary["reachable"]
             out["pairs"] = summary["pairs"]
         else:
             out["stats"] = {"seconds": round(seconds, 4)}
+            if searched is not None:
+                out["stats"].update(searched)
         out.update({"properties": props_json, "ok": ok and not disagree, "drawn": drawn})
         if every_bound:
             out["every_bound"] = {"abstraction": abstraction, "properties": [v.to_json() for v in every]}
@@ -192,14 +243,24 @@ def verify(
         click.echo(json.dumps(out, indent=2))
         sys.exit(3 if disagree else 0 if ok else 1)
 
-    for line in model_header(spec, opts, system.options, verbose):
-        click.echo(line)
+    if timed:
+        from tcpcheck.tools.cli.verify_timed import describe
+
+        click.echo(describe(spec, system))
+    else:
+        for line in model_header(spec, opts, system.options, verbose):
+            click.echo(line)
     if summary is not None:
-        exact = "" if summary["max_occupancy"] >= opts.bound else " (bound never reached: exact for unbounded channels)"
+        exact = ("" if summary["max_occupancy"] >= system.options["bound"]
+                 else " (bound never reached: exact for unbounded channels)")
         click.echo(
             f"explicit-state search: {len(space.states):,} states, {space.transitions:,} transitions, "
             f"{space.seconds:.3f} s; channels held at most {summary['max_occupancy']} segments{exact}"
         )
+    if searched is not None:
+        click.echo(f"explicit-state search: {searched['states']:,} states, {searched['transitions']:,} transitions, "
+                   f"{searched['seconds']:.3f} s"
+                   + ("" if searched["exhaustive"] else " (stopped once every property was violated)"))
     if z3_verdicts is not None:
         click.echo(f"z3: bounded model checking (shortest paths); proofs by a Houdini invariant, k-induction "
                    f"and IC3, {sum(v.seconds for v in z3_verdicts):.3f} s")
@@ -375,11 +436,12 @@ def _engine_json(v: Any) -> dict[str, Any]:
             "seconds": round(v.seconds, 6)}
 
 
-def _draw(verdicts: list[Any], directory: str) -> list[str]:
+def _draw(verdicts: list[Any], directory: str, timed: bool = False) -> list[str]:
     """One sequence chart per violated property with a counterexample."""
     from pathlib import Path
 
     from tcpcheck.tools.pictures.msc import write_trace_svg
+    from tcpcheck.tools.pictures.timed_chart import write_timed_trace_svg
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -388,6 +450,6 @@ def _draw(verdicts: list[Any], directory: str) -> list[str]:
         if v.verdict == "violated" and v.counterexample:
             path = out / f"{v.name}.svg"
             title = f"{v.name}: counterexample" + (f" for {v.instance}" if v.instance else "")
-            write_trace_svg(v.counterexample, path, title)
+            (write_timed_trace_svg if timed else write_trace_svg)(v.counterexample, path, title)
             written.append(str(path))
     return written
