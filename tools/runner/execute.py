@@ -19,7 +19,7 @@ from tcpcheck.tools.runner.profile import Profile
 from tcpcheck.tools.runner.stack import CallError, Stack
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
-VERDICTS = ("pass", "deviation", "fail", "skipped")
+VERDICTS = ("pass", "deviation", "fail", "skipped", "not drivable")
 
 
 @dataclass
@@ -110,9 +110,24 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
     raise TypeError(f"not a step: {step!r}")
 
 
+def not_drivable(scenario: Scenario, profile: Profile) -> str:
+    """Why the stack cannot be driven through ``scenario`` ('' when it can):
+    it covers or walks through a transition its profile lists as not
+    drivable (a suite generated for another stack may)."""
+    for tid in dict.fromkeys(scenario.transitions + scenario.walk):
+        reason = profile.reason_not_drivable(tid)
+        if reason:
+            return f"{tid}: {reason}"
+    return ""
+
+
 def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResult:
-    """Run ``scenario`` on a fresh endpoint of ``stack``; judge every step."""
+    """Run ``scenario`` on a fresh endpoint of ``stack``; judge every step
+    (none when the profile says the stack cannot be driven through it)."""
     start = time.perf_counter()
+    reason = not_drivable(scenario, profile)
+    if reason:
+        return ScenarioResult(scenario.name, scenario.transitions, "not drivable", [], 0.0, note=reason)
     try:
         conv = stack.conversation(scenario.sysctls)
     except OSError as exc:

@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
-IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
+IFF_TUN, IFF_TAP, IFF_NO_PI = 0x0001, 0x0002, 0x1000
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 SIOCSIFADDR, SIOCSIFNETMASK, SIOCGIFINDEX = 0x8916, 0x891C, 0x8933
 IFF_UP = 0x1
@@ -96,9 +96,17 @@ class NetNamespace:
     ``call(fn, ...)`` runs ``fn`` in the namespace thread; use it for
     anything that binds to a namespace when created (sockets, netlink,
     sysctl writes). Descriptors made there work from any thread.
+
+    ``link="tap"`` makes an Ethernet TAP device instead, for a user-space
+    stack (lwIP) that owns the descriptor end: the kernel's side of the
+    TAP gets no address and no route, so the kernel's own TCP never sees
+    the flow; the peer talks to the stack through a packet socket on it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, link: str = "tun") -> None:
+        if link not in ("tun", "tap"):
+            raise ValueError(f"link {link!r}: use tun or tap")
+        self.link = link
         reason = unavailable_reason()
         if reason:
             raise NamespaceUnavailable(reason)
@@ -172,9 +180,14 @@ class NetNamespace:
         # No IPv6 on the TUN: no router solicitations in the captures.
         _write_proc("net/ipv6/conf/default/disable_ipv6", "1", missing_ok=True)
         tun = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH22x", TUN_NAME.encode(), IFF_TUN | IFF_NO_PI))
+        kind = IFF_TAP if self.link == "tap" else IFF_TUN
+        fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH22x", TUN_NAME.encode(), kind | IFF_NO_PI))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             _if_up(s, "lo")
+            if self.link == "tap":
+                _if_up(s, TUN_NAME)
+                raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", TUN_NAME.encode()))
+                return tun, struct.unpack_from("i", raw, 16)[0]
             _ifreq_addr(s, SIOCSIFADDR, TUN_NAME, LOCAL_ADDR)
             _ifreq_addr(s, SIOCSIFNETMASK, TUN_NAME, NETMASK)
             _if_up(s, TUN_NAME)
