@@ -99,6 +99,7 @@ def summary(results: list[ScenarioResult], rows: list[tuple[str, str, str, str]]
         "pass": verdicts["pass"],
         "deviation": verdicts["deviation"],
         "fail": verdicts["fail"],
+        "not drivable": verdicts["not drivable"],
         "transitions": dict(sorted(transitions.items())),
         "seconds": round(sum(r.seconds for r in results), 6),
     }
