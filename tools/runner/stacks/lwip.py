@@ -299,5 +299,7 @@ class LwipEndpoint(Endpoint):
     def close(self, reset: Packet | None = None) -> None:
         """Abort what lwIP still holds of the flow (no RST reaches the
         pcap: it is taken after the scenario) and close the listener."""
-        self.lib.tc_teardown(self.conn)
+        if self.conn:
+            self.lib.tc_teardown(self.conn)  # frees it
+            self.conn = None
         self.stack.wire.close_flow((self.flow.lport, self.flow.rport))

@@ -260,8 +260,8 @@ int tc_recv(struct tc_conn *c, u8_t *buf, int max) {
 int tc_last_err(struct tc_conn *c) { int e = c->err; c->err = 0; return e; }
 
 /* Teardown: abort whatever lwIP still holds of the flow (a TIME_WAIT PCB
-   goes silently, tcp_abandon), close the listener. The tc_conn itself is
-   kept: lwIP may still call back into it. */
+   goes silently, tcp_abandon), close the listener, free the tc_conn: no
+   PCB refers to it any more, so no callback can reach it. */
 void tc_teardown(struct tc_conn *c) {
     struct tcp_pcb *p;
     while ((p = tc_find(c)) != NULL) {
@@ -269,5 +269,5 @@ void tc_teardown(struct tc_conn *c) {
         tcp_abort(p);
     }
     if (c->listener != NULL && listener_alive(c)) tcp_close(c->listener);
-    c->listener = c->pcb = c->pending = NULL;
+    free(c);
 }
