@@ -24,8 +24,8 @@ from tcpcheck.tools.pytest_plugin import skip_or_fail
 from tcpcheck.tools.runner.execute import execute
 from tcpcheck.tools.runner.profile import Profile
 from tcpcheck.tools.runner.stack import CallError
-from tcpcheck.tools.runner.stacks import make_stack, unavailable
 from tcpcheck.tools.runner.stacks import lwip as lwip_adapter
+from tcpcheck.tools.runner.stacks import make_stack, unavailable
 from tcpcheck.tools.runner.stacks.lwip import LwipStack
 from tcpcheck.tools.scenario import ExpectState, Scenario
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from tcpcheck.tools.cli import main
+from tcpcheck.tools.pytest_plugin import skip_or_fail
 from tcpcheck.tools.runner.execute import execute
 from tcpcheck.tools.runner.stack import CallError, Endpoint, Stack
-from tcpcheck.tools.pytest_plugin import skip_or_fail
 from tcpcheck.tools.runner.stacks import STACKS, make_stack, unavailable
 from tcpcheck.tools.runner.stacks.model import ModelStack
 from tcpcheck.tools.runner.suite import default_suite

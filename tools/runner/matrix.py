@@ -39,9 +39,9 @@ def combine(spec: Spec, runs: Sequence[Mapping[str, Any]], where: str = "results
         if name in stacks:
             raise InputError(where, f"two runs of stack {name!r}: give one run per stack")
         stacks.append(name)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t in spec.transitions:
-        cells = {}
+        cells: dict[str, dict[str, str]] = {}
         for name, run in zip(stacks, runs, strict=True):
             mine = [r for r in run["matrix"] if r.get("transition") == t.id]
             cells[name] = _cell(mine) if mine else {"verdict": "not covered", "scenario": "-", "note": ""}
