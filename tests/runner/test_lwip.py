@@ -31,10 +31,13 @@ from tcpcheck.tools.scenario import ExpectState, Scenario
 
 
 @pytest.fixture(scope="module")
-def lwip() -> Iterator[LwipStack]:
+def lwip(request: pytest.FixtureRequest) -> Iterator[LwipStack]:
     reason = unavailable("lwip")
     if reason:
         skip_or_fail(reason)
+    if request.config.getoption("--tcpcheck-stack") == "lwip":  # one lwIP per process: share the plugin's
+        yield request.getfixturevalue("tcp_harness")
+        return
     stack = make_stack("lwip")
     assert isinstance(stack, LwipStack)
     yield stack

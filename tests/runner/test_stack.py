@@ -29,7 +29,7 @@ MUTANTS = Path(__file__).resolve().parents[1] / "mutants"
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """Each registered stack: the model in-process, Linux through the
     plugin's per-process namespace (skipped without root, failed in CI)."""
-    if request.param == "linux":
+    if request.param == request.config.getoption("--tcpcheck-stack") or request.param == "linux":
         yield request.getfixturevalue("tcp_harness")
         return
     reason = unavailable(request.param)

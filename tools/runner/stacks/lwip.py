@@ -123,10 +123,15 @@ class LwipStack(Stack):
     expect_bound: ClassVar[float] = 0.1
     quiet_window: ClassVar[float] = 0.005
 
+    # lwIP keeps its state in C globals: one netif, one set of PCB lists.
+    _open: ClassVar[bool] = False
+
     def __init__(self) -> None:
         reason = lwip_unavailable()
         if reason:
             raise OSError(reason)
+        if LwipStack._open:
+            raise OSError("one lwIP stack per process (lwIP keeps its state in globals): close the other first")
         self.lib = _shim()
         self.ns = NetNamespace(link="tap")
         try:
@@ -138,6 +143,7 @@ class LwipStack(Stack):
             raise
         self.tick_seconds = self.lib.tc_tmr_interval_ms() / 1000
         self._count = 0
+        LwipStack._open = True
 
     def _feed(self, frame: bytes) -> None:
         self.lib.tc_input(frame, len(frame))
@@ -180,8 +186,11 @@ class LwipStack(Stack):
 
     def close(self) -> None:
         """Release the packet socket and the namespace (the TAP with it)."""
+        if not LwipStack._open:
+            return
         self.wire.close()
         self.ns.close()
+        LwipStack._open = False
 
 
 class LwipEndpoint(Endpoint):
