@@ -19,12 +19,11 @@ import os
 import select
 import socket
 import struct
-import time
-from collections import deque
 from collections.abc import Callable
 
 from tcpcheck.tools.runner.netns import TUN_NAME, NetNamespace
-from tcpcheck.tools.runner.packets import Captured, Packet, PacketError, parse
+from tcpcheck.tools.runner.packets import Packet, PacketError, parse
+from tcpcheck.tools.runner.wire import FlowQueues
 
 ETH_P_ALL, ETH_P_IP, ETH_P_ARP = 0x0003, 0x0800, 0x0806
 PACKET_OUTGOING = 4
@@ -32,7 +31,6 @@ STACK_MAC = bytes.fromhex("020000000001")  # locally administered
 PEER_MAC = bytes.fromhex("020000000002")
 BROADCAST = b"\xff" * 6
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
-FlowKey = tuple[int, int]  # (stack port, peer port)
 
 
 def ethernet(dst: bytes, src: bytes, kind: int, payload: bytes) -> bytes:
@@ -51,12 +49,13 @@ def arp_reply_for(frame: bytes, addr: str, mac: bytes) -> bytes | None:
     return ethernet(sha, mac, ETH_P_ARP, body)
 
 
-class TapWire:
+class TapWire(FlowQueues):
     """The peer's side of a TAP: a packet socket on the kernel's interface,
     per-flow queues and captures (IPv4 bytes, as the TUN wire keeps them)."""
 
     def __init__(self, ns: NetNamespace, peer_addr: str, feed: Callable[[bytes], None]) -> None:
         """``feed`` hands one frame read from the TAP descriptor to the stack."""
+        super().__init__()
         self.ns = ns
         self.peer_addr = peer_addr
         self.feed = feed
@@ -66,8 +65,6 @@ class TapWire:
         self._poll.register(self.sock.fileno(), select.POLLIN)
         self._tap_poll = select.poll()
         self._tap_poll.register(self.tap_fd, select.POLLIN)
-        self._queues: dict[FlowKey, deque[Captured]] = {}
-        self._captures: dict[FlowKey, list[Captured]] = {}
 
     @staticmethod
     def _open() -> socket.socket:
@@ -76,23 +73,10 @@ class TapWire:
         sock.setblocking(False)
         return sock
 
-    def open_flow(self, key: FlowKey) -> list[Captured]:
-        """Start collecting packets of ``key``; returns its capture list."""
-        self._queues[key] = deque()
-        self._captures[key] = []
-        return self._captures[key]
-
-    def close_flow(self, key: FlowKey) -> None:
-        """Stop collecting packets of ``key``."""
-        self._queues.pop(key, None)
-        self._captures.pop(key, None)
-
     def send(self, packet: Packet) -> None:
         """Transmit the peer's packet on the TAP and hand it to the stack."""
         raw = packet.to_bytes()
-        capture = self._captures.get((packet.dport, packet.sport))
-        if capture is not None:
-            capture.append(Captured(time.time(), raw, outbound=False, packet=packet))
+        self.capture_sent(packet, raw)
         self._transmit(ethernet(STACK_MAC, PEER_MAC, ETH_P_IP, raw))
 
     def _transmit(self, frame: bytes) -> None:
@@ -135,28 +119,8 @@ class TapWire:
                 packet = parse(frame[14:])
             except PacketError:
                 continue
-            key = (packet.sport, packet.dport)
-            queue = self._queues.get(key)
-            if queue is None:
-                continue  # another flow's (e.g. a RST from a previous scenario's teardown)
-            raw = frame[14:14 + struct.unpack_from("!H", frame, 16)[0]]
-            item = Captured(time.time(), raw, outbound=True, packet=packet)
-            queue.append(item)
-            self._captures[key].append(item)
-
-    def receive(self, key: FlowKey, timeout: float) -> Captured | None:
-        """The next packet the stack sent on flow ``key``, waiting at most
-        ``timeout`` seconds; None if none came."""
-        queue = self._queues[key]
-        if not queue:
-            self.pump(0)
-        deadline = time.monotonic() + timeout
-        while not queue:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            self.pump(remaining)
-        return queue.popleft()
+            # Without the Ethernet padding (frames are at least 60 bytes).
+            self.queue_received(packet, frame[14:14 + struct.unpack_from("!H", frame, 16)[0]])
 
     def close(self) -> None:
         """Close the packet socket (the namespace owns the TAP)."""
