@@ -182,3 +182,22 @@ def test_a_missing_lwip_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) 
     result = CliRunner().invoke(main, ["run", "--stack", "lwip", "active_open"])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "apt-get install liblwip-dev" in result.output
+
+
+@pytest.mark.slow
+def test_every_generated_scenario_passes_or_is_documented(lwip: LwipStack) -> None:
+    """All criteria (about 600 scenarios, half a minute): no fail on lwIP;
+    not drivable only through the TIME_WAIT reopen lwIP does not have."""
+    from tcpcheck.tools.generate import CRITERIA
+
+    model = load_drive_model(load_spec(), "linux")
+    explorer = Explorer(model)
+    verdicts: dict[str, int] = {}
+    for criterion in CRITERIA:
+        for scenario in build_suite(model, criterion, 1, explorer).scenarios:
+            result = execute(lwip, scenario, lwip.profile())
+            assert result.verdict != "fail", result.to_json()
+            if result.verdict == "not drivable":
+                assert result.note.startswith("TIME_WAIT--SYN(implementation)-->SYN_RCVD"), result.note
+            verdicts[result.verdict] = verdicts.get(result.verdict, 0) + 1
+    assert verdicts["pass"] > verdicts["deviation"] > 0
