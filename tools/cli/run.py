@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from tcpcheck.tools.scenario import Scenario
 
 
+# What ``--stack all`` runs: every real stack (the model stack is the spec
+# itself, not an implementation).
+ALL_STACKS = ("linux", "lwip")
+
+
 @click.command()
 @click.argument("suite", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of the matrix.")
@@ -139,11 +144,6 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
         if junit_path:
             click.echo(f"JUnit XML: {junit_path}")
     raise SystemExit(1 if any(r.verdict == "fail" for r in results) else 0)
-
-
-# What ``--stack all`` runs: every real stack (the model stack is the spec
-# itself, not an implementation).
-ALL_STACKS = ("linux", "lwip")
 
 
 def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str | None, slow: bool,
