@@ -81,6 +81,12 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _root_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "tcpcheck runner needs root (to create a network namespace)"
+    return None
+
+
 def kernel_release() -> str:
     """The running kernel, recorded with every result."""
     return platform.release()
@@ -95,11 +101,12 @@ class NetNamespace:
 
     ``call(fn, ...)`` runs ``fn`` in the namespace thread; use it for
     anything that binds to a namespace when created (sockets, netlink,
-    sysctl writes). Descriptors made there work from any thread.
+    sysctl writes). Descriptors made there work from any thread. With
+    ``tun=False`` the namespace has only ``lo`` (the loopback runner).
     """
 
-    def __init__(self) -> None:
-        reason = unavailable_reason()
+    def __init__(self, tun: bool = True) -> None:
+        reason = unavailable_reason() if tun else _root_reason()
         if reason:
             raise NamespaceUnavailable(reason)
         self.host_inode = _netns_inode()
@@ -119,7 +126,7 @@ class NetNamespace:
         if self.inode == self.host_inode:  # belt and braces: never configure the host
             raise NamespaceUnavailable("unshare(CLONE_NEWNET) left the thread in the host namespace")
         try:
-            self.tun_fd, self.ifindex = self.call(self._set_up)
+            self.tun_fd, self.ifindex = self.call(self._set_up) if tun else (-1, self.call(self._lo_up))
             self.base_sysctls = dict(BASE_SYSCTLS)
             self.set_sysctls(self.base_sysctls)
         except OSError as exc:
@@ -157,7 +164,7 @@ class NetNamespace:
         """Close the TUN and end the thread: the kernel then frees the
         namespace once the last socket made in it is closed."""
         fd = getattr(self, "tun_fd", None)
-        if fd is not None:
+        if fd is not None and fd >= 0:
             os.close(fd)
             self.tun_fd = -1
             del self.tun_fd
@@ -182,6 +189,14 @@ class NetNamespace:
             ifindex = struct.unpack_from("i", raw, 16)[0]
         _add_quickack_route(ifindex)
         return tun, ifindex
+
+    def _lo_up(self) -> int:
+        self._check_private()
+        _write_proc("net/ipv6/conf/default/disable_ipv6", "1", missing_ok=True)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            _if_up(s, "lo")
+            raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", b"lo"))
+        return int(struct.unpack_from("i", raw, 16)[0])
 
     def _check_private(self) -> None:
         if _netns_inode() == self.host_inode:
