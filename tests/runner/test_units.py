@@ -151,7 +151,7 @@ def test_suite_file_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("{", "malformed JSON"),
-    ('[{"name": "x", "steps": [{"kind": "warp"}]}]', "scenario #1: unknown step kind"),
+    ('[{"name": "x", "steps": [{"kind": "warp"}]}]', r"scenario #1: steps\[0\] field 'kind': unknown step kind"),
     ('{"nope": 1}', "expected a JSON list"),
 ])
 def test_bad_suite_files(tmp_path: Path, text: str, message: str) -> None:

@@ -27,18 +27,34 @@ if TYPE_CHECKING:
               help="The stack under test: the Linux kernel, or a spec run in-process (no root).")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
               help="With --stack model: the spec or mutant file it runs (default: the embedded one).")
+@click.option("--loopback", is_flag=True,
+              help="Both endpoints are kernel sockets on lo (two-sided scenarios; the built-in suite is the generated "
+                   "loopback suite); each run is checked against the composed model and the pair properties.")
+@click.option("--no-trace", is_flag=True,
+              help="With --loopback: observe states by sampling sock_diag after every step instead of tracing.")
 @one_line_errors
 def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int, stack_name: str,
-        spec_path: str | None) -> None:
+        spec_path: str | None, loopback: bool, no_trace: bool) -> None:
     """Run conformance scenarios against a TCP stack.
 
     Each SUITE is a scenario name of the built-in suite or a JSON scenario
     file; without any, the built-in suite runs. On Linux (the default) every
     packet goes through a TUN device inside a private network namespace; the
     host is untouched; needs root. --stack model plays the same scenarios
-    against the spec itself (or a mutant, --spec), in-process. Exit status 0
-    iff no scenario failed.
+    against the spec itself (or a mutant, --spec), in-process. With
+    --loopback, A and B are both real sockets on lo in a private namespace,
+    every state change is traced, and the whole run is checked against the
+    composed model. Exit status 0 iff no scenario failed.
     """
+    if loopback:
+        from tcpcheck.tools.cli.loopback import run_loopback
+
+        if stack_name != "linux" or spec_path:
+            raise InputError("--loopback", "runs two Linux sockets on lo; it does not take --stack or --spec")
+
+        run_loopback(suite, as_json, pcap_dir, jobs, trace=not no_trace)
+    if no_trace:
+        raise InputError("--no-trace", "only applies with --loopback")
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile
@@ -111,7 +127,12 @@ def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
         if name in builtin:
             out.append(builtin[name])
         elif Path(name).suffix == ".json" or os.sep in name or Path(name).exists():
-            out.extend(load_suite(name))
+            loaded = load_suite(name)
+            two_sided = [s.name for s in loaded if s.loopback]
+            if two_sided:
+                raise InputError(name, f"scenario {two_sided[0]!r} is two-sided ('loopback': true): run it with "
+                                 "--loopback")
+            out.extend(loaded)
         else:
             raise InputError(name, f"unknown scenario; use a JSON suite file or one of: {', '.join(builtin)}")
     for scenario in out:

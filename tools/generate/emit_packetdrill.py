@@ -86,8 +86,11 @@ def _deviations(profile: Profile | None, transition: str) -> dict[str, tuple[str
     documents on ``transition``."""
     if profile is None:
         return {}
-    return {d.expected: (d.observed, d.id) for d in profile.deviations
-            if d.kind == "differs" and d.transition == transition}
+    out: dict[str, tuple[str, str]] = {}
+    for d in profile.deviations:
+        if d.kind == "differs" and d.transition == transition:
+            out.setdefault(d.expected, (d.observed, d.id))  # the first entry, the one without a narrower scope
+    return out
 
 
 def emit_packetdrill(scenario: Scenario, profile: Profile | None = None, command: str = "") -> str:
