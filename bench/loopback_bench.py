@@ -1,6 +1,7 @@
 """Loopback benchmark: per-scenario time, whole suite wall time, the
-tracer's cost (the same scenarios with and without it, side by side),
-verdict stability over repeats, peak memory. Needs root and nft.
+tracer's cost (the same scenarios with and without it, side by side, on
+loopback and in the TUN runner), verdict stability over repeats, peak
+memory. Needs root and nft.
 
     python bench/loopback_bench.py [--repeats 20]
 
@@ -21,10 +22,14 @@ from collections import defaultdict
 
 from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.cli.loopback import builtin_suite
+from tcpcheck.tools.runner.execute import execute
 from tcpcheck.tools.runner.loopback.batch import run_pairs
 from tcpcheck.tools.runner.loopback.execute import execute_pair
 from tcpcheck.tools.runner.loopback.pair import LoopbackHarness, unavailable_reason
 from tcpcheck.tools.runner.netns import kernel_release
+from tcpcheck.tools.runner.stacks.linux import LinuxStack
+from tcpcheck.tools.runner.suite import default_suite
+from tcpcheck.tools.scenario import Elapse
 
 
 def _ms(seconds: float) -> str:
@@ -77,6 +82,20 @@ def main() -> int:
                         events += len(r.observed.events)
         repeat_wall = time.perf_counter() - start
 
+    # 3. The TUN runner (one real endpoint, our peer) traced and sampled,
+    # alternating per repeat: the event-driven scenarios of the built-in suite.
+    tun_suite = [s for s in default_suite() if not s.slow and not any(isinstance(t, Elapse) for t in s.steps)]
+    tun: dict[str, dict[str, list[float]]] = {"trace": defaultdict(list), "sample": defaultdict(list)}
+    with LinuxStack(trace=True) as tun_traced, LinuxStack(trace=False) as tun_sampled:
+        tun_observer = tun_traced.observer
+        for _ in range(args.repeats):
+            for mode, stack in (("trace", tun_traced), ("sample", tun_sampled)):
+                for scenario in tun_suite:
+                    result = execute(stack, scenario, stack.profile())
+                    tun[mode][result.scenario].append(result.seconds)
+                    verdicts[f"tun {result.scenario} ({mode})"].add(result.verdict)
+                    verdicts[f"tun {result.scenario}"].add(result.verdict)
+
     def median_of(per: dict[str, list[float]]) -> float:
         return statistics.median(statistics.median(v) for v in per.values())
 
@@ -93,6 +112,11 @@ def main() -> int:
           f"+ model check {_ms(check_ms)}; p95 {_ms(statistics.quantiles(all_traced, n=20)[-1])}")
     print(f"median run, tracer vs sampling    : {_ms(traced_ms)} vs {_ms(sampled_ms)}  "
           f"(tracer costs {(traced_ms - sampled_ms) * 1000:+.3f} ms a scenario, {traced_ms / sampled_ms:.2f}x)")
+    tun_traced_ms, tun_sampled_ms = median_of(tun["trace"]), median_of(tun["sample"])
+    print(f"TUN runner, tracer vs sampling    : {_ms(tun_traced_ms)} vs {_ms(tun_sampled_ms)}  "
+          f"({len(tun_suite)} event-driven built-in scenarios; tracer costs "
+          f"{(tun_traced_ms - tun_sampled_ms) * 1000:+.3f} ms a scenario, {tun_traced_ms / tun_sampled_ms:.2f}x; "
+          f"{tun_observer.split(' in trace instance')[0]})")
     print(f"whole suite, wall time            : {suite_wall:7.3f} s    (-j 2: {suite_wall_j2:.3f} s; both include "
           "namespace, nft rule, trace instance and the model build)")
     print(f"events observed and checked       : {events} in {repeat_wall:.2f} s of repeats "

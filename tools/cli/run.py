@@ -31,7 +31,8 @@ if TYPE_CHECKING:
               help="Both endpoints are kernel sockets on lo (two-sided scenarios; the built-in suite is the generated "
                    "loopback suite); each run is checked against the composed model and the pair properties.")
 @click.option("--no-trace", is_flag=True,
-              help="With --loopback: observe states by sampling sock_diag after every step instead of tracing.")
+              help="Linux: observe states by sampling (TCP_INFO, sock_diag) after every step instead of tracing every "
+                   "change with sock:inet_sock_set_state.")
 @one_line_errors
 def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int, stack_name: str,
         spec_path: str | None, loopback: bool, no_trace: bool) -> None:
@@ -53,8 +54,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
             raise InputError("--loopback", "runs two Linux sockets on lo; it does not take --stack or --spec")
 
         run_loopback(suite, as_json, pcap_dir, jobs, trace=not no_trace)
-    if no_trace:
-        raise InputError("--no-trace", "only applies with --loopback")
+    if no_trace and stack_name != "linux":
+        raise InputError("--no-trace", "applies to the Linux stack (the model stack has no kernel to trace)")
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile
@@ -76,6 +77,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         profile = load_profile(known_transitions={t.id for t in spec.transitions})
         waits = needs_slow
+        stack_options = {"trace": False} if no_trace else {}
     scenarios = _select(suite, {t.id for t in spec.transitions})
     chosen = [s for s in scenarios if slow or not waits(s)]
     not_run = [s for s in scenarios if waits(s) and not slow]
@@ -103,6 +105,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         click.echo(f"stack: {info.title()} (profile {profile.name}); settings in force:")
         click.echo("  " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in info.sysctls.items()))
+        if info.observer:
+            click.echo(f"states: {info.observer}")
         click.echo()
         click.echo(table(("transition", "scenario", "verdict", "note"), rows))
         s = summary(results, rows)

@@ -45,7 +45,8 @@ def explain(result: Any) -> str:
     for s in result.steps:
         seen = f" (expected {s.expected}, observed {s.observed})" if s.expected or s.observed else ""
         note = f"  -- {s.note}" if s.note else ""
-        lines.append(f"  {s.index:>3} {s.verdict:<9} {s.step:<28} state {s.state}{seen}{note}")
+        went = f"; went {s.path}" if getattr(s, "path", "") else ""
+        lines.append(f"  {s.index:>3} {s.verdict:<9} {s.step:<28} state {s.state}{went}{seen}{note}")
     return "\n".join(lines)
 
 

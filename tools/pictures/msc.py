@@ -206,7 +206,7 @@ def chart_from_result(result: dict[str, Any], stack: str = "stack") -> Chart:
         state = str(step.get("state", "")).split(" ", 1)[0]
         row = Row(str(step.get("index", n)), verdict=v)
         row.tooltip = "; ".join(str(step[k]) for k in ("step", "verdict", "expected", "observed", "note", "state")
-                                if step.get(k))
+                                if step.get(k)) + (f"; went {step['path']}" if step.get("path") else "")
         row.left_state = state if v != "skipped" else ""
         row.left_changed = bool(state) and state != last_state
         if state and v != "skipped":

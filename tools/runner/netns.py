@@ -103,12 +103,15 @@ class NetNamespace:
     anything that binds to a namespace when created (sockets, netlink,
     sysctl writes). Descriptors made there work from any thread. With
     ``tun=False`` the namespace has only ``lo`` (the loopback runner).
+    ``addresses``: the stack's and the peer's address on the TUN, in one
+    /24 of 198.18.0.0/15 (a traced run takes a pair of its own).
     """
 
-    def __init__(self, tun: bool = True) -> None:
+    def __init__(self, tun: bool = True, addresses: tuple[str, str] = (LOCAL_ADDR, PEER_ADDR)) -> None:
         reason = unavailable_reason() if tun else _root_reason()
         if reason:
             raise NamespaceUnavailable(reason)
+        self.local_addr, self.peer_addr = addresses
         self.host_inode = _netns_inode()
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]] | None]
         self._jobs = queue.SimpleQueue()
@@ -182,12 +185,12 @@ class NetNamespace:
         fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH22x", TUN_NAME.encode(), IFF_TUN | IFF_NO_PI))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             _if_up(s, "lo")
-            _ifreq_addr(s, SIOCSIFADDR, TUN_NAME, LOCAL_ADDR)
+            _ifreq_addr(s, SIOCSIFADDR, TUN_NAME, self.local_addr)
             _ifreq_addr(s, SIOCSIFNETMASK, TUN_NAME, NETMASK)
             _if_up(s, TUN_NAME)
             raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", TUN_NAME.encode()))
             ifindex = struct.unpack_from("i", raw, 16)[0]
-        _add_quickack_route(ifindex)
+        _add_quickack_route(ifindex, self.local_addr, self.peer_addr)
         return tun, ifindex
 
     def _lo_up(self) -> int:
@@ -273,15 +276,15 @@ def _ifreq_addr(s: socket.socket, request: int, name: str, addr: str) -> None:
     fcntl.ioctl(s, request, struct.pack("16s", name.encode()) + sockaddr + b"\0" * 8)
 
 
-def _add_quickack_route(ifindex: int) -> None:
+def _add_quickack_route(ifindex: int, local: str, peer: str) -> None:
     # A host route to the peer with the quickack metric: Linux then ACKs at
     # once instead of delaying (it enters pingpong mode on a FIN, and would
     # otherwise hold the ACK up to 40 ms), so every expected ACK is already
     # in the TUN when the injecting write returns.
     rtmsg = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
                         RT_SCOPE_LINK, RTN_UNICAST, 0)
-    body = rtmsg + attr(RTA_DST, socket.inet_aton(PEER_ADDR)) + attr(RTA_OIF, struct.pack("=i", ifindex))
-    body += attr(RTA_PREFSRC, socket.inet_aton(LOCAL_ADDR))
+    body = rtmsg + attr(RTA_DST, socket.inet_aton(peer)) + attr(RTA_OIF, struct.pack("=i", ifindex))
+    body += attr(RTA_PREFSRC, socket.inet_aton(local))
     body += attr(RTA_METRICS, attr(RTAX_QUICKACK, struct.pack("=I", 1)))
     nl = Netlink(NETLINK_ROUTE)
     try:
