@@ -198,6 +198,42 @@ def _holds(tree: exprlang.Node, history: dict[str, bool]) -> bool:
 Updates = list[tuple[int, gcl.Expr]]
 
 
+def transition_effects(
+    spec: Spec,
+    fields: dict[str, int],
+    chain: list[Transition],
+    received: bool,
+    rcvd_fin: bool,
+    alphabet: dict[str, Wire],
+) -> tuple[Updates, list[str]]:
+    """State and history updates of one endpoint taking ``chain``, and the wires sent.
+
+    ``fields`` maps ``state`` and each history variable to its variable
+    number; the timed composition (model/timed.py) calls this too.
+    """
+    f = fields
+    ups: Updates = []
+    if received and any("FIN" in spec.events[t.event].flags for t in chain):
+        rcvd_fin = True
+        ups.append((f["rcvd_fin"], gcl.TRUE))
+    sends = [s for t in chain for s in t.sends]
+    sent = [wire_for(spec.segments[s], rcvd_fin, alphabet) for s in sends]
+    ups.append((f["state"], gcl.Const(spec.state_names.index(chain[-1].target))))
+    if chain[0].source == spec.initial and chain[-1].target != spec.initial:
+        ups.append((f["opened"], gcl.TRUE))
+    if chain[0].event == "listen":
+        ups.append((f["passive"], gcl.TRUE))
+    if chain[0].event == "abort":
+        ups.append((f["aborted"], gcl.TRUE))
+    if any("FIN" in spec.segments[s].flags for s in sends):
+        ups.append((f["sent_fin"], gcl.TRUE))
+        if not rcvd_fin:
+            ups.append((f["fin_first"], gcl.TRUE))
+    if any("RST" in spec.segments[s].flags for s in sends):
+        ups.append((f["sent_rst"], gcl.TRUE))
+    return ups, sent
+
+
 class _Fifo:
     """A FIFO channel as K slots, head first; empty slots (0) at the tail."""
 
@@ -340,28 +376,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
         commands.append(gcl.Command(name, guard, updates, action))
 
     def effects(ep: str, chain: list[Transition], received: bool, rcvd_fin: bool) -> tuple[Updates, list[str]]:
-        """State and history updates of taking ``chain``, and the wires sent."""
-        f = endpoints[ep]
-        ups: Updates = []
-        if received and any("FIN" in spec.events[t.event].flags for t in chain):
-            rcvd_fin = True
-            ups.append((f["rcvd_fin"], gcl.TRUE))
-        sends = [s for t in chain for s in t.sends]
-        sent = [wire_for(spec.segments[s], rcvd_fin, alphabet) for s in sends]
-        ups.append((f["state"], gcl.Const(st_index[chain[-1].target])))
-        if chain[0].source == spec.initial and chain[-1].target != spec.initial:
-            ups.append((f["opened"], gcl.TRUE))
-        if chain[0].event == "listen":
-            ups.append((f["passive"], gcl.TRUE))
-        if chain[0].event == "abort":
-            ups.append((f["aborted"], gcl.TRUE))
-        if any("FIN" in spec.segments[s].flags for s in sends):
-            ups.append((f["sent_fin"], gcl.TRUE))
-            if not rcvd_fin:
-                ups.append((f["fin_first"], gcl.TRUE))
-        if any("RST" in spec.segments[s].flags for s in sends):
-            ups.append((f["sent_rst"], gcl.TRUE))
-        return ups, sent
+        return transition_effects(spec, endpoints[ep], chain, received, rcvd_fin, alphabet)
 
     def fin_split(f: dict[str, int], sends: list[str]) -> list[tuple[bool, list[gcl.Expr]]]:
         """What an ACK or FIN covers depends on rcvd_fin: split on it when sending one."""
@@ -490,7 +505,10 @@ def property_env(system: gcl.System, aliases: dict[str, str] | None = None) -> e
     names: dict[str, exprlang.Typed] = {}
     for ep, fields in system.endpoints.items():
         for key, var in fields.items():
-            kind = "state" if key == "state" else "bool"
+            # a two-valued false/true domain is a boolean; the timed model's
+            # incarnation numbers and timers are integers
+            domain = system.vars[var].values
+            kind = "state" if key == "state" else "bool" if domain == ("false", "true") else "int"
             names[f"{ep}.{key}"] = (gcl.Ref(var), kind)
     for ch, view in system.views.items():
         names[f"{ch}.empty"] = (view.empty(), "bool")

@@ -19,6 +19,10 @@ KINDS = {
     "reachable (AG (from -> EF p))",
 }
 EXPECTS = ("holds", "violated")
+# Which composition a property is stated over: the untimed one of
+# model/compose.py, or the timed one of model/timed.py (its own vocabulary:
+# incarnations, accepted_old, reset).
+MODELS = ("untimed", "timed")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,24 @@ class Property:
     line: int | None
     source: str | None = None  # the 'from' expression of a recoverable property
     source_tree: Node | None = None
+    # ("note3", False, "holds"): with option note3 off, expect "holds" instead
+    expect_with: tuple[tuple[str, bool, str], ...] = ()
+
+    def expected(self, options: dict[str, object]) -> str:
+        """The verdict expected under these model options (``expect_with``
+        first, in file order, then ``expect``); an option the model does not
+        have is a located error."""
+        for name, value, verdict in self.expect_with:
+            if name not in options:
+                raise InputError(
+                    where(self.path, self.line),
+                    f"property {self.name!r} field 'expect_with': unknown option {name!r}; "
+                    f"the model has: {', '.join(options)}",
+                )
+            if bool(options[name]) == value:
+                return verdict
+        return self.expect
+    model: str = "untimed"
 
     def instances(self, system: gcl.System) -> list[tuple[str, gcl.Expr]]:
         """(label, boolean expression) per endpoint when ``each``, else one.
@@ -80,8 +102,11 @@ def default_properties_path() -> Path:
     return Path(str(resources.files("tcpcheck.specs").joinpath("properties.toml")))
 
 
-def load_properties(path: str | Path | None = None) -> list[Property]:
-    """Load and parse a properties file; errors name the file and line."""
+def load_properties(path: str | Path | None = None, model: str = "untimed") -> list[Property]:
+    """Load and parse a properties file; errors name the file and line.
+
+    Returns the properties stated over ``model`` ("untimed" or "timed").
+    """
     p = Path(path) if path is not None else default_properties_path()
     data, text = read_toml(p)
     rows = data.get("property")
@@ -92,7 +117,7 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
         raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; only [[property]] is allowed")
     out: list[Property] = []
     names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "each", "unless", "description", "from"}
+    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "model"}
     for i, row in enumerate(rows):
 
         def fail(key: str | None, message: str, i: int = i) -> InputError:
@@ -125,6 +150,20 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
             unless = [unless]
         if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
             raise fail("unless", "must be an option name or a list of them")
+        expect_with = []
+        raw_with = row.get("expect_with", {})
+        if not isinstance(raw_with, dict):
+            raise fail("expect_with", 'must be a table such as { "note3=off" = "holds" }')
+        for setting, verdict in raw_with.items():
+            option, sep, value = setting.partition("=")
+            if not sep or not option or value not in ("on", "off"):
+                raise fail("expect_with", f"{setting!r} is not NAME=on or NAME=off (e.g. \"note3=off\")")
+            if verdict not in EXPECTS:
+                raise fail("expect_with", f"{setting!r} must map to 'holds' or 'violated', not {verdict!r}")
+            expect_with.append((option, value == "on", verdict))
+        stated_over = row.get("model", "untimed")
+        if stated_over not in MODELS:
+            raise fail("model", f"model must be one of {', '.join(MODELS)}, not {stated_over!r}")
         line = locate(text, "property", i, "expr")
         try:
             tree = parse(row["expr"])
@@ -155,9 +194,11 @@ def load_properties(path: str | Path | None = None) -> list[Property]:
                 line=line,
                 source=source,
                 source_tree=source_tree,
+                expect_with=tuple(expect_with),
+                model=stated_over,
             )
         )
-    return out
+    return [prop for prop in out if prop.model == model]
 
 
 __all__ = ["ENDPOINTS", "KINDS", "Property", "default_properties_path", "load_properties"]

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from tcpcheck.model.errors import InputError
-from tcpcheck.tools.cli.kit import progress, table
+from tcpcheck.tools.cli.kit import check_output_dir, table
+from tcpcheck.tools.cli.live import progress_bar
 from tcpcheck.tools.scenario import Scenario
 
 
@@ -61,19 +62,14 @@ def run_loopback(names: tuple[str, ...], as_json: bool, pcap_dir: str | None, jo
     reason = unavailable_reason()
     if reason:
         raise InputError("run --loopback", reason)
-    done = 0
-
-    def tick(result: object) -> None:
-        nonlocal done
-        done += 1
-        progress(f"tcpcheck run --loopback: {done}/{len(scenarios)} scenarios")
-
+    if pcap_dir:
+        check_output_dir(pcap_dir, "--pcap")
     try:
-        info, results = run_pairs(scenarios, spec, profile, jobs=jobs, trace=trace, pcap_dir=pcap_dir,
-                                  on_result=tick)
+        with progress_bar(len(scenarios), "tcpcheck run --loopback") as advance:
+            info, results = run_pairs(scenarios, spec, profile, jobs=jobs, trace=trace, pcap_dir=pcap_dir,
+                                      on_result=lambda r: advance(getattr(r, "scenario", "")))
     except LoopbackUnavailable as exc:
         raise InputError("run --loopback", str(exc)) from None
-    progress("")
     if as_json:
         click.echo(json.dumps(to_json(info, profile, results), indent=2))
     else:
