@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,17 @@ from tcpcheck.tools.generate import CRITERIA, build_suite
 from tcpcheck.tools.generate.drivable import DriveModel
 from tcpcheck.tools.generate.emit_packetdrill import (
     DELAYED_ACKS,
+    EXPECTED,
     FRESH_NAMESPACE,
     LOCAL_IP,
+    NORMAL_PRIORITY,
     PORT,
     REMOTE_IP,
-    SENT_AS_EXPECTED,
     TOLERANCE_USECS,
     NotWritable,
     emit_packetdrill,
     emit_packetdrill_suite,
+    sent_as_expected,
 )
 from tcpcheck.tools.generate.paths import Explorer
 from tcpcheck.tools.runner.netns import BASE_SYSCTLS
@@ -135,7 +138,7 @@ def test_active_close_script(linux: DriveModel, explorer: Explorer) -> None:
         "+0 `sleep 0.3`",
         "+0 < . 1000002:1000002(0) ack 2 win 65535",
         "+0 > . 2:2(0) ack 2",
-        f"+0 `{SENT_AS_EXPECTED}`",
+        f"+0 `{sent_as_expected(5)}`",  # SYN, ACK, FIN, the ACK of the peer's FIN, the probe's answer
     ]
 
 
@@ -155,7 +158,7 @@ def test_passive_close_script(linux: DriveModel, explorer: Explorer) -> None:
         "+0 `sleep 0.3`",
         "+0 < . 2:2(0) ack 1000002 win 65535",
         "+0 > R 1000002:1000002(0)",
-        f"+0 `{SENT_AS_EXPECTED}`",
+        f"+0 `{sent_as_expected(5)}`",  # SYN, ACK, the delayed ACK, FIN, the probe's answer
     ]
 
 
@@ -301,18 +304,45 @@ def test_every_script_ends_with_a_quiet_wait_a_probe_and_a_count() -> None:
         assert lines[-4] == "+0 `sleep 0.3`", name
         assert re.fullmatch(r"\+0 < \. \d+:\d+\(0\) ack \d+ win 65535", lines[-3]), name
         assert re.fullmatch(r"\+0 > (R|\.) \d+:\d+\(0\)( ack \d+)?", lines[-2]), name
-        assert lines[-1] == f"+0 `{SENT_AS_EXPECTED}`", name
+        assert lines[-1] == f"+0 `{sent_as_expected(_expected_segments(text))}`", name
 
 
-def test_the_count_counts_the_lines_that_expect_a_segment(tmp_path: Path) -> None:
-    """The end count's grep, run on a script, finds exactly its ``>`` lines."""
+def _expected_segments(text: str) -> int:
+    return sum(1 for line in text.splitlines() if re.match(r"^\+?[0-9.~+]+ > ", line))
+
+
+def test_the_count_is_the_number_of_lines_that_expect_a_segment() -> None:
     text = TEXTS["transitions_t10_syn_sent_timeout_syn_closed.pkt"]
-    path = tmp_path / "s.pkt"
-    path.write_text(text)
-    pattern = re.search(r"grep -c '([^']*)'", SENT_AS_EXPECTED).group(1)  # type: ignore[union-attr]
-    counted = subprocess.run(["grep", "-c", pattern, str(path)], capture_output=True, text=True).stdout
-    expected = [line for line in text.splitlines() if re.match(r"^\+[0-9.~+]+ > ", line)]
-    assert int(counted) == len(expected) == 3  # SYN, its retransmission, the probe's answer
+    assert _expected_segments(text) == 3  # SYN, its retransmission, the probe's answer
+    assert text.splitlines()[-1] == f"+0 `{sent_as_expected(3)}`"
+    assert all(EXPECTED.match(line) for line in text.splitlines() if " > " in line and not line.startswith("//"))
+
+
+def test_the_count_reads_the_namespaces_packets_sent(tcp_harness: object) -> None:
+    # tcp_harness: root and namespaces, or the runner's skip (a failure under TCPCHECK_REQUIRE_NETNS=1).
+    # A fresh namespace has sent nothing; a connect() to a closed port on its
+    # own lo sends two IPv4 packets (the SYN and the RST that answers it).
+    def holds(shell: str) -> bool:
+        return subprocess.run(["unshare", "-n", "sh", "-c", shell], capture_output=True).returncode == 0
+
+    assert holds(sent_as_expected(0)) and not holds(sent_as_expected(1))
+    refused = (f"ip link set lo up && {sys.executable} -c "
+               "'import socket; assert socket.socket().connect_ex((\"127.0.0.1\", 9))' && ")
+    assert holds(refused + sent_as_expected(2))
+    assert not holds(refused + sent_as_expected(1)) and not holds(refused + sent_as_expected(3))
+
+
+def test_a_timer_is_polled_at_normal_priority() -> None:
+    """packetdrill runs its commands at its real-time priority; a poll that
+    waits out a timer drops it, so as not to delay other packetdrills."""
+    polls = [line for text in TEXTS.values() for line in text.splitlines() if "while " in line]
+    assert len(polls) == sum(text.count(": wait (at most") for text in TEXTS.values()) > 0
+    assert all(line.startswith(f"+0 `{NORMAL_PRIORITY}") for line in polls)
+    if subprocess.run(["chrt", "-r", "1", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no real-time priority here (needs root)")
+    shown = subprocess.run(["chrt", "-r", "1", "sh", "-c", NORMAL_PRIORITY + "chrt -p $$"],
+                           capture_output=True, text=True).stdout
+    assert "SCHED_OTHER" in shown
 
 
 def test_the_guard_refuses_a_namespace_that_is_not_fresh() -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from tcpcheck.tools.generate.emit_packetdrill import EXPECTED
 from tcpcheck.tools.pytest_plugin import REQUIRE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +124,6 @@ def _failures(results: dict[Path, Outcome]) -> list[str]:
 
 # -- one-line corruptions ------------------------------------------------------
 
-EXPECTED = re.compile(r"^\+[0-9.~+]+ > ")
 FLIPPED = {"S": "S.", "S.": "S", ".": "F.", "F.": ".", "R": "R.", "R.": "R", "P.": "."}
 OTHER_TCPI = {"TCP_CLOSE_WAIT": "TCP_LAST_ACK"}
 OTHER_SS = {"established": "close-wait", "listening": "syn-sent"}
