@@ -48,7 +48,7 @@ def render(
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.generate import build_suite, load_drive_model
     from tcpcheck.tools.generate.emit_json import emit_json, json_name
-    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill_suite
     from tcpcheck.tools.generate.emit_pytest import CONFTEST, emit_pytest, file_name
     from tcpcheck.tools.generate.paths import Explorer
 
@@ -78,10 +78,9 @@ def render(
             files[name] = emit_pytest(suite, spec, command)
             written.append(name)
         if fmt in ("packetdrill", "all") and criterion not in TWO_SIDED:
-            for scenario in suite.scenarios:
-                name = f"packetdrill/{criterion}_{scenario.name}.pkt"
-                files[name] = emit_packetdrill(scenario, model.profile, command)
-            written.append(f"packetdrill/{criterion}_*.pkt ({len(suite.scenarios)})")
+            scripts = emit_packetdrill_suite(suite, model.profile, command)
+            files.update(scripts)
+            written.append(f"packetdrill/{criterion}_*.pkt ({len(scripts) - 1}; the rest in {criterion}.txt)")
         if fmt == "json":
             files[json_name(suite)] = emit_json(suite, command)
             written.append(json_name(suite))

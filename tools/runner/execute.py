@@ -143,7 +143,9 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             changes = conv.endpoint.changes()
             path, recorded = path_text(changes[recorded:]), len(changes)
             calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
-            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls)
+            injects = tuple(s.segment for s in scenario.steps[:index] if isinstance(s, Inject))
+            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls,
+                                              injects)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
