@@ -417,5 +417,8 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
                 step_from_json(step)
             except ValueError as exc:
                 raise InputError(str(p), f"{prefix}[{n}].steps[{k}]: {exc}") from None
-        out.append(Scenario.from_json(row))
+        try:
+            out.append(Scenario.from_json(row))
+        except ValueError as exc:  # what the schema cannot say: sides, two-sided forms
+            raise InputError(str(p), f"{prefix}[{n}]: {exc}") from None
     return tuple(out)

@@ -297,7 +297,11 @@ def _fits(d: Deviation, event: int, actor: str, run: ObservedRun, sysctls: dict[
     """The entry's scope holds for ``actor`` at ``event``: settings, the
     calls it made (and did not make) before, and what provokes it."""
     calls = [e.op for e in run.events[:event] if e.kind == "call" and e.side == actor]
-    if not d.applies(sysctls) or not d.in_context(tuple(calls)):
+    # What the peer sent it, named as a TUN scenario's injects are (data is DATA).
+    delivered = [run.segments[e.segment] for e in run.events[:event] if e.kind == "deliver" and e.side == actor]
+    injects = tuple(n for seg in delivered for n in ((seg.wire,) if seg.wire else ()) + (("DATA",) if seg.length
+                                                                                          else ()))
+    if not d.applies(sysctls) or not d.in_context(tuple(calls), injects):
         return False
     if d.provoke == "unread_data":
         data = [n for n, e in enumerate(run.events[:event]) if e.kind == "deliver" and e.side == actor
