@@ -11,6 +11,8 @@ Fixtures:
   ``@pytest.mark.tcpcheck_sysctls(name="value")`` mark apply inside the
   namespace for the test's duration (Linux).
 * ``tcp_stack`` / ``tcp_peer``: the stack under test and the remote peer.
+* ``tcp_loopback`` (per worker process): two real endpoints on ``lo`` in a
+  private namespace, traced (``runner.loopback``).
 
 Without root or TUN the runner's tests are skipped with one line saying
 why; with ``TCPCHECK_REQUIRE_NETNS=1`` (CI) that is a failure instead.
@@ -96,6 +98,24 @@ def _other_stack(name: str, spec: str | None) -> Any:
         return make_stack(name, spec=spec) if spec else make_stack(name)
     except InputError as exc:
         raise pytest.UsageError(f"--tcpcheck-spec: {exc}") from None
+
+
+@pytest.fixture(scope="session")
+def tcp_loopback() -> Iterator[Any]:
+    """The per-process loopback harness: a private namespace with only lo,
+    the hold rule and the run's trace instance (``LoopbackHarness``)."""
+    from tcpcheck.tools.runner.loopback.pair import LoopbackHarness, LoopbackUnavailable, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        _unavailable(reason)
+    try:
+        harness = LoopbackHarness()
+    except (LoopbackUnavailable, OSError) as exc:
+        _unavailable(str(exc))
+        raise  # not reached: skip or fail raised
+    yield harness
+    harness.close()
 
 
 @pytest.fixture

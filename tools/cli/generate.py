@@ -16,7 +16,9 @@ import click
 
 from tcpcheck.tools.cli.kit import one_line_errors, table
 
-CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
+# As tools/generate/build.py names them (kept here so --help imports no model).
+CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour", "loopback")
+TWO_SIDED = ("loopback",)  # packetdrill scripts play one endpoint: these suites have none
 FORMATS = ("pytest", "packetdrill", "json", "all")  # all: pytest and packetdrill, what generated_tests/ holds
 DEFAULT_EXTRA_STATES = 1
 
@@ -46,7 +48,7 @@ def render(
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.generate import build_suite, load_drive_model
     from tcpcheck.tools.generate.emit_json import emit_json, json_name
-    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill_suite
     from tcpcheck.tools.generate.emit_pytest import CONFTEST, emit_pytest, file_name
     from tcpcheck.tools.generate.paths import Explorer
 
@@ -75,11 +77,10 @@ def render(
             name = file_name(suite)
             files[name] = emit_pytest(suite, spec, command)
             written.append(name)
-        if fmt in ("packetdrill", "all"):
-            for scenario in suite.scenarios:
-                name = f"packetdrill/{criterion}_{scenario.name}.pkt"
-                files[name] = emit_packetdrill(scenario, model.profile, command)
-            written.append(f"packetdrill/{criterion}_*.pkt ({len(suite.scenarios)})")
+        if fmt in ("packetdrill", "all") and criterion not in TWO_SIDED:
+            scripts = emit_packetdrill_suite(suite, model.profile, command)
+            files.update(scripts)
+            written.append(f"packetdrill/{criterion}_*.pkt ({len(scripts) - 1}; the rest in {criterion}.txt)")
         if fmt == "json":
             files[json_name(suite)] = emit_json(suite, command)
             written.append(json_name(suite))

@@ -36,6 +36,12 @@ ALL_STACKS = ("linux", "lwip")
                    f"in-process (no root), or all real stacks ({', '.join(ALL_STACKS)}) in one matrix.")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
               help="With --stack model: the spec or mutant file it runs (default: the embedded one).")
+@click.option("--loopback", is_flag=True,
+              help="Both endpoints are kernel sockets on lo (two-sided scenarios; the built-in suite is the generated "
+                   "loopback suite); each run is checked against the composed model and the pair properties.")
+@click.option("--no-trace", is_flag=True,
+              help="Linux: observe states by sampling (TCP_INFO, sock_diag) after every step instead of tracing every "
+                   "change with sock:inet_sock_set_state.")
 @click.option("--list", "list_only", is_flag=True,
               help="List the scenarios (after -k) with the transitions each covers; run nothing.")
 @click.option("-k", "keyword", metavar="EXPR",
@@ -45,7 +51,8 @@ ALL_STACKS = ("linux", "lwip")
               help="Also write the results as JUnit XML (one testcase per scenario) for CI systems.")
 @one_line_errors
 def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int, stack_name: str,
-        spec_path: str | None, list_only: bool, keyword: str | None, junit_path: str | None) -> None:
+        spec_path: str | None, loopback: bool, no_trace: bool, list_only: bool, keyword: str | None,
+        junit_path: str | None) -> None:
     """Run conformance scenarios against a TCP stack.
 
     Each SUITE is a scenario name of the built-in suite or a JSON scenario
@@ -56,10 +63,22 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     --list). --stack model plays the same scenarios against the spec itself
     (or a mutant, --spec), in-process. lwIP runs in-process on a TAP device
     inside a private namespace (root, liblwip-dev). --stack all runs every
-    real stack and prints one matrix, transitions down, stacks across. Exit
-    status 0 iff no scenario failed, 2 for bad input or a stack that is not
-    installed, 130 when interrupted.
+    real stack and prints one matrix, transitions down, stacks across. With
+    --loopback, A and B are both real sockets on lo in a private namespace,
+    every state change is traced, and the whole run is checked against the
+    composed model. Exit status 0 iff no scenario failed, 2 for bad input or
+    a stack that is not installed, 130 when interrupted.
     """
+    if loopback:
+        from tcpcheck.tools.cli.loopback import run_loopback
+
+        if stack_name != "linux" or spec_path:
+            raise InputError("--loopback", "runs two Linux sockets on lo; it does not take --stack or --spec")
+        if list_only or keyword or junit_path:
+            raise InputError("--loopback", "does not take --list, -k or --junit-xml yet")
+        run_loopback(suite, as_json, pcap_dir, jobs, trace=not no_trace)
+    if no_trace and stack_name != "linux":
+        raise InputError("--no-trace", "applies to the Linux stack (the model stack has no kernel to trace)")
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile
@@ -87,6 +106,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
         # Only Linux waits for a timer it cannot shorten (its fixed 60 s
         # TIME_WAIT); lwIP, like the model, fires its timers when asked.
         waits = needs_slow if stack_name == "linux" else (lambda s: False)
+        stack_options = {"trace": False} if no_trace and stack_name == "linux" else {}
     scenarios = _select(suite, {t.id for t in spec.transitions})
     deselected = 0
     if keyword is not None:
@@ -128,6 +148,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         click.echo(f"stack: {info.title()} (profile {profile.name}); settings in force:")
         click.echo("  " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in info.sysctls.items()))
+        if info.observer:
+            click.echo(f"states: {info.observer}")
         click.echo()
         click.echo(table(("transition", "scenario", "verdict", "note"), rows))
         s = summary(results, rows)
@@ -227,7 +249,12 @@ def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
         if name in builtin:
             out.append(builtin[name])
         elif Path(name).suffix == ".json" or os.sep in name or Path(name).exists():
-            out.extend(load_suite(name))
+            loaded = load_suite(name)
+            two_sided = [s.name for s in loaded if s.loopback]
+            if two_sided:
+                raise InputError(name, f"scenario {two_sided[0]!r} is two-sided ('loopback': true): run it with "
+                                 "--loopback")
+            out.extend(loaded)
         else:
             raise InputError(name, f"unknown scenario; use a JSON suite file or one of: {', '.join(builtin)}")
     for scenario in out:

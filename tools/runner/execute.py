@@ -16,7 +16,7 @@ from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Profile
-from tcpcheck.tools.runner.stack import CallError, Stack
+from tcpcheck.tools.runner.stack import CallError, Stack, path_text
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
 VERDICTS = ("pass", "deviation", "fail", "skipped", "not drivable")
@@ -34,6 +34,7 @@ class StepResult:
     observed: str = ""
     note: str = ""
     seconds: float = 0.0
+    path: str = ""  # the states the stack went through during the step, as it recorded them (traced)
     transition: str = ""  # the spec transition this step belongs to ("" for set-up and glue)
 
     def to_json(self) -> dict[str, Any]:
@@ -138,6 +139,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""
+    recorded = 0  # state changes the stack recorded before the current step
     try:
         _prepare(conv, scenario)
         for index, step in enumerate(scenario.steps, start=1):
@@ -153,13 +155,17 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             except OSError as exc:  # e.g. bind: address in use; the step could not be made
                 ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
             state = conv.observe().text()
+            changes = conv.endpoint.changes()
+            path, recorded = path_text(changes[recorded:]), len(changes)
             calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
-            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls)
+            injects = tuple(s.segment for s in scenario.steps[:index] if isinstance(s, Inject))
+            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls,
+                                              injects)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
             results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
-                                       observed if not ok else "", note, time.perf_counter() - t0,
+                                       observed if not ok else "", note, time.perf_counter() - t0, path,
                                        taken[index - 1]))
             if verdict == "deviation":
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
