@@ -108,11 +108,11 @@ def tcp_loopback() -> Iterator[Any]:
 
     reason = unavailable_reason()
     if reason:
-        _unavailable(reason)
+        skip_or_fail(reason)
     try:
         harness = LoopbackHarness()
     except (LoopbackUnavailable, OSError) as exc:
-        _unavailable(str(exc))
+        skip_or_fail(str(exc))
         raise  # not reached: skip or fail raised
     yield harness
     harness.close()
