@@ -67,7 +67,7 @@ def run_loopback(names: tuple[str, ...], as_json: bool, pcap_dir: str | None, jo
     try:
         with progress_bar(len(scenarios), "tcpcheck run --loopback") as advance:
             info, results = run_pairs(scenarios, spec, profile, jobs=jobs, trace=trace, pcap_dir=pcap_dir,
-                                      on_result=lambda r: advance(getattr(r, "scenario", "")))
+                                      on_result=lambda r: advance(r.scenario))
     except LoopbackUnavailable as exc:
         raise InputError("run --loopback", str(exc)) from None
     if as_json:
