@@ -65,8 +65,11 @@ def bad(args: list[str], tmp_path: Path) -> str:
 
 def test_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
     props = tmp_path / "p.toml"
-    props.write_text('[[property]]\nname = "x"\nkind = "invariant"\nexpr = "A.state == NOWHERE"\nexpect = "holds"\n')
-    assert bad(["--properties", str(props)], tmp_path).startswith(f"tcpcheck: {props}:4: property 'x'")
+    props.write_text(
+        '[[property]]\nname = "x"\nrfc = "RFC 9293 §3.6"\nkind = "invariant"\nexpr = "A.state == NOWHERE"\n'
+        'expect = "holds"\n'
+    )
+    assert bad(["--properties", str(props)], tmp_path).startswith(f"tcpcheck: {props}:5: property 'x'")
     assert "no such file" in bad(["--spec", "missing.toml"], tmp_path)
     assert "between 1 and 6" in bad(["--bound", "0"], tmp_path)
     assert "NAME=on or NAME=off" in bad(["--option", "note3"], tmp_path)
