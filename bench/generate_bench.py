@@ -19,7 +19,7 @@ import tracemalloc
 
 from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.generate import CRITERIA, build_suite, load_drive_model
-from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill_suite
 from tcpcheck.tools.generate.emit_pytest import emit_pytest
 from tcpcheck.tools.generate.suite import Suite
 
@@ -34,7 +34,7 @@ def _build(criterion: str, extra: int) -> Suite:
 def _emit(suite: Suite) -> int:
     spec = load_spec()
     size = len(emit_pytest(suite, spec, "bench"))
-    return size + sum(len(emit_packetdrill(s)) for s in suite.scenarios)
+    return size + sum(len(text) for text in emit_packetdrill_suite(suite, None, "bench").values())
 
 
 def main() -> int:

@@ -221,6 +221,111 @@ def _holds(tree: exprlang.Node, history: dict[str, bool]) -> bool:
 Updates = list[tuple[int, gcl.Expr]]
 
 
+def _acknowledged(spec: Spec, f: dict[str, int], source: str, chain: list[Transition], w: Wire) -> Updates:
+    """Segments of ours that the ACK of a received segment takes off the retransmission queue.
+
+    In a synchronized state every acceptable ACK is processed (RFC 9293
+    §3.10.7.4, fifth), whatever the state then does with the segment;
+    before that, only the ACK of a SYN that completes the handshake is
+    (§3.10.7.3, fourth). A RST acknowledges nothing: it refuses or resets.
+    """
+    if "ACK" not in w.flags or "RST" in w.flags:
+        return []
+    completes = bool(chain) and "SYN" in w.flags and spec.state(chain[-1].target).synchronized
+    ups: Updates = []
+    if w.acks_syn and (spec.state(source).synchronized or completes):
+        ups.append((f["rtx_syn"], gcl.FALSE))
+    if w.acks_fin and spec.state(source).synchronized:
+        ups.append((f["rtx_fin"], gcl.FALSE))
+    return ups
+
+
+def sending_effects(spec: Spec, f: dict[str, int], sends: list[str], rcvd_fin: bool,
+                    queued: frozenset[str] | None) -> Updates:
+    """History updates of sending ``sends`` (a retransmission is a send too).
+
+    ``queued`` is the set of segments kept for retransmission, or None when
+    the system keeps no retransmission queue (no loss, no reordering; the
+    timed model, which retransmits on its own timers).
+    """
+    ups: Updates = []
+    for s in sends:
+        flags = spec.segments[s].flags
+        if "SYN" in flags:
+            ups.append((f["sent_syn"], gcl.TRUE))
+            if queued is not None and s in queued:
+                ups.append((f["rtx_syn"], gcl.TRUE))
+        if "FIN" in flags:
+            ups.append((f["sent_fin"], gcl.TRUE))
+            if not rcvd_fin:
+                ups.append((f["fin_first"], gcl.TRUE))
+            if queued is not None and s in queued:
+                ups.append((f["rtx_fin"], gcl.TRUE))
+        if "RST" in flags:
+            ups.append((f["sent_rst"], gcl.TRUE))
+    return ups
+
+
+def transition_effects(
+    spec: Spec,
+    fields: dict[str, int],
+    chain: list[Transition],
+    received: bool,
+    rcvd_fin: bool,
+    alphabet: dict[str, Wire],
+    *,
+    source: str = "",
+    wire: Wire | None = None,
+    queued: frozenset[str] | None = None,
+) -> tuple[Updates, list[str]]:
+    """State and history updates of one endpoint taking ``chain`` (empty: ignoring ``wire``), and the wires sent.
+
+    ``fields`` maps ``state`` and each history variable to its variable
+    number; the timed composition (model/timed.py) calls this too. With
+    ``queued`` (see sending_effects) the retransmission queue variables are
+    kept too: ``wire`` (the segment received) and ``source`` (the state it
+    was received in) say what it acknowledges.
+    """
+    f = fields
+    ups: Updates = []
+    if any(t.new_connection for t in chain):
+        # A new incarnation on this endpoint: what happened in the old
+        # connection is not its history (the queue goes with the old TCB).
+        # It answers a peer's SYN, as a listener's connection does.
+        kept = (*exprlang.HISTORY_VARS, *(exprlang.QUEUE_VARS if queued is not None else ()))
+        ups += [(f[h], gcl.FALSE) for h in kept if h not in ("opened", "reopened")]
+        ups += [(f["passive"], gcl.TRUE), (f["reopened"], gcl.TRUE)]
+        rcvd_fin = False
+    elif queued is not None and wire is not None:
+        ups += _acknowledged(spec, f, source, chain, wire)
+    if received:
+        if any("FIN" in spec.events[t.event].flags for t in chain):
+            rcvd_fin = True
+            ups.append((f["rcvd_fin"], gcl.TRUE))
+        if any("SYN" in spec.events[t.event].flags for t in chain):
+            ups.append((f["rcvd_syn"], gcl.TRUE))
+    sends = [s for t in chain for s in t.sends]
+    sent = [wire_for(spec.segments[s], rcvd_fin, alphabet) for s in sends]
+    if chain:
+        ups.append((f["state"], gcl.Const(spec.state_names.index(chain[-1].target))))
+        if chain[0].source == spec.initial and chain[-1].target != spec.initial:
+            ups.append((f["opened"], gcl.TRUE))
+        if chain[0].event == "listen":
+            ups.append((f["passive"], gcl.TRUE))
+        if chain[0].event == "abort":
+            ups.append((f["aborted"], gcl.TRUE))
+    ups += sending_effects(spec, f, sends, rcvd_fin, queued)
+    if queued is not None and chain:
+        # The queue is flushed with the connection: an abort (RFC 9293
+        # §3.10.5), or a step that leaves no connection to retransmit for
+        # (CLOSED, or back to LISTEN, §3.10.7.4).
+        target = chain[-1].target
+        no_syn = not any("SYN" in spec.segments[s].flags for s in sends)
+        if chain[0].event == "abort" or not spec.state(target).synchronized and no_syn:
+            ups += [(f["rtx_syn"], gcl.FALSE), (f["rtx_fin"], gcl.FALSE)]
+    return ups, sent
+
+
 class _Fifo:
     """A FIFO channel as K slots, head first; empty slots (0) at the tail."""
 
@@ -374,7 +479,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
     commands: list[gcl.Command] = []
     dispatcher = _Dispatch(spec, enabled)
     guard_vars = sorted({n.split(".", 1)[1] for tree in dispatcher.guards.values() for n in tree.names()})
-    queued = {r.segment for r in spec.retransmits}
+    queued = frozenset(r.segment for r in spec.retransmits)
 
     def emit(name: str, guard: gcl.Expr, ups: Updates, action: gcl.Action) -> None:
         merged = dict(ups)
@@ -382,90 +487,14 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
         updates = tuple(sorted((v, e) for v, e in merged.items() if e != gcl.Ref(v)))
         commands.append(gcl.Command(name, guard, updates, action))
 
-    def synchronized(state: str) -> bool:
-        return spec.state(state).synchronized
-
-    def acknowledged(ep: str, source: str, chain: list[Transition], w: Wire) -> Updates:
-        """Segments of ours that the ACK of a received segment takes off the retransmission queue.
-
-        In a synchronized state every acceptable ACK is processed (RFC 9293
-        §3.10.7.4, fifth), whatever the state then does with the segment;
-        before that, only the ACK of a SYN that completes the handshake is
-        (§3.10.7.3, fourth). A RST acknowledges nothing: it refuses or resets.
-        """
-        f = endpoints[ep]
-        if not retransmitting or "ACK" not in w.flags or "RST" in w.flags:
-            return []
-        completes = bool(chain) and "SYN" in w.flags and synchronized(chain[-1].target)
-        ups: Updates = []
-        if w.acks_syn and (synchronized(source) or completes):
-            ups.append((f["rtx_syn"], gcl.FALSE))
-        if w.acks_fin and synchronized(source):
-            ups.append((f["rtx_fin"], gcl.FALSE))
-        return ups
-
-    def sending(ep: str, sends: list[str], rcvd_fin: bool) -> Updates:
-        """History updates of sending ``sends`` (a retransmission is a send too)."""
-        f = endpoints[ep]
-        ups: Updates = []
-        for s in sends:
-            flags = spec.segments[s].flags
-            if "SYN" in flags:
-                ups.append((f["sent_syn"], gcl.TRUE))
-                if retransmitting and s in queued:
-                    ups.append((f["rtx_syn"], gcl.TRUE))
-            if "FIN" in flags:
-                ups.append((f["sent_fin"], gcl.TRUE))
-                if not rcvd_fin:
-                    ups.append((f["fin_first"], gcl.TRUE))
-                if retransmitting and s in queued:
-                    ups.append((f["rtx_fin"], gcl.TRUE))
-            if "RST" in flags:
-                ups.append((f["sent_rst"], gcl.TRUE))
-        return ups
+    keeps = queued if retransmitting else None
 
     def effects(
         ep: str, chain: list[Transition], source: str, w: Wire | None, rcvd_fin: bool
     ) -> tuple[Updates, list[str]]:
         """State and history updates of taking ``chain`` (empty: ignoring ``w``), and the wires sent."""
-        f = endpoints[ep]
-        ups: Updates = []
-        if any(t.new_connection for t in chain):
-            # A new incarnation on this endpoint: what happened in the old
-            # connection is not its history (the queue goes with the old TCB).
-            # It answers a peer's SYN, as a listener's connection does.
-            ups += [(f[h], gcl.FALSE) for h in (*exprlang.HISTORY_VARS, *exprlang.QUEUE_VARS)
-                    if h not in ("opened", "reopened")]
-            ups += [(f["passive"], gcl.TRUE), (f["reopened"], gcl.TRUE)]
-            rcvd_fin = False
-        elif w is not None:
-            ups += acknowledged(ep, source, chain, w)
-        if w is not None:
-            if any("FIN" in spec.events[t.event].flags for t in chain):
-                rcvd_fin = True
-                ups.append((f["rcvd_fin"], gcl.TRUE))
-            if any("SYN" in spec.events[t.event].flags for t in chain):
-                ups.append((f["rcvd_syn"], gcl.TRUE))
-        sends = [s for t in chain for s in t.sends]
-        sent = [wire_for(spec.segments[s], rcvd_fin, alphabet) for s in sends]
-        if chain:
-            ups.append((f["state"], gcl.Const(st_index[chain[-1].target])))
-            if chain[0].source == spec.initial and chain[-1].target != spec.initial:
-                ups.append((f["opened"], gcl.TRUE))
-            if chain[0].event == "listen":
-                ups.append((f["passive"], gcl.TRUE))
-            if chain[0].event == "abort":
-                ups.append((f["aborted"], gcl.TRUE))
-        ups += sending(ep, sends, rcvd_fin)
-        if retransmitting and chain:
-            # The queue is flushed with the connection: an abort (RFC 9293
-            # §3.10.5), or a step that leaves no connection to retransmit for
-            # (CLOSED, or back to LISTEN, §3.10.7.4).
-            target = chain[-1].target
-            no_syn = not any("SYN" in spec.segments[s].flags for s in sends)
-            if chain[0].event == "abort" or not synchronized(target) and no_syn:
-                ups += [(f["rtx_syn"], gcl.FALSE), (f["rtx_fin"], gcl.FALSE)]
-        return ups, sent
+        return transition_effects(spec, endpoints[ep], chain, w is not None, rcvd_fin, alphabet,
+                                  source=source, wire=w, queued=keeps)
 
     def fin_split(f: dict[str, int], sends: list[str]) -> list[tuple[bool, list[gcl.Expr]]]:
         """What an ACK or FIN covers depends on rcvd_fin: split on it when sending one."""
@@ -534,7 +563,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
                             emit(
                                 f"{ep}:retransmit:{seg}:f{int(rcvd_fin)}:{tag}",
                                 gcl.conj(gcl.eq(f[slot], 1), *variant, *fin_guard, out_ch.absent(wire), room),
-                                sending(ep, [seg], rcvd_fin) + push,
+                                sending_effects(spec, endpoints[ep], [seg], rcvd_fin, keeps) + push,
                                 gcl.Action(ep, "retransmit", "", "", (wire,)),
                             )
 

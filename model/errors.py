@@ -42,3 +42,16 @@ def locate(text: str, table: str, index: int, key: str | None = None) -> int | N
 def where(path: str, line: int | None) -> str:
     """``path:line`` when the line is known, else ``path``."""
     return f"{path}:{line}" if line else path
+
+
+class SearchLimit(Exception):
+    """A search stopped at a limit the user set (``limit``: "states" or
+    "memory"), with how far it got; the command line says what to try."""
+
+    def __init__(self, limit: str, value: int, states: int, transitions: int, seconds: float) -> None:
+        super().__init__(f"search stopped at its {limit} limit ({value}) after {states} states")
+        self.limit = limit
+        self.value = value
+        self.states = states
+        self.transitions = transitions
+        self.seconds = seconds

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tcpcheck.model import gcl
+from tcpcheck.model.errors import SearchLimit
 from tcpcheck.model.properties import Property
 from tcpcheck.model.results import Verdict, trace
 
@@ -23,6 +24,20 @@ if TYPE_CHECKING:
     import networkx as nx
 
 Successors = Callable[[tuple[int, ...]], list[tuple[int, tuple[int, ...]]]]
+
+# How often (in new states) ``explore`` reports progress and checks limits:
+# often enough for a live line, rare enough to cost nothing measurable.
+PROGRESS_EVERY = 10_000
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """How far a search has got: what a progress callback is given."""
+
+    states: int
+    transitions: int
+    frontier: int  # states found but not yet expanded
+    seconds: float
 
 
 def _atoms(guard: gcl.Expr) -> list[gcl.Expr]:
@@ -154,12 +169,20 @@ class StateSpace:
 
 def explore(
     system: gcl.System,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[SearchProgress], None] | None = None,
+    *,
     successors: Successors | None = None,
+    every: int = PROGRESS_EVERY,
+    max_states: int | None = None,
 ) -> StateSpace:
-    """Breadth-first search of every state reachable from ``system.init``
-    (``successors``: another compilation of the same commands, e.g. a
-    mutant's derived from the original's, ``model.family``)."""
+    """Breadth-first search of every state reachable from ``system.init``.
+
+    ``successors``: another compilation of the same commands (e.g. a
+    mutant's derived from the original's, ``model.family``). ``progress``
+    is called every ``every`` new states (it may raise ``SearchLimit``
+    itself, e.g. for a memory limit); storing more than ``max_states``
+    states raises ``SearchLimit``.
+    """
     t0 = time.perf_counter()
     successors = successors or compile_successors(system)
     index = {system.init: 0}
@@ -167,18 +190,26 @@ def explore(
     parent = [(-1, -1)]
     edges: list[tuple[int, int, int]] = []
     queue = deque([0])
+    # One comparison per new state: the next state number at which to
+    # report progress or stop at the limit (never, when neither is asked for).
+    stop = max_states if max_states is not None else float("inf")
+    check_at = min(every if progress else float("inf"), stop)
     while queue:
         src = queue.popleft()
         for cmd, nxt in successors(states[src]):
             dst = index.get(nxt)
             if dst is None:
                 dst = len(states)
+                if dst >= check_at:
+                    if dst >= stop:
+                        raise SearchLimit("states", int(stop), len(states), len(edges), time.perf_counter() - t0)
+                    if progress:
+                        progress(SearchProgress(dst, len(edges), len(queue), time.perf_counter() - t0))
+                        check_at = min(dst + every, stop)
                 index[nxt] = dst
                 states.append(nxt)
                 parent.append((src, cmd))
                 queue.append(dst)
-                if progress and dst % 50000 == 0:
-                    progress(dst)
             edges.append((src, dst, cmd))
     return StateSpace(system, states, parent, edges, time.perf_counter() - t0)
 
@@ -206,12 +237,13 @@ def check(space: StateSpace, prop: Property) -> Verdict:
     skipped = prop.skipped_by(system.options)
     if skipped:
         return Verdict(
-            prop.name, prop.kind, prop.expect, "skipped", "explicit", note=f"does not apply with {skipped} on"
+            prop.name, prop.kind, prop.expected(system.options), "skipped", "explicit",
+            note=f"does not apply with {skipped} on",
         )
     verdict = Verdict(
         prop.name,
         prop.kind,
-        prop.expect,
+        prop.expected(system.options),
         "holds",
         "explicit",
         method="exhaustive BFS",

@@ -43,6 +43,10 @@ KINDS = {
     "reachable (AG (from -> EF p))",
 }
 EXPECTS = ("holds", "violated")
+# Which composition a property is stated over: the untimed one of
+# model/compose.py, or the timed one of model/timed.py (its own vocabulary:
+# incarnations, accepted_old, reset).
+MODELS = ("untimed", "timed")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,24 @@ class Property:
     source: str | None = None  # the 'from' expression of a recoverable property
     source_tree: Node | None = None
     rfc: str = ""  # the RFC section (and requirement label) the property states
+    # ("note3", False, "holds"): with option note3 off, expect "holds" instead
+    expect_with: tuple[tuple[str, bool, str], ...] = ()
+    model: str = "untimed"  # the composition it is stated over: untimed (model/compose.py) or timed
+
+    def expected(self, options: dict[str, object]) -> str:
+        """The verdict expected under these model options (``expect_with``
+        first, in file order, then ``expect``); an option the model does not
+        have is a located error."""
+        for name, value, verdict in self.expect_with:
+            if name not in options:
+                raise InputError(
+                    where(self.path, self.line),
+                    f"property {self.name!r} field 'expect_with': unknown option {name!r}; "
+                    f"the model has: {', '.join(options)}",
+                )
+            if bool(options[name]) == value:
+                return verdict
+        return self.expect
 
     def roles(self) -> list[tuple[str, dict[str, str]]]:
         """(label, self/peer aliases) per instance: A and B when ``each``, else one unlabelled."""
@@ -166,9 +188,12 @@ class PropertyFile:
         raise KeyError(name)
 
 
-def load_properties(path: str | Path | None = None) -> list[Property]:
-    """Load and parse a properties file; errors name the file and line."""
-    return list(load_property_file(path).properties)
+def load_properties(path: str | Path | None = None, model: str = "untimed") -> list[Property]:
+    """Load and parse a properties file; errors name the file and line.
+
+    Returns the properties stated over ``model`` ("untimed" or "timed").
+    """
+    return list(load_property_file(path, model).properties)
 
 
 def _check_rfc(value: str) -> str | None:
@@ -181,8 +206,12 @@ def _check_rfc(value: str) -> str | None:
     return None
 
 
-def load_property_file(path: str | Path | None = None) -> PropertyFile:
-    """Load and validate a properties file (the embedded one by default)."""
+def load_property_file(path: str | Path | None = None, model: str = "untimed") -> PropertyFile:
+    """Load and validate a properties file (the embedded one by default).
+
+    Its properties are those stated over ``model``; requirements cite
+    untimed properties (model/coverage.py checks them over model/compose.py).
+    """
     p = Path(path) if path is not None else default_properties_path()
     data, text = read_toml(p)
     rows = data.get("property")
@@ -193,9 +222,10 @@ def load_property_file(path: str | Path | None = None) -> PropertyFile:
         raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; "
                          "the tables are [[property]], [[requirement]] and [[configuration]]")
     properties = _load_rows(p, text, rows)
-    requirements = _load_requirements(p, text, data.get("requirement", []), {q.name for q in properties})
+    untimed = {q.name for q in properties if q.model == "untimed"}
+    requirements = _load_requirements(p, text, data.get("requirement", []), untimed)
     configurations = _load_configurations(p, text, data.get("configuration", []))
-    return PropertyFile(str(p), tuple(properties), requirements, configurations)
+    return PropertyFile(str(p), tuple(q for q in properties if q.model == model), requirements, configurations)
 
 
 def _failer(p: Path, text: str, table: str, i: int) -> Any:
@@ -282,7 +312,8 @@ def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, 
 def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
     out: list[Property] = []
     names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "each", "unless", "description", "from", "rfc"}
+    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "rfc",
+               "model"}
     for i, row in enumerate(rows):
         fail = _failer(p, text, "property", i)
         if not isinstance(row, dict):
@@ -311,6 +342,20 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
             unless = [unless]
         if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
             raise fail("unless", "must be an option name or a list of them")
+        expect_with = []
+        raw_with = row.get("expect_with", {})
+        if not isinstance(raw_with, dict):
+            raise fail("expect_with", 'must be a table such as { "note3=off" = "holds" }')
+        for setting, verdict in raw_with.items():
+            option, sep, value = setting.partition("=")
+            if not sep or not option or value not in ("on", "off"):
+                raise fail("expect_with", f"{setting!r} is not NAME=on or NAME=off (e.g. \"note3=off\")")
+            if verdict not in EXPECTS:
+                raise fail("expect_with", f"{setting!r} must map to 'holds' or 'violated', not {verdict!r}")
+            expect_with.append((option, value == "on", verdict))
+        stated_over = row.get("model", "untimed")
+        if stated_over not in MODELS:
+            raise fail("model", f"model must be one of {', '.join(MODELS)}, not {stated_over!r}")
         line = locate(text, "property", i, "expr")
         try:
             tree = parse(row["expr"])
@@ -342,6 +387,8 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
                 source=source,
                 source_tree=source_tree,
                 rfc=row["rfc"],
+                expect_with=tuple(expect_with),
+                model=stated_over,
             )
         )
     return out

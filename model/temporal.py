@@ -57,7 +57,10 @@ def property_env(system: gcl.System, aliases: dict[str, str] | None = None) -> E
     names: dict[str, Typed] = {}
     for ep, fields in system.endpoints.items():
         for key, var in fields.items():
-            kind = "state" if key == "state" else "bool"
+            # a two-valued false/true domain is a boolean; the timed model's
+            # incarnation numbers and timers are integers
+            domain = system.vars[var].values
+            kind = "state" if key == "state" else "bool" if domain == ("false", "true") else "int"
             names[f"{ep}.{key}"] = (gcl.Ref(var), kind)
     for ch, view in system.views.items():
         names[f"{ch}.empty"] = (view.empty(), "bool")

@@ -13,11 +13,18 @@ The command line is ``tcpcheck`` (or ``python -m tcpcheck``).
 
 from __future__ import annotations
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("tcpcheck")
-except metadata.PackageNotFoundError:  # imported from a checkout that was never installed
-    __version__ = "0+unknown"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # The version is looked up on first use: importlib.metadata is slow to
+    # import, and the command line imports this package before anything else
+    # (the sooner it can take Ctrl-C, the fewer tracebacks).
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            return metadata.version("tcpcheck")
+        except metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module 'tcpcheck' has no attribute {name!r}")

@@ -18,8 +18,17 @@ sequence numbers. ``variant`` names deliberately odd packets (e.g.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+from tcpcheck.model.errors import InputError
+
+SCHEMA_FILE = "scenario.schema.json"  # beside this module: the JSON scenario format, documented
+MAX_SUITE_BYTES = 64 << 20
 
 
 def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -165,6 +174,64 @@ class Scenario:
         )
 
 
+def starts_transition(step: Step) -> bool:
+    """Does this step act (and so start the next transition of a walk)? A
+    call, an injected segment or a timer does; accept() only completes the
+    sockets API's side of a handshake the listener already took."""
+    return isinstance(step, (Inject, Elapse)) or (isinstance(step, Call) and step.op != "accept")
+
+
+def step_transitions(scenario: Scenario, spec: Any = None) -> tuple[str, ...]:
+    """The spec transition each step belongs to ("" for set-up and glue).
+
+    From the scenario's ``walk`` when it has one (each acting step starts
+    the next transition of the walk); otherwise found by replaying the steps
+    on the spec's machine: an acting step and the state observed after it
+    name the transition (preferring those the scenario says it covers)."""
+    if scenario.walk:
+        walk, current, out = list(scenario.walk), "", []
+        for step in scenario.steps:
+            if starts_transition(step):
+                current = walk.pop(0) if walk else ""
+            out.append(current)
+        return tuple(out)
+    if spec is None:
+        from tcpcheck.model.spec import load_spec
+
+        spec = load_spec()
+    covered = set(scenario.transitions)
+    state, current, out = spec.initial, "", []
+    steps = scenario.steps
+    for n, step in enumerate(steps):
+        if starts_transition(step):
+            nxt = next((m for m in range(n + 1, len(steps)) if starts_transition(steps[m])), len(steps))
+            seen = [s.state for s in steps[n + 1:nxt] if isinstance(s, ExpectState)]
+            after = seen[0] if seen else None
+            found = [t for t in spec.transitions if t.source == state and _triggers(spec, t, step)
+                     and (after is None or t.target == after)]
+            found.sort(key=lambda t: t.id not in covered)
+            current = found[0].id if found else ""
+            state = found[0].target if found else (after or state)
+        elif isinstance(step, ExpectState) and not current:
+            state = step.state
+        out.append(current)
+    return tuple(out)
+
+
+def _triggers(spec: Any, transition: Any, step: Step) -> bool:
+    """Can this acting step be the event of this transition?"""
+    event = spec.events[transition.event]
+    if isinstance(step, Call):
+        return event.kind == "call" and step.op in event.socket
+    if isinstance(step, Elapse):
+        return transition.event == step.timer
+    if isinstance(step, Inject):
+        # A segment is named by its flags; the event adds what its ACK
+        # covers (ACK, ACK_OF_SYN, ACK_OF_FIN are all an ACK on the wire).
+        return event.kind == "rcv" and step.segment.split("_")[0] == transition.event.split("_")[0]
+    return False
+
+
 def step_to_json(step: Step) -> dict[str, str]:
     """``{"kind": ..., field: value}`` for one step."""
     kind = next(k for k, t in _KINDS.items() if isinstance(step, t))
@@ -179,3 +246,50 @@ def step_from_json(data: dict[str, str]) -> Step:
     if kind not in _KINDS:
         raise ValueError(f"unknown step kind {kind!r}; use one of {', '.join(_KINDS)}")
     return _KINDS[kind](**body)  # type: ignore[no-any-return]
+
+
+@cache
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files (``tools/scenario.schema.json``)."""
+    text = resources.files("tcpcheck.tools").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_suite(data: Any, where: str) -> None:
+    """Check a decoded suite against the schema; the first problem becomes an
+    InputError naming the field (``$.scenarios[2].steps[0]``)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(scenario_schema()).iter_errors(data))
+    if error is not None:
+        raise InputError(where, f"{error.json_path}: {error.message} (the format is tools/{SCHEMA_FILE})")
+
+
+def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
+    """Scenarios from a JSON suite file, validated against the schema and
+    against the spec's vocabulary; bad input is one located InputError."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_SUITE_BYTES:
+            raise InputError(str(p), f"larger than {MAX_SUITE_BYTES >> 20} MiB: not a scenario suite")
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(str(p), "no such suite file; pass a JSON scenario file or a scenario name") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(p), f"cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p}:{exc.lineno}", f"malformed JSON: {exc.msg}") from None
+    validate_suite(data, str(p))
+    rows = data["scenarios"] if isinstance(data, dict) else data
+    prefix = "$.scenarios" if isinstance(data, dict) else "$"
+    out = []
+    for n, row in enumerate(rows):
+        for k, step in enumerate(row["steps"]):
+            try:
+                step_from_json(step)
+            except ValueError as exc:
+                raise InputError(str(p), f"{prefix}[{n}].steps[{k}]: {exc}") from None
+        out.append(Scenario.from_json(row))
+    return tuple(out)

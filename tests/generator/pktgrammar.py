@@ -38,6 +38,7 @@ RULES = [
     ("COMMENT", re.compile(r"//[^\n]*\n")),
     ("COMMENT", re.compile(r"/\*(([^*])|(\*[^/]))*\*/")),
     ("CODE", re.compile(r"%\{(([^}])|(\}[^%]))*\}%")),
+    ("IPV4_ADDR", re.compile(r"[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+")),
 ]
 VALID_FLAGS = set(".FSRPEWAU01234567")
 
@@ -102,7 +103,7 @@ class _Parser:
             self.take("OPTION")
             if self.at("="):
                 self.take("=")
-                self.take("INTEGER", "WORD", "STRING", "IPV4", "IPV6")
+                self.take("INTEGER", "WORD", "STRING", "IPV4_ADDR", "IPV4", "IPV6")
         if self.at("BACK_QUOTED") and self.peek(1) is not None and self.peek(1).kind in ("+", "INTEGER", "FLOAT"):
             self.take("BACK_QUOTED")  # init command
         if not self.toks[self.i:]:

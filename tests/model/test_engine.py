@@ -51,6 +51,8 @@ def test_every_property_meets_its_expectation(props, config) -> None:  # type: i
 def test_naive_time_wait_holds_without_note3(props) -> None:  # type: ignore[no-untyped-def]
     v = check(space(note3=False), props["time_wait_naive"])
     assert v.verdict == "holds"
+    # expect_with in properties.toml: without Note 3 the naive form is expected to hold
+    assert v.expect == "holds" and v.as_expected
 
 
 def test_bounded_buffer_deadlock_at_k2_is_reported(props) -> None:  # type: ignore[no-untyped-def]

@@ -105,8 +105,8 @@ def test_properties_are_measured_beside_the_suites(spec: Spec) -> None:
     # (a listening socket has no send), so it is equivalent for the suites.
     lone = a.results[2]
     assert lone.equivalent and lone.configurations == ("linux profile", "default")
-    neither = ["remove.LISTEN-send-SYN_SENT.removed"] if lone.caught is None else []
-    assert [r.mutant.name for r in a.neither()] == neither
+    expected = ["remove.LISTEN-send-SYN_SENT.removed"] if lone.caught is None else []
+    assert [r.mutant.name for r in a.neither()] == expected
 
 
 def test_mutate_command(tmp_path: Path) -> None:

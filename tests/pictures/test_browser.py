@@ -81,6 +81,29 @@ def test_report_in_chromium(browser: Browser, run_json: Path, tmp_path: Path, sp
     assert browser.requests == [report.resolve().as_uri()]
 
 
+# Smallest legible text on screen, in CSS pixels (9 pt labels drawn at their natural size are 12 px).
+LEGIBLE_PX = 11.0
+
+
+def test_report_diagram_is_legible_as_displayed(browser: Browser, run_json: Path, tmp_path: Path) -> None:
+    """Every label of the embedded diagram, measured as the browser draws it at a
+    laptop's width: its font size times the SVG's scale on screen."""
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", str(run_json), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    browser.open(report)
+    sizes = browser.evaluate("""
+      Array.from(document.querySelectorAll('.figure svg text')).map(t =>
+        [t.textContent, parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a])""")
+    assert len(sizes) > 50
+    small = [(text, round(px, 1)) for text, px in sizes if px < LEGIBLE_PX]
+    assert small == [], small[:5]
+    # the figure scrolls sideways within its frame rather than shrink; the page itself does not
+    frame = browser.evaluate("""(() => { const f = document.querySelector('.figure');
+      return [f.scrollWidth, f.clientWidth, document.documentElement.scrollWidth, window.innerWidth]; })()""")
+    assert frame[0] >= frame[1] and frame[2] <= frame[3]
+
+
 def test_diagram_in_chromium(browser: Browser, tmp_path: Path, spec: Spec) -> None:
     svg = tmp_path / "tcp.svg"
     result = CliRunner().invoke(main, ["diagram", "-o", str(svg)])

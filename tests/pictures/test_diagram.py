@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -196,3 +197,74 @@ def test_missing_graphviz_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp
     # DOT text needs no Graphviz at all.
     result = CliRunner().invoke(main, ["diagram", "--format", "dot"])
     assert result.exit_code == 0 and result.output.startswith("digraph")
+
+
+@pytest.mark.parametrize("variant", ["plain", "coverage", "highlight", "path"])
+def test_labels_touch_no_edge_state_or_other_label(spec: Spec, variant: str) -> None:
+    """Checked on the drawing as Graphviz lays it out and draws it (dot -Tjson of the final
+    render): every label box clear of every edge curve, state box and other label."""
+    from tests.pictures.geometry import layout, overlaps
+    from tests.pictures.samples import sample_run
+
+    options = {
+        "plain": DiagramOptions(),
+        "coverage": DiagramOptions(coverage=coverage_from_results(sample_run(), "sample")),
+        "highlight": DiagramOptions(highlight="client"),
+        "path": DiagramOptions(path=("CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1")),
+    }[variant]
+    drawn = layout(to_dot(spec, options))
+    assert len(drawn.labels) == len(drawn.curves) >= 40
+    assert overlaps(drawn) == []
+    # the two labels the first drawing overlapped are both there, apart
+    syn = [box for name, box in drawn.labels.items() if name.endswith("rcv SYN / snd SYN,ACK")]
+    assert len(syn) == 2
+
+
+def test_overlap_check_can_fail(spec: Spec) -> None:
+    """The geometry test sees overlaps where they are: Graphviz's own placement has them."""
+    import json
+
+    from tcpcheck.tools.pictures.diagram import _graphviz
+    from tcpcheck.tools.pictures.labels import fixed_dot
+    from tests.pictures import geometry
+
+    raw = json.loads(_graphviz(to_dot(spec), "json"))
+    unplaced = json.loads(_graphviz(fixed_dot(raw, {}), "json", "-n2", layout="neato"))
+    found = []
+    for e in unplaced["edges"]:
+        if "_ldraw_" in e and "close / snd FIN" in str(e.get("label")) and e.get("style") != "invis":
+            box = geometry.text_box(e["_ldraw_"])
+            assert box is not None
+            found += [str(o.get("id")) for o in unplaced["edges"]
+                      if "pos" in o and o.get("style") != "invis" and geometry._crosses(geometry.edge_curve(o), box)]
+    assert found, "Graphviz's own placement of 'close / snd FIN' touches an edge"
+
+
+def test_pdf_is_a_real_pdf(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    pdfinfo = shutil.which("pdfinfo")
+    if pdfinfo is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("pdfinfo is required in CI (apt-get install poppler-utils)")
+        pytest.skip("pdfinfo is not installed (apt-get install poppler-utils)")
+    out = tmp_path / "tcp.pdf"
+    result = CliRunner().invoke(main, ["diagram", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    info = subprocess.run([pdfinfo, str(out)], capture_output=True, text=True, check=False)
+    assert info.returncode == 0, info.stderr
+    assert re.search(r"^Pages:\s+1$", info.stdout, re.M) and out.read_bytes().startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--format", "svg", "-o", "x.pdf"], "tcpcheck: --format: svg does not match the file name"),
+    (["-o", "x.jpg"], "tcpcheck: -o: cannot tell the format from"),
+    (["-o", "missing/x.pdf"], "tcpcheck: -o: the folder missing does not exist"),
+])
+def test_output_name_and_format_must_agree(args: list[str], message: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["diagram", *args])
+    assert result.exit_code == 2 and result.output.startswith(message) and result.output.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

@@ -106,10 +106,12 @@ def test_report_reads_what_the_runner_writes(tmp_path: Path, spec: Spec) -> None
     from tcpcheck.tools.runner.profile import load_profile
     from tcpcheck.tools.runner.report import matrix_rows, to_json
 
-    steps = [StepResult(1, "call connect", "pass", "SYN_SENT (TCP_INFO: SYN_SENT)"),
-             StepResult(2, "expect SYN", "pass", "SYN_SENT (TCP_INFO: SYN_SENT)"),
-             StepResult(3, "inject SYN_ACK", "pass", "ESTABLISHED (TCP_INFO: ESTABLISHED)"),
-             StepResult(4, "expect ACK", "fail", "ESTABLISHED (TCP_INFO: ESTABLISHED)", "ACK", "NONE")]
+    connect, syn_ack = "CLOSED--connect-->SYN_SENT", "SYN_SENT--SYN_ACK-->ESTABLISHED"
+    steps = [StepResult(1, "call connect", "pass", "SYN_SENT (TCP_INFO: SYN_SENT)", transition=connect),
+             StepResult(2, "expect SYN", "pass", "SYN_SENT (TCP_INFO: SYN_SENT)", transition=connect),
+             StepResult(3, "inject SYN_ACK", "pass", "ESTABLISHED (TCP_INFO: ESTABLISHED)", transition=syn_ack),
+             StepResult(4, "expect ACK", "fail", "ESTABLISHED (TCP_INFO: ESTABLISHED)", "ACK", "NONE",
+                        transition=syn_ack)]
     result = ScenarioResult("active_open", ("CLOSED--connect-->SYN_SENT", "SYN_SENT--SYN_ACK-->ESTABLISHED"),
                             "fail", steps, 0.01)
     profile = load_profile(known_transitions={t.id for t in spec.transitions})
@@ -119,4 +121,14 @@ def test_report_reads_what_the_runner_writes(tmp_path: Path, spec: Spec) -> None
     html = _report(tmp_path, path)
     assert "Linux 6.1.0-runner" in html
     assert 'class="verdict-fail"><td class="id">SYN_SENT--SYN_ACK--&gt;ESTABLISHED' in html
+    # only the transition whose step failed: the one before it passed
+    assert 'class="verdict-pass"><td class="id">CLOSED--connect--&gt;SYN_SENT' in html
     assert "ACK expected, none sent" in html  # the chart of the failed step
+
+
+def test_transition_counts_add_up(tmp_path: Path, run_json: Path, spec: Spec) -> None:
+    html = _report(tmp_path, run_json)
+    sentence = re.search(r"Transitions of the spec: ([^<]*) \(of (\d+) transitions", html)
+    assert sentence, html[:2000]
+    counts = [int(n) for n in re.findall(r"(\d+) [a-z ]+", sentence.group(1))]
+    assert sum(counts) == int(sentence.group(2)) == len(spec.transitions)

@@ -20,6 +20,7 @@ EXPECTED_DEVIATIONS = {
     "abort_in_time_wait": ["time_wait_outlives_the_descriptor"],
     "passive_syn_rcvd_close": ["passive_syn_rcvd_is_a_request_socket"],
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
+    "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
 }
 
 
@@ -36,6 +37,22 @@ def test_builtin_scenario(scenario: Scenario, tcp_harness: Harness, profile: Pro
     assert result.verdict == ("deviation" if scenario.name in EXPECTED_DEVIATIONS else "pass")
     # the state was observed after every step that ran
     assert all(s.state for s in result.steps if s.verdict != "skipped")
+
+
+def test_why_time_wait_reason_1_on_linux(tcp_harness: Harness, profile: Profile) -> None:
+    """The peer's final ACK from Linux is treated as lost and its FIN sent again: in TIME_WAIT
+    Linux acknowledges it again; with tcp_max_tw_buckets=0 (no TIME_WAIT, in this namespace
+    only) the FIN finds no socket and gets a RST (docs/time_wait.md, passive_closer_not_reset)."""
+    suite = {s.name: s for s in default_suite()}
+    kept = execute(tcp_harness, suite["time_wait_fin_again"], profile)
+    assert kept.verdict == "pass" and kept.steps[-2].step == "expect ACK" and kept.steps[-1].state.startswith("TIME")
+    skipped = execute(tcp_harness, suite["no_time_wait_fin_again"], profile)
+    answer = next(s for s in reversed(skipped.steps) if s.step == "expect ACK" and s.verdict != "skipped")
+    assert (answer.expected, answer.observed, answer.verdict) == ("ACK", "RST", "deviation")
+    assert answer.state.startswith("CLOSED") and "no timewait socket" in answer.state
+    assert skipped.sysctls == {"net/ipv4/tcp_max_tw_buckets": "0"}
+    # the same difference without the profile entry is a failure
+    assert execute(tcp_harness, suite["no_time_wait_fin_again"], Profile("empty", "none")).verdict == "fail"
 
 
 def test_undocumented_difference_fails(tcp_harness: Harness) -> None:

@@ -130,6 +130,10 @@ def test_profile_errors_name_the_entry(tmp_path: Path) -> None:
         load_profile(bad, known_transitions=SPEC_IDS)
     with pytest.raises(InputError, match="no such file"):
         load_profile(tmp_path / "missing.toml")
+    bad.write_text('[profile]\nname = "x"\n[[deviation]]\nid = "a"\nreference = "r"\nexpected = "FIN"\n'
+                   'observed = "RST"\nafter_injects = ["DATA", "PING"]\n')
+    with pytest.raises(InputError, match=r"\[\[deviation\]\] #1: after_injects must be a list of segments"):
+        load_profile(bad)
 
 
 def test_default_suite_names_real_transitions() -> None:
@@ -151,8 +155,8 @@ def test_suite_file_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("{", "malformed JSON"),
-    ('[{"name": "x", "steps": [{"kind": "warp"}]}]', "scenario #1: unknown step kind"),
-    ('{"nope": 1}', "expected a JSON list"),
+    ('[{"name": "x", "steps": [{"kind": "warp"}]}]', r"\$\[0\]\.steps\[0\]\.kind: 'warp' is not one of"),
+    ('{"nope": 1}', "the format is tools/scenario.schema.json"),
 ])
 def test_bad_suite_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "s.json"
@@ -193,3 +197,17 @@ def test_profile_deviation_is_scoped_by_the_calls_made() -> None:
     passive = profile.find("FIN", "NONE", t, sysctls, ("listen", "close"))
     assert passive is not None and passive.id == "passive_syn_rcvd_is_a_request_socket"
     assert profile.find("FIN", "NONE", t, sysctls, ("connect", "close")) is None
+
+
+def test_profile_deviation_is_scoped_by_the_segments_received() -> None:
+    """Close with unread data resets the connection only after the peer
+    sent data that no recv() read; otherwise a RST there is a failure."""
+    from tcpcheck.tools.runner.profile import load_profile
+
+    profile = load_profile()
+    t = ("ESTABLISHED--close-->FIN_WAIT_1",)
+    calls = ("connect", "close")
+    found = profile.find("FIN", "RST_ACK", t, {}, calls, ("SYN_ACK", "DATA"))
+    assert found is not None and found.id == "close_with_unread_data_sends_rst"
+    assert profile.find("FIN", "RST_ACK", t, {}, calls, ("SYN_ACK",)) is None
+    assert profile.find("FIN", "RST_ACK", t, {}, ("connect", "recv", "close"), ("SYN_ACK", "DATA")) is None

@@ -39,7 +39,7 @@ class _Group(click.Group):
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):
             click.echo("tcpcheck: interrupted", err=True)
             sys.exit(130)
         except click.ClickException as exc:

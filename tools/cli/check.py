@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tcpcheck.tools.cli.kit import one_line_errors, progress, table
+from tcpcheck.tools.cli.kit import one_line_errors, table
+from tcpcheck.tools.cli.live import StatusLine
 
 if TYPE_CHECKING:
     from tcpcheck.tools.check.analyse import Connection
@@ -45,17 +46,17 @@ def check(capture: str, profile_name: str, as_json: bool, only: int | None, char
 
     spec = load_spec()
     profile = choose_profile(profile_name, {t.id for t in spec.transitions})
-    progress(f"tcpcheck check: reading {capture}")
-    cap = read_capture(capture)
-    total = len(cap.segments)
+    with StatusLine() as status:
+        status.say(f"tcpcheck check: reading {capture}")
+        cap = read_capture(capture)
+        total = len(cap.segments)
 
-    def tick(n: int) -> None:
-        progress(f"tcpcheck check: {n}/{total} segments")
+        def tick(n: int) -> None:
+            status.say(f"tcpcheck check: {n}/{total} segments")
 
-    wanted = only
-    keep = (lambda n: n == wanted) if wanted else (lambda n: True) if chart_path else None
-    connections = check_capture(cap, spec, profile, keep, tick)
-    progress("")
+        wanted = only
+        keep = (lambda n: n == wanted) if wanted else (lambda n: True) if chart_path else None
+        connections = check_capture(cap, spec, profile, keep, tick)
     if only is not None and only > len(connections):
         raise InputError("--connection", f"the capture has {len(connections)} connection(s); pick 1 to"
                                          f" {len(connections)}")

@@ -18,7 +18,7 @@ from tcpcheck.tools.cli.kit import one_line_errors
               help="Emphasise a walk through states, e.g. CLOSED,SYN_SENT,ESTABLISHED.")
 @click.option("--coverage", "coverage_path", type=click.Path(dir_okay=False), metavar="RESULTS.json",
               help="Colour each transition by the verdict a 'tcpcheck run --json' gave it.")
-@click.option("--format", "fmt", default=None, metavar="svg|png|dot",
+@click.option("--format", "fmt", default=None, metavar="svg|png|pdf|dot",
               help="Output format (default: from the -o suffix, else svg).")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
 @one_line_errors
@@ -40,6 +40,7 @@ def diagram(
 
     from tcpcheck.model.errors import InputError
     from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.cli.kit import check_output_file
     from tcpcheck.tools.pictures.diagram import (
         FORMATS,
         DiagramOptions,
@@ -51,11 +52,19 @@ def diagram(
         write_atomic,
     )
 
-    if fmt is None:
-        suffix = Path(output).suffix.lstrip(".").lower() if output else ""
-        fmt = suffix if suffix in FORMATS else "svg"
-    if fmt not in FORMATS:
+    suffix = Path(output).suffix.lstrip(".").lower() if output else ""
+    if fmt is not None and fmt not in FORMATS:
         raise InputError("--format", f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if output and suffix not in FORMATS and fmt is None:
+        raise InputError("-o", f"cannot tell the format from {output!r}; name it .svg, .png, .pdf or .dot, "
+                               "or give --format")
+    if output and suffix in FORMATS and fmt is not None and fmt != suffix:
+        # never an SVG under a .pdf name
+        raise InputError("--format", f"{fmt} does not match the file name {output!r}; give one .{fmt} file "
+                                     "or leave --format out")
+    fmt = fmt or suffix or "svg"
+    if output:
+        check_output_file(output, "-o")  # before the work, not after it
     spec = load_spec(spec_path)
     coverage = {}
     if coverage_path:
@@ -64,8 +73,8 @@ def diagram(
     data = render(dot_text, fmt)
     if output:
         write_atomic(output, data)
-    elif fmt == "png" and sys.stdout.isatty():
-        raise InputError("--format", "will not write PNG to a terminal; give -o FILE.png")
+    elif fmt in ("png", "pdf") and sys.stdout.isatty():
+        raise InputError("--format", f"will not write {fmt.upper()} to a terminal; give -o FILE.{fmt}")
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

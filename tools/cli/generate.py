@@ -17,7 +17,7 @@ import click
 from tcpcheck.tools.cli.kit import one_line_errors, table
 
 CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
-FORMATS = ("pytest", "packetdrill", "all")
+FORMATS = ("pytest", "packetdrill", "json", "all")  # all: pytest and packetdrill, what generated_tests/ holds
 DEFAULT_EXTRA_STATES = 1
 
 
@@ -35,15 +35,18 @@ def render(
     fmt: str,
     spec_path: str | None = None,
     strict: bool = True,
+    advance: Any = None,
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Every output file (relative path -> text) and a summary per criterion.
 
     With ``strict`` off, a criterion the model cannot serve (W and Wp need a
-    deterministic machine) is skipped with a note instead of failing."""
+    deterministic machine) is skipped with a note instead of failing.
+    ``advance(name)`` is called as each criterion is done (a progress bar)."""
     from tcpcheck.model.errors import InputError
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.generate import build_suite, load_drive_model
-    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill
+    from tcpcheck.tools.generate.emit_json import emit_json, json_name
+    from tcpcheck.tools.generate.emit_packetdrill import emit_packetdrill_suite
     from tcpcheck.tools.generate.emit_pytest import CONFTEST, emit_pytest, file_name
     from tcpcheck.tools.generate.paths import Explorer
 
@@ -62,6 +65,8 @@ def render(
             if strict:
                 raise
             summaries.append({"criterion": criterion, "skipped": exc.message})
+            if advance:
+                advance(criterion)
             continue
         seconds = time.perf_counter() - t0
         command = regenerate_command(criterion, model.profile_name, extra_states)
@@ -71,11 +76,15 @@ def render(
             files[name] = emit_pytest(suite, spec, command)
             written.append(name)
         if fmt in ("packetdrill", "all"):
-            for scenario in suite.scenarios:
-                name = f"packetdrill/{criterion}_{scenario.name}.pkt"
-                files[name] = emit_packetdrill(scenario, model.profile, command)
-            written.append(f"packetdrill/{criterion}_*.pkt ({len(suite.scenarios)})")
+            scripts = emit_packetdrill_suite(suite, model.profile, command)
+            files.update(scripts)
+            written.append(f"packetdrill/{criterion}_*.pkt ({len(scripts) - 1}; the rest in {criterion}.txt)")
+        if fmt == "json":
+            files[json_name(suite)] = emit_json(suite, command)
+            written.append(json_name(suite))
         summaries.append({**suite.summary(), "seconds": round(seconds, 4), "written": written})
+        if advance:
+            advance(criterion)
     return files, summaries
 
 
@@ -98,6 +107,8 @@ def write_atomically(out: Path, files: dict[str, str], criteria: tuple[str, ...]
             if fmt in ("packetdrill", "all") and (new / "packetdrill").is_dir():
                 for old in (new / "packetdrill").glob(f"{criterion}_*.pkt"):
                     old.unlink()
+            if fmt == "json":
+                (new / "json" / f"{criterion}.json").unlink(missing_ok=True)
         for rel, text in files.items():
             path = new / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +127,8 @@ def write_atomically(out: Path, files: dict[str, str], criteria: tuple[str, ...]
 @click.option("--extra-states", "extra_states", type=click.IntRange(0, 4), default=DEFAULT_EXTRA_STATES,
               show_default=True, metavar="M", help="W/Wp: extra implementation states the suite must catch.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="all", show_default=True,
-              help="What to write: pytest files, packetdrill scripts, or both.")
+              help="What to write: pytest files, packetdrill scripts, JSON scenario suites that "
+                   "'tcpcheck run' reads (json/CRITERION.json), or all: pytest and packetdrill.")
 @click.option("--profile", default="linux", show_default=True, metavar="NAME",
               help="Stack profile under specs/profiles/ (or a .toml path, or 'none' for the bare RFC machine).")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
@@ -132,9 +144,15 @@ def generate(criteria: tuple[str, ...], extra_states: int, fmt: str, profile: st
     Each scenario starts from CLOSED on a fresh connection; transitions a
     stack cannot be driven through are listed with the reason.
     """
+    from tcpcheck.tools.cli.kit import check_output_dir
+    from tcpcheck.tools.cli.live import progress_bar
+
     chosen = tuple(c for c in CRITERIA if c in criteria) if criteria else CRITERIA
+    check_output_dir(out_dir, "--out")  # before the work, not after it
     t0 = time.perf_counter()
-    files, summaries = render(chosen, profile, extra_states, fmt, spec_path, strict=bool(criteria))
+    with progress_bar(len(chosen), "tcpcheck generate") as advance:
+        files, summaries = render(chosen, profile, extra_states, fmt, spec_path, strict=bool(criteria),
+                                  advance=advance)
     skipped = [s for s in summaries if "skipped" in s]
     summaries = [s for s in summaries if "skipped" not in s]
     chosen = tuple(c for c in chosen if c not in {s["criterion"] for s in skipped})

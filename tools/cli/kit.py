@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -31,10 +33,28 @@ def one_line_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def progress(message: str) -> None:
-    """A progress line on stderr, only when stderr is a terminal."""
-    if sys.stderr.isatty():
-        click.echo(f"\r{message}\033[K", err=True, nl=False)
+def check_output_dir(path: str, option: str) -> None:
+    """Refuse, before any work, a folder that cannot be written: a file in
+    its place, or a parent that is not a writable folder."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(option, f"{path} is a file, not a folder; give a folder to write into")
+    parent = next((q for q in (p, *p.parents) if q.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(option, f"cannot write into {parent} (not a writable folder)")
+
+
+def check_output_file(path: str, option: str) -> None:
+    """Refuse, before any work, a file that cannot be written: a folder in
+    its place, a missing parent folder, or one without write permission."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(option, f"{path} is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(option, f"the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(option, f"cannot write {path} (permission denied)")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from tcpcheck.tools.cli.kit import one_line_errors, progress, table
+from tcpcheck.tools.cli.kit import one_line_errors, table
+from tcpcheck.tools.cli.live import progress_bar
 
 CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
 OPERATORS = ("retarget", "remove", "drop_send", "change_send", "add_send")
@@ -78,16 +79,16 @@ def mutate(spec_path: str | None, props_path: str | None, criteria: tuple[str, .
         mutants = [m for m in mutants if m.transition in transitions]
     total = len(mutants)
 
-    def tick(n: int, result: Any) -> None:
-        progress(f"tcpcheck mutate: {n}/{total} mutants")
+    with progress_bar(total, "tcpcheck mutate") as advance:
 
-    progress("tcpcheck mutate: generating the suites and the spec's own verdicts...")
-    try:
-        analysis = analyse(spec, mutants, props, tuple(criteria) or CRITERIA, extra_states, jobs, every_scenario,
-                           CONFIGURATIONS[tier], on_result=tick)
-    except ValueError as exc:
-        raise InputError(spec.path, str(exc)) from None
-    progress("")
+        def tick(n: int, result: Any) -> None:
+            advance(result.mutant.name)
+
+        try:
+            analysis = analyse(spec, mutants, props, tuple(criteria) or CRITERIA, extra_states, jobs,
+                               every_scenario, CONFIGURATIONS[tier], on_result=tick)
+        except ValueError as exc:
+            raise InputError(spec.path, str(exc)) from None
     written = _write(write_dir, [r.mutant for r in analysis.neither()], spec_path) if write_dir else []
     if as_json:
         doc = to_json(analysis)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from tcpcheck.tools.cli.kit import one_line_errors, progress
+from tcpcheck.tools.cli.kit import one_line_errors
+from tcpcheck.tools.cli.live import progress_bar
 
 
 @click.command()
@@ -39,8 +40,8 @@ def requirements(spec_path: str | None, props_path: str | None, out_path: str | 
     pf = load_property_file(props_path)
     if not pf.requirements or not pf.configurations:
         raise InputError(pf.path, "no [[requirement]] or no [[configuration]] tables: nothing to trace")
-    results = verdicts(pf, spec_path, progress)
-    progress("")
+    with progress_bar(len(pf.configurations), "configurations") as advance:
+        results = verdicts(pf, spec_path, lambda name: advance(name))
     text = render(pf, results)
     ok = all(v.as_expected for _, vs in results.values() for v in vs.values())
     if out_path is None:

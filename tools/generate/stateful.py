@@ -97,8 +97,10 @@ def lockstep_machine(
             ok, expected, observed = _drive(self.conv, step)
             if ok:
                 continue
-            calls = tuple(s.op for s in [*done, *hop.realised.steps[: n + 1]] if isinstance(s, Call))
-            if profile.find(expected, observed, transitions, in_force, calls) is not None:
+            before = [*done, *hop.realised.steps[: n + 1]]
+            calls = tuple(s.op for s in before if isinstance(s, Call))
+            injects = tuple(s.segment for s in before if isinstance(s, Inject))
+            if profile.find(expected, observed, transitions, in_force, calls, injects) is not None:
                 note(f"documented deviation at {step.text()}: {observed}; the walk ends here")
                 self.ended = True
                 return

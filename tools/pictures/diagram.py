@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from tcpcheck.model.spec import Spec, Transition
 
 HIGHLIGHTS = ("client", "server", "simultaneous", "error")
-FORMATS = ("svg", "png", "dot")
+FORMATS = ("svg", "png", "pdf", "dot")
 
 # The grid of RFC 9293 Figure 5: one row per rank, three columns (left:
 # the active side, middle: the common spine, right: the passive side);
@@ -332,16 +332,30 @@ def dot_executable() -> str:
 
 
 def render(dot_text: str, fmt: str) -> bytes:
-    """Lay out DOT text with Graphviz: ``svg``, ``png``, ``plain`` or ``json``
-    bytes (``dot`` returns the text itself)."""
+    """Lay out DOT text with Graphviz: ``svg``, ``png``, ``pdf``, ``plain``
+    or ``json`` bytes (``dot`` returns the text itself). dot places the
+    states and routes the edges; every label that would touch an edge, a
+    state or another label is then moved beside its edge
+    (``tools/pictures/labels.py``) and ``neato -n2`` draws it as placed."""
+    from tcpcheck.tools.pictures.labels import fixed_dot, place
+
     if fmt == "dot":
         return dot_text.encode()
-    args = [dot_executable(), f"-T{fmt}"]
+    laid = json.loads(_graphviz(dot_text, "json"))
+    return _graphviz(fixed_dot(laid, place(laid)), fmt, "-n2", layout="neato")
+
+
+def _graphviz(dot_text: str, fmt: str, *extra: str, layout: str = "dot") -> bytes:
+    args = [dot_executable(), f"-K{layout}", f"-T{fmt}", *extra]
     if fmt == "png":
         args.append("-Gdpi=110")
     proc = subprocess.run(args, input=dot_text.encode(), capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
-        raise InputError("dot", f"Graphviz failed: {proc.stderr.decode(errors='replace').strip()}")
+        message = proc.stderr.decode(errors="replace").strip()
+        if "not recognized" in message:  # a Graphviz built without this output (e.g. no cairo for pdf)
+            raise InputError("--format", f"this Graphviz cannot write {fmt}; use svg or dot "
+                                         "(apt-get install graphviz brings the cairo outputs png and pdf)")
+        raise InputError("dot", f"Graphviz failed: {message.splitlines()[0] if message else proc.returncode}")
     return proc.stdout
 
 
@@ -380,11 +394,19 @@ def coverage_from_results(data: Any, where: str) -> dict[str, str]:
                 raise InputError(where, f"field 'matrix[{n}]' needs string fields 'transition' and 'verdict'")
             verdicts.setdefault(row["transition"], []).append(row["verdict"])
     else:
+        from tcpcheck.tools.runner.report import attribute
+
         for result in results_list(data, where):
-            for t in result.get("transitions", []):
-                verdicts.setdefault(str(t), []).append(str(result["verdict"]))
+            for t, verdict, _ in attribute(result):  # a failure marks the transition of its step only
+                if t:
+                    verdicts.setdefault(t, []).append(verdict)
+    return {t: worst(vs) for t, vs in verdicts.items()}
+
+
+def worst(verdicts: Iterable[str]) -> str:
+    """The worst of several verdicts on one transition (``VERDICT_ORDER``)."""
     rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
-    return {t: min(vs, key=lambda v: rank.get(v, len(rank))) for t, vs in verdicts.items()}
+    return min(verdicts, key=lambda v: rank.get(v, len(rank)))
 
 
 def results_list(data: dict[str, Any], where: str) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ td.rfc, td.note { color: var(--muted); font-size: 12px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 12px; font-weight: bold;
          white-space: nowrap; }
 .figure { border: 1px solid var(--line); border-radius: 8px; padding: 8px; overflow-x: auto; }
-.figure svg { width: 100%; height: auto; }
+.figure svg { display: block; max-width: none; height: auto; } /* natural size: its 9 pt labels stay legible */
 details.scenario { border: 1px solid var(--line); border-radius: 8px; margin: 10px 0; padding: 8px 14px; }
 details.scenario summary { cursor: pointer; }
 details.scenario .meta { color: var(--muted); font-size: 12px; margin: 6px 0; }
@@ -103,8 +103,10 @@ def transition_rows(spec: Spec, data: Mapping[str, Any]) -> list[dict[str, str]]
         entries = [(str(m.get("transition")), str(m.get("scenario", "-")), str(m.get("verdict")),
                     str(m.get("note", ""))) for m in matrix if isinstance(m, dict)]
     else:
-        entries = [(str(t), r["scenario"], r["verdict"], str(r.get("note", "")))
-                   for r in results_list(dict(data), "results") for t in r.get("transitions", [])]
+        from tcpcheck.tools.runner.report import attribute
+
+        entries = [(t, r["scenario"], verdict, note) for r in results_list(dict(data), "results")
+                   for t, verdict, note in attribute(r) if t]
     seen = {e[0] for e in entries}
     entries += [(t.id, "-", "not covered", "no scenario in this run covers it") for t in spec.transitions
                 if t.id not in seen]
@@ -140,10 +142,11 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
     assert isinstance(summary, dict)
     verdicts = Counter(str(r["verdict"]) for r in results)
     rows = transition_rows(spec, data)
-    per_transition = Counter(r["verdict"] for r in rows if r["transition"] in {t.id for t in spec.transitions})
     seconds = summary.get("seconds", sum(float(r.get("seconds", 0) or 0) for r in results))
 
     coverage = coverage_from_results(dict(data), source)
+    # each transition once, by its worst verdict: the counts add up to the spec's transitions
+    per_transition = Counter(coverage.get(t.id, "not covered") for t in spec.transitions)
     diagram_svg = svg_for_html(render(to_dot(spec, DiagramOptions(coverage=coverage)), "svg"))
 
     out: list[str] = [
@@ -166,9 +169,10 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
     out.append(f'<div class="card"><b>{float(seconds):.2f} s</b><span>run time</span></div>')
     out.append("</div>")
     out.append('<p class="sub">Transitions of the spec: '
-               + ", ".join(f"{per_transition[v]} {escape(v)}" for v in VERDICT_ORDER if per_transition.get(v))
-               + f" (of {len(spec.transitions)} transitions; a transition covered by several scenarios is counted "
-                 "once per scenario).</p>")
+               + ", ".join(f"{per_transition[v]} {escape(v)}" for v in sorted(
+                   per_transition, key=lambda v: VERDICT_ORDER.index(v) if v in VERDICT_ORDER else len(VERDICT_ORDER)))
+               + f" (of {len(spec.transitions)} transitions, each counted once, by the worst verdict any "
+                 "scenario gave it).</p>")
     if sysctls:
         out.append("<details><summary>Kernel settings in force</summary><dl class=\"kv\">")
         for k, v in sysctls.items():

@@ -5,6 +5,7 @@ workers)."""
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,6 +23,9 @@ _WORKER: Stack | None = None
 
 def _init_worker(name: str, options: dict[str, Any]) -> None:
     global _WORKER
+    # Ctrl-C reaches the whole process group: the parent stops the run and
+    # says so in one line; a worker finishes its scenario quietly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = make_stack(name, **options)
 
 
@@ -66,13 +70,17 @@ def run_scenarios(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(stack, options)) as pool:
-            info = pool.submit(_info_in_worker, extra).result()
-            futures = [pool.submit(_run_in_worker, s, profile) for s in scenarios]
-            for future in futures:
-                result = future.result()
-                results.append(result)
-                if on_result:
-                    on_result(result)
+            try:
+                info = pool.submit(_info_in_worker, extra).result()
+                futures = [pool.submit(_run_in_worker, s, profile) for s in scenarios]
+                for future in futures:
+                    result = future.result()
+                    results.append(result)
+                    if on_result:
+                        on_result(result)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)  # what has not started never will
+                raise
     if pcap_dir is not None:
         for result in results:
             write_pcap(Path(pcap_dir) / f"{result.scenario}.pcap", result.packets)

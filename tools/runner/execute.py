@@ -17,7 +17,7 @@ from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Profile
 from tcpcheck.tools.runner.stack import CallError, Stack
-from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
 VERDICTS = ("pass", "deviation", "fail", "skipped")
 
@@ -34,6 +34,7 @@ class StepResult:
     observed: str = ""
     note: str = ""
     seconds: float = 0.0
+    transition: str = ""  # the spec transition this step belongs to ("" for set-up and glue)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -118,6 +119,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
         return ScenarioResult(scenario.name, scenario.transitions, "fail", [], time.perf_counter() - start,
                               note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
     in_force = conv.settings
+    taken = step_transitions(scenario)  # a failure marks the transition of its step, not all of them
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""
@@ -125,7 +127,8 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
         _prepare(conv, scenario)
         for index, step in enumerate(scenario.steps, start=1):
             if stopped:
-                results.append(StepResult(index, step.text(), "skipped", "", note=stopped))
+                results.append(StepResult(index, step.text(), "skipped", "", note=stopped,
+                                          transition=taken[index - 1]))
                 continue
             t0 = time.perf_counter()
             try:
@@ -136,12 +139,15 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
             state = conv.observe().text()
             calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
-            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls)
+            injects = tuple(s.segment for s in scenario.steps[:index] if isinstance(s, Inject))
+            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls,
+                                              injects)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
             results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
-                                       observed if not ok else "", note, time.perf_counter() - t0))
+                                       observed if not ok else "", note, time.perf_counter() - t0,
+                                       taken[index - 1]))
             if verdict == "deviation":
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
             elif verdict == "fail":

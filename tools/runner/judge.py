@@ -103,11 +103,13 @@ def step_verdict(
     transitions: tuple[str, ...],
     sysctls: dict[str, str],
     calls: tuple[str, ...] = (),
+    injects: tuple[str, ...] = (),
 ) -> tuple[str, Deviation | None]:
     """pass, or deviation when ``profile`` documents exactly this
-    difference for one of ``transitions`` under the settings in force and
-    after the socket ``calls`` made so far, else fail."""
+    difference for one of ``transitions`` under the settings in force,
+    after the socket ``calls`` made and the segments ``injects`` received
+    so far, else fail."""
     if ok:
         return "pass", None
-    deviation = profile.find(expected, observed, transitions, sysctls, calls)
+    deviation = profile.find(expected, observed, transitions, sysctls, calls, injects)
     return ("deviation", deviation) if deviation else ("fail", None)

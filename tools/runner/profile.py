@@ -3,11 +3,13 @@ real stack departs from the RFC 9293 machine.
 
 A step that differs from the model is a ``deviation`` only when an entry
 here names the same expectation, the same observation, the transition
-(when given), a condition that holds, and the socket calls the scenario
-must (``after_calls``) or must not (``unless_calls``) have made before the
-step; anything else is a failure. The calls scope an entry to its context:
+(when given), a condition that holds, the socket calls the scenario must
+(``after_calls``) or must not (``unless_calls``) have made before the step,
+and the segments the peer must have sent before it (``after_injects``);
+anything else is a failure. The calls scope an entry to its context:
 "passive SYN_RCVD is a request socket" applies after ``listen``, not to the
-SYN_RCVD of a simultaneous open.
+SYN_RCVD of a simultaneous open; "close with unread data sends RST" only
+after the peer sent data that no ``recv`` read.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import read_toml
-from tcpcheck.tools.scenario import CALLS
+from tcpcheck.tools.scenario import CALLS, SEGMENTS
 
 KINDS = ("differs", "extension", "note")
 
@@ -37,10 +39,12 @@ class Deviation:
     note: str = ""
     after_calls: tuple[str, ...] = ()  # socket calls the scenario must have made before the step
     unless_calls: tuple[str, ...] = ()  # socket calls it must not have made
+    after_injects: tuple[str, ...] = ()  # segments the peer must have sent before the step
 
-    def in_context(self, calls: tuple[str, ...]) -> bool:
-        """The scenario's calls so far fit this entry's scope."""
-        return all(c in calls for c in self.after_calls) and not any(c in calls for c in self.unless_calls)
+    def in_context(self, calls: tuple[str, ...], injects: tuple[str, ...] = ()) -> bool:
+        """The scenario's calls and injected segments so far fit this entry's scope."""
+        return (all(c in calls for c in self.after_calls) and not any(c in calls for c in self.unless_calls)
+                and all(s in injects for s in self.after_injects))
 
     def applies(self, sysctls: dict[str, str]) -> bool:
         """The condition holds under ``sysctls`` (short or full names)."""
@@ -77,15 +81,17 @@ class Profile:
         transitions: tuple[str, ...],
         sysctls: dict[str, str],
         calls: tuple[str, ...] = (),
+        injects: tuple[str, ...] = (),
     ) -> Deviation | None:
         """The entry documenting this difference, if any (``calls``: the
-        socket calls the scenario made before the step)."""
+        socket calls the scenario made before the step; ``injects``: the
+        segments the peer sent before it)."""
         for d in self.deviations:
             if d.kind != "differs" or d.expected != expected or d.observed != observed:
                 continue
             if d.transition and d.transition not in transitions:
                 continue
-            if d.applies(sysctls) and d.in_context(calls):
+            if d.applies(sysctls) and d.in_context(calls, injects):
                 return d
         return None
 
@@ -134,6 +140,10 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
             if not isinstance(value, list) or not all(c in CALLS for c in value):
                 raise InputError(where, f"{key} must be a list of socket calls ({', '.join(CALLS)})")
             scope[key] = tuple(value)
+        injects = row.get("after_injects", [])
+        if not isinstance(injects, list) or not all(s in SEGMENTS for s in injects):
+            raise InputError(where, f"after_injects must be a list of segments ({', '.join(SEGMENTS)})")
+        scope["after_injects"] = tuple(injects)
         deviations.append(Deviation(
             id=row["id"], reference=row["reference"], kind=kind, transition=transition,
             expected=row.get("expected", ""), observed=row.get("observed", ""),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from tcpcheck.model.spec import Spec
@@ -16,43 +17,83 @@ def matrix_rows(
     spec: Spec, profile: Profile, results: list[ScenarioResult], not_run: list[Scenario]
 ) -> list[tuple[str, str, str, str]]:
     """(transition, scenario, verdict, note) for every transition of the
-    spec, then the scenarios that cover none (negative checks)."""
+    spec, then the scenarios whose verdict no transition carries (negative
+    checks, or a failure in a step that takes no transition).
+
+    A scenario that fails or deviates at step k marks only the transition
+    of step k: those it took before passed, those after were not reached.
+    """
     rows: list[tuple[str, str, str, str]] = []
-    by_transition: dict[str, list[ScenarioResult]] = {}
+    by_transition: dict[str, list[tuple[str, str, str]]] = {}
     for r in results:
-        for tid in r.transitions:
-            by_transition.setdefault(tid, []).append(r)
+        extensions = {d.transition: f"{d.id}: {d.reference}" for d in profile.extensions(r.transitions)}
+        for tid, verdict, note in attribute(r.to_json(), extensions):
+            if tid:
+                by_transition.setdefault(tid, []).append((r.scenario, verdict, note))
+            else:
+                rows.append(("(none)", r.scenario, verdict, note))
     skipped = {tid: s for s in not_run for tid in s.transitions}
     for t in spec.transitions:
         if t.id in by_transition:
-            for r in by_transition[t.id]:
-                rows.append((t.id, r.scenario, r.verdict, _note(r)))
+            rows.extend((t.id, *entry) for entry in by_transition[t.id])
         elif t.id in skipped:
             rows.append((t.id, skipped[t.id].name, "not run", "slow (Linux TIME_WAIT is 60 s): use --slow"))
         elif reason := profile.reason_not_drivable(t.id):
             rows.append((t.id, "-", "not drivable", reason))
         else:
             rows.append((t.id, "-", "not covered", "no scenario in this run covers it"))
-    for r in results:
-        if not r.transitions:
-            rows.append(("(none)", r.scenario, r.verdict, _note(r)))
-    return rows
+    # the "(none)" rows were collected first; list them after the spec's transitions
+    return [r for r in rows if r[0] != "(none)"] + [r for r in rows if r[0] == "(none)"]
 
 
-def _note(r: ScenarioResult) -> str:
-    if r.verdict == "fail":
-        bad = next((s for s in r.steps if s.verdict == "fail"), None)
+def attribute(result: Mapping[str, Any], extensions: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(transition, verdict, note) for what one scenario result (as ``run
+    --json`` writes it) says about each transition; transition "" carries a
+    verdict that belongs to no transition. ``extensions``: the profile's
+    note for each non-RFC transition the scenario takes."""
+    transitions = [str(t) for t in result.get("transitions", [])]
+    steps = [s for s in result.get("steps", []) if isinstance(s, Mapping)]
+    verdict, note = str(result["verdict"]), result_note(result)
+    bad = next((s for s in steps if s.get("verdict") in ("fail", "deviation")), None)
+    if bad is None:
+        if not transitions or (verdict == "fail" and not steps) or extensions is None:
+            return [(t, verdict, note) for t in transitions] or [("", verdict, note)]
+        return [(t, "deviation", extensions[t]) if t in extensions else (t, "pass", "") for t in transitions]
+    failed = str(bad.get("transition", ""))
+    before = {str(s.get("transition", "")) for s in steps if int(s.get("index", 0)) < int(bad.get("index", 0))}
+    what = f"step {bad.get('index')} {bad.get('step')} {'failed' if bad['verdict'] == 'fail' else 'deviated'}"
+    out = [(failed, str(bad["verdict"]), note)]
+    for t in transitions:
+        if t != failed:
+            out.append((t, "pass", "") if t in before else
+                       (t, "not run", f"not reached: {what}" + (f" (in {failed})" if failed else "")))
+    return out
+
+
+def result_note(result: Mapping[str, Any]) -> str:
+    """What to say about one scenario result: the failed step, or its deviations."""
+    if result.get("verdict") == "fail":
+        bad = next((s for s in result.get("steps", []) if isinstance(s, Mapping) and s.get("verdict") == "fail"),
+                   None)
         if bad:
-            return f"step {bad.index} {bad.step}: expected {bad.expected}, observed {bad.observed}"
-    if r.deviations:
-        return ", ".join(r.deviations)
-    return ""
+            return f"step {bad.get('index')} {bad.get('step')}: expected {bad.get('expected', '')}, " \
+                   f"observed {bad.get('observed', '')}"
+    if result.get("deviations"):
+        return ", ".join(str(d) for d in result["deviations"])
+    return str(result.get("note", ""))
 
 
 def summary(results: list[ScenarioResult], rows: list[tuple[str, str, str, str]]) -> dict[str, Any]:
-    """Counts of scenario verdicts and of transition rows."""
+    """Counts of scenario verdicts, and of transitions by their worst verdict
+    (each transition once: the counts add up to the spec's transitions)."""
+    from tcpcheck.tools.pictures.diagram import worst
+
     verdicts = Counter(r.verdict for r in results)
-    transitions = Counter(v for t, _, v, _ in rows if t != "(none)")
+    per_transition: dict[str, list[str]] = {}
+    for t, _, v, _ in rows:
+        if t != "(none)":
+            per_transition.setdefault(t, []).append(v)
+    transitions = Counter(worst(vs) for vs in per_transition.values())
     return {
         "scenarios": len(results),
         "pass": verdicts["pass"],

@@ -6,13 +6,11 @@ covers; the generator's suites use the same ``Scenario`` form.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
-from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import load_spec
-from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step
+from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, load_scenarios
 
 
 def _c(op: str, arg: str = "") -> Call:
@@ -142,6 +140,18 @@ def _build() -> tuple[Scenario, ...]:
         _scn("last_ack_fin_again", LAST_ACK + (_i("FIN"), _e("ACK"), _s("LAST_ACK")), ("LAST_ACK--FIN-->LAST_ACK",)),
         _scn("time_wait_fin_again", TIME_WAIT + (_i("FIN"), _e("ACK"), _s("TIME_WAIT")),
              ("TIME_WAIT--FIN-->TIME_WAIT",), "a retransmitted FIN is re-acknowledged in TIME_WAIT"),
+        # Why TIME_WAIT, reason 1 (docs/time_wait.md): the same retransmitted FIN
+        # when Linux keeps no TIME_WAIT (no bucket for it in this namespace)
+        # meets a closed port and draws a RST: the model's counterexample for
+        # passive_closer_not_reset, on a real kernel.
+        # (shutdown_wr keeps the descriptor: an orphaned FIN_WAIT_2 would take a
+        # timewait bucket too, and be dropped at once as well)
+        # The state is not checked between the two FINs: the runner stops at a
+        # step that leaves the model's path, and the RST is what is to be seen.
+        _scn("no_time_wait_fin_again", FIN_WAIT_2_FD + (_i("FIN"), _e("ACK"), _i("FIN"), _e("ACK"), _s("TIME_WAIT")),
+             ("FIN_WAIT_2--FIN-->TIME_WAIT", "TIME_WAIT--FIN-->TIME_WAIT"),
+             "with tcp_max_tw_buckets=0 Linux skips TIME_WAIT: the retransmitted FIN gets a RST",
+             {"tcp_max_tw_buckets": "0"}),
         _rst_in(EST, ACTIVE_OPEN),
         _rst_in("FIN_WAIT_1", FIN_WAIT_1),
         _rst_in("FIN_WAIT_2", FIN_WAIT_2),
@@ -205,23 +215,6 @@ def default_suite() -> tuple[Scenario, ...]:
 
 
 def load_suite(path: str | Path) -> tuple[Scenario, ...]:
-    """Scenarios from a JSON file: a list of scenarios, or ``{"scenarios": [...]}``."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(str(p), "no such suite file; pass a JSON scenario file or a scenario name") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(p), f"cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}", f"malformed JSON: {exc.msg}") from None
-    rows = data.get("scenarios") if isinstance(data, dict) else data
-    if not isinstance(rows, list):
-        raise InputError(str(p), 'expected a JSON list of scenarios or {"scenarios": [...]}')
-    out = []
-    for n, row in enumerate(rows, start=1):
-        try:
-            out.append(Scenario.from_json(row))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(str(p), f"scenario #{n}: {exc}") from None
-    return tuple(out)
+    """Scenarios from a JSON file (``tools/scenario.schema.json``): a list of
+    scenarios, or ``{"scenarios": [...]}``."""
+    return load_scenarios(path)
