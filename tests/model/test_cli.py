@@ -114,7 +114,8 @@ def test_readme_note3_example_ends_as_the_readme_says() -> None:
 
 def test_expect_with_is_validated(tmp_path: Path) -> None:
     props = tmp_path / "p.toml"
-    body = '[[property]]\nname = "x"\nkind = "invariant"\nexpr = "A.state == CLOSED"\nexpect = "holds"\n'
+    body = ('[[property]]\nname = "x"\nrfc = "RFC 9293 §3.3.2"\nkind = "invariant"\nexpr = "A.state == CLOSED"\n'
+            'expect = "holds"\n')
     props.write_text(body + 'expect_with = { "note3" = "holds" }\n')
     assert "NAME=on or NAME=off" in bad(["--properties", str(props)], tmp_path)
     props.write_text(body + 'expect_with = { "nope=on" = "holds" }\n')
