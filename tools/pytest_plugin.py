@@ -11,6 +11,8 @@ Fixtures:
   ``@pytest.mark.tcpcheck_sysctls(name="value")`` mark apply inside the
   namespace for the test's duration (Linux).
 * ``tcp_stack`` / ``tcp_peer``: the stack under test and the remote peer.
+* ``tcp_loopback`` (per worker process): two real endpoints on ``lo`` in a
+  private namespace, traced (``runner.loopback``).
 
 Without root or TUN the runner's tests are skipped with one line saying
 why; with ``TCPCHECK_REQUIRE_NETNS=1`` (CI) that is a failure instead.
@@ -37,7 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tcpcheck-pcap", metavar="DIR", default=None,
                     help="write one pcap per runner test into DIR (Wireshark opens them)")
     group.addoption("--tcpcheck-stack", metavar="NAME", default="linux",
-                    help="the stack under test: linux (default; needs root) or model (a spec run in-process)")
+                    help="the stack under test: linux (default; needs root), lwip (needs root and liblwip-dev) "
+                         "or model (a spec run in-process)")
     group.addoption("--tcpcheck-spec", metavar="FILE", default=None,
                     help="with --tcpcheck-stack model: the spec or mutant file to run (default: the embedded one)")
 
@@ -46,7 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tcpcheck_sysctls(**values): namespace sysctls for one runner test")
 
 
-def _unavailable(reason: str) -> None:
+def skip_or_fail(reason: str) -> None:
+    """Skip the test because the runner cannot work here (one line why);
+    with TCPCHECK_REQUIRE_NETNS=1 (CI) fail it instead."""
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{reason} ({REQUIRE_ENV}=1 makes this a failure)", pytrace=False)
     pytest.skip(reason)
@@ -66,13 +71,13 @@ def tcp_harness(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     reason = unavailable_reason()
     if reason:
-        _unavailable(reason)
+        skip_or_fail(reason)
     from tcpcheck.tools.runner.harness import Harness
 
     try:
         harness = Harness()
     except NamespaceUnavailable as exc:
-        _unavailable(str(exc))
+        skip_or_fail(str(exc))
         raise  # not reached: skip or fail raised
     yield harness
     harness.close()
@@ -80,16 +85,37 @@ def tcp_harness(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def _other_stack(name: str, spec: str | None) -> Any:
     from tcpcheck.model.errors import InputError
-    from tcpcheck.tools.runner.stacks import STACKS, make_stack
+    from tcpcheck.tools.runner.stacks import STACKS, make_stack, unavailable
 
     if name not in STACKS:
         raise pytest.UsageError(f"--tcpcheck-stack {name!r}: use one of {', '.join(STACKS)}")
     if spec and name != "model":
         raise pytest.UsageError("--tcpcheck-spec goes with --tcpcheck-stack model")
+    reason = unavailable(name)
+    if reason:
+        skip_or_fail(reason)
     try:
         return make_stack(name, spec=spec) if spec else make_stack(name)
     except InputError as exc:
         raise pytest.UsageError(f"--tcpcheck-spec: {exc}") from None
+
+
+@pytest.fixture(scope="session")
+def tcp_loopback() -> Iterator[Any]:
+    """The per-process loopback harness: a private namespace with only lo,
+    the hold rule and the run's trace instance (``LoopbackHarness``)."""
+    from tcpcheck.tools.runner.loopback.pair import LoopbackHarness, LoopbackUnavailable, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        skip_or_fail(reason)
+    try:
+        harness = LoopbackHarness()
+    except (LoopbackUnavailable, OSError) as exc:
+        skip_or_fail(str(exc))
+        raise  # not reached: skip or fail raised
+    yield harness
+    harness.close()
 
 
 @pytest.fixture

@@ -10,6 +10,19 @@ A scenario is a named list of steps seen from the stack under test:
 * ``Elapse(timer)``: a timer of the model fires (the runner shortens it or
   waits for it).
 
+The two-sided form (``Scenario.loopback``) runs both endpoints, A and B, as
+kernel sockets talking over ``lo``. Every step then names its ``side``:
+``Call(op, side=...)`` is a socket call of that side; ``Expect(segment,
+side=...)`` waits until that side has sent the segment (seen on ``lo``);
+``ExpectState(state, side=...)`` waits until that side's socket is in the
+state; ``Elapse(timer, side=...)`` waits for that side's timer. Segments are
+delivered by the runner: ``Hold(side)`` keeps what that side sends from its
+peer, ``Deliver(side, segment)`` hands over its oldest held segments up to
+the first the model knows (which must be ``segment``), ``Release(side)``
+hands over everything held and lets further segments through at once (the
+default). Holding both sides' FINs and then delivering them is how a
+simultaneous close happens for real. ``Inject`` has no two-sided form.
+
 Segments use the model's vocabulary (``specs/tcp.toml``): SYN, SYN_ACK, ACK,
 ACK_OF_FIN, FIN, FIN_ACK_OF_FIN, RST, RST_ACK, plus DATA; the runner fills in
 sequence numbers. ``variant`` names deliberately odd packets (e.g.
@@ -18,6 +31,7 @@ sequence numbers. ``variant`` names deliberately odd packets (e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -49,19 +63,33 @@ def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tu
 CALLS, SEGMENTS, TIMERS, STATES = _vocabulary()
 
 
+SIDES = ("A", "B")
+
+
+def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
+    if side not in allowed:
+        raise ValueError(f"field 'side': unknown side {side!r}; use A or B")
+
+
+def _on(side: str) -> str:
+    return f"{side}: " if side else ""
+
+
 @dataclass(frozen=True)
 class Call:
-    """A socket call on the stack under test."""
+    """A socket call on the stack under test (on ``side`` when two-sided)."""
 
     op: str
     arg: str = ""  # e.g. payload for send
+    side: str = ""
 
     def __post_init__(self) -> None:
         if self.op not in CALLS:
-            raise ValueError(f"unknown call {self.op!r}; use one of {', '.join(CALLS)}")
+            raise ValueError(f"field 'op': unknown call {self.op!r}; use one of {', '.join(CALLS)}")
+        _check_side(self.side)
 
     def text(self) -> str:
-        return f"call {self.op}" + (f" {self.arg}" if self.arg else "")
+        return f"{_on(self.side)}call {self.op}" + (f" {self.arg}" if self.arg else "")
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,7 @@ class Inject:
 
     def __post_init__(self) -> None:
         if self.segment not in SEGMENTS:
-            raise ValueError(f"unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)}")
+            raise ValueError(f"field 'segment': unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)}")
 
     def text(self) -> str:
         return f"inject {self.segment}" + (f" ({self.variant})" if self.variant else "")
@@ -84,13 +112,16 @@ class Expect:
     """The stack must send ``segment`` (``NONE``: must send nothing)."""
 
     segment: str
+    side: str = ""  # two-sided: the sender
 
     def __post_init__(self) -> None:
         if self.segment not in (*SEGMENTS, "NONE"):
-            raise ValueError(f"unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)} or NONE")
+            raise ValueError(f"field 'segment': unknown segment {self.segment!r}; "
+                             f"use one of {', '.join(SEGMENTS)} or NONE")
+        _check_side(self.side)
 
     def text(self) -> str:
-        return f"expect {self.segment}"
+        return f"{_on(self.side)}expect {self.segment}"
 
 
 @dataclass(frozen=True)
@@ -98,13 +129,15 @@ class ExpectState:
     """The stack's socket must be in RFC state ``state``."""
 
     state: str
+    side: str = ""
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
-            raise ValueError(f"unknown state {self.state!r}; use one of {', '.join(STATES)}")
+            raise ValueError(f"field 'state': unknown state {self.state!r}; use one of {', '.join(STATES)}")
+        _check_side(self.side)
 
     def text(self) -> str:
-        return f"expect_state {self.state}"
+        return f"{_on(self.side)}expect_state {self.state}"
 
 
 @dataclass(frozen=True)
@@ -112,23 +145,72 @@ class Elapse:
     """A model timer fires."""
 
     timer: str
+    side: str = ""
 
     def __post_init__(self) -> None:
         if self.timer not in TIMERS:
-            raise ValueError(f"unknown timer {self.timer!r}; use one of {', '.join(TIMERS)}")
+            raise ValueError(f"field 'timer': unknown timer {self.timer!r}; use one of {', '.join(TIMERS)}")
+        _check_side(self.side)
 
     def text(self) -> str:
-        return f"elapse {self.timer}"
+        return f"{_on(self.side)}elapse {self.timer}"
 
 
-Step = Call | Inject | Expect | ExpectState | Elapse
+@dataclass(frozen=True)
+class Hold:
+    """Two-sided: keep what ``side`` sends from its peer until delivered."""
+
+    side: str
+
+    def __post_init__(self) -> None:
+        _check_side(self.side, SIDES)
+
+    def text(self) -> str:
+        return f"{self.side}: hold"
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Two-sided: hand ``side``'s oldest held segments to its peer, up to the
+    first one the model knows, which must be ``segment`` (any when empty)."""
+
+    side: str
+    segment: str = ""
+
+    def __post_init__(self) -> None:
+        _check_side(self.side, SIDES)
+        if self.segment and self.segment not in SEGMENTS:
+            raise ValueError(f"field 'segment': unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)}")
+
+    def text(self) -> str:
+        return f"{self.side}: deliver" + (f" {self.segment}" if self.segment else "")
+
+
+@dataclass(frozen=True)
+class Release:
+    """Two-sided: deliver everything ``side`` holds and stop holding."""
+
+    side: str
+
+    def __post_init__(self) -> None:
+        _check_side(self.side, SIDES)
+
+    def text(self) -> str:
+        return f"{self.side}: release"
+
+
+Step = Call | Inject | Expect | ExpectState | Elapse | Hold | Deliver | Release
 _KINDS: dict[str, type] = {
     "call": Call,
     "inject": Inject,
     "expect": Expect,
     "expect_state": ExpectState,
     "elapse": Elapse,
+    "hold": Hold,
+    "deliver": Deliver,
+    "release": Release,
 }
+_TWO_SIDED_ONLY = (Hold, Deliver, Release)
 
 
 @dataclass(frozen=True)
@@ -145,6 +227,19 @@ class Scenario:
     # The transition ids in the order the scenario takes them (a transition
     # may repeat); optional: hand-written scenarios may leave it empty.
     walk: tuple[str, ...] = ()
+    # Two-sided: A and B are both kernel sockets on lo; every step names its side.
+    loopback: bool = False
+
+    def __post_init__(self) -> None:
+        for n, step in enumerate(self.steps):
+            side = getattr(step, "side", None)
+            if self.loopback and (side is None or side == ""):
+                raise ValueError(f"steps[{n}]: a loopback scenario names the side of every step (A or B); "
+                                 f"{step.text()!r} has none" if side is not None else
+                                 f"steps[{n}]: {step.text()!r} has no two-sided form")
+            if not self.loopback and (side or isinstance(step, _TWO_SIDED_ONLY)):
+                raise ValueError(f"steps[{n}]: {step.text()!r} names a side: only a loopback scenario "
+                                 "('loopback': true) has sides")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -158,19 +253,36 @@ class Scenario:
         }
         if self.walk:
             out["walk"] = list(self.walk)
+        if self.loopback:
+            out["loopback"] = True
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scenario:
+        """A scenario from its JSON object; ValueError names the field at fault."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a scenario is a JSON object, not {str(data)[:40]!r}")
+        for key, kind in (("name", str), ("steps", list)):
+            if not isinstance(data.get(key), kind):
+                raise ValueError(f"field {key!r}: required, a {'string' if kind is str else 'list of steps'}")
+        if not isinstance(data.get("loopback", False), bool):
+            raise ValueError("field 'loopback': must be true or false")
+        steps = []
+        for n, step in enumerate(data["steps"]):
+            try:
+                steps.append(step_from_json(step))
+            except ValueError as exc:
+                raise ValueError(f"steps[{n}] {exc}") from None
         return cls(
             name=data["name"],
-            steps=tuple(step_from_json(s) for s in data["steps"]),
+            steps=tuple(steps),
             transitions=tuple(data.get("transitions", ())),
             rfc=tuple(data.get("rfc", ())),
             description=data.get("description", ""),
             sysctls=dict(data.get("sysctls", {})),
             slow=bool(data.get("slow", False)),
             walk=tuple(data.get("walk", ())),
+            loopback=bool(data.get("loopback", False)),
         )
 
 
@@ -240,12 +352,26 @@ def step_to_json(step: Step) -> dict[str, str]:
 
 
 def step_from_json(data: dict[str, str]) -> Step:
-    """Inverse of ``step_to_json``."""
+    """Inverse of ``step_to_json``; ValueError names the field at fault."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a step is a JSON object, not {data!r}")
     body = dict(data)
-    kind = body.pop("kind")
+    kind = body.pop("kind", None)
     if kind not in _KINDS:
-        raise ValueError(f"unknown step kind {kind!r}; use one of {', '.join(_KINDS)}")
-    return _KINDS[kind](**body)  # type: ignore[no-any-return]
+        raise ValueError(f"field 'kind': unknown step kind {kind!r}; use one of {', '.join(_KINDS)}")
+    cls = _KINDS[kind]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key, value in body.items():
+        if key not in fields:
+            raise ValueError(f"field {key!r}: a {kind} step has no such field; it has {', '.join(sorted(fields))}")
+        if not isinstance(value, str):
+            raise ValueError(f"field {key!r}: must be a string, not {value!r}")
+    try:
+        return cls(**body)  # type: ignore[no-any-return]
+    except TypeError:
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                         and f.name not in body)
+        raise ValueError(f"field {missing[0]!r}: a {kind} step needs it") from None
 
 
 @cache
@@ -291,5 +417,8 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
                 step_from_json(step)
             except ValueError as exc:
                 raise InputError(str(p), f"{prefix}[{n}].steps[{k}]: {exc}") from None
-        out.append(Scenario.from_json(row))
+        try:
+            out.append(Scenario.from_json(row))
+        except ValueError as exc:  # what the schema cannot say: sides, two-sided forms
+            raise InputError(str(p), f"{prefix}[{n}]: {exc}") from None
     return tuple(out)

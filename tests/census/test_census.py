@@ -24,7 +24,6 @@ from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.census.collect import Target, take_snapshot
 from tcpcheck.tools.census.findings import Census, Thresholds, analyse
 from tcpcheck.tools.runner.harness import Harness
-from tcpcheck.tools.runner.netns import LOCAL_ADDR, PEER_ADDR
 from tcpcheck.tools.runner.packets import SYN, Packet, mss_option
 from tcpcheck.tools.runner.profile import load_profile
 
@@ -154,7 +153,7 @@ def test_close_wait_pile_names_the_server(harness: Harness, spec_and_profile: tu
 
 def _flood(harness: Harness, port: int, count: int, first_port: int) -> None:
     for n in range(count):
-        syn = Packet(PEER_ADDR, LOCAL_ADDR, first_port + n, port, 7_000_000 + n * 100_000, 0, SYN,
+        syn = Packet(harness.ns.peer_addr, harness.ns.local_addr, first_port + n, port, 7_000_000 + n * 100_000, 0, SYN,
                      options=mss_option())
         harness.wire.send(syn)
 
@@ -163,13 +162,13 @@ def _flood(harness: Harness, port: int, count: int, first_port: int) -> None:
 def test_syn_flood_from_the_tun_peer(harness: Harness, spec_and_profile: tuple[Any, Any], cookies: str) -> None:
     port = 9200 + int(cookies)
     old = harness.ns.set_sysctls({"tcp_syncookies": cookies})
-    server = _spawn(harness, HOARDER, LOCAL_ADDR, port, 8, "idle")
+    server = _spawn(harness, HOARDER, harness.ns.local_addr, port, 8, "idle")
     try:
         before = take_snapshot(_target(harness)).counters
         _flood(harness, port, 40, 30000 + 1000 * int(cookies))
         census = _census_until(harness, spec_and_profile, lambda c: c.by_state.get("SYN_RCVD", 0) >= 8)
         f = _finding(census, "syn_rcvd_pile")
-        assert f.evidence["per_listener"][f"{LOCAL_ADDR}:{port}"] >= 8  # the listen() backlog
+        assert f.evidence["per_listener"][f"{harness.ns.local_addr}:{port}"] >= 8  # the listen() backlog
         assert [p.pid for p in f.processes] == [server.pid]
         assert f.evidence["syncookies"] == cookies
         after = f.evidence["counters"]

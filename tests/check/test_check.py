@@ -27,7 +27,6 @@ from tcpcheck.tools.check.analyse import Connection, check_capture, state_walk
 from tcpcheck.tools.check.capture import FIN, SYN, read_capture
 from tcpcheck.tools.runner.execute import execute
 from tcpcheck.tools.runner.harness import Harness
-from tcpcheck.tools.runner.netns import LOCAL_ADDR
 from tcpcheck.tools.runner.pcap import write_pcap
 from tcpcheck.tools.runner.profile import load_profile
 from tcpcheck.tools.runner.suite import default_suite
@@ -68,7 +67,7 @@ def test_runner_pcaps_give_the_observed_state_path(name: str, harness: Harness, 
     connections = _check(pcap, spec_profile)
     assert [c.verdict for c in connections] == ["explained"], [c.observer.flag for c in connections]
     conn = connections[0]
-    stack = "A" if conn.a[0] == LOCAL_ADDR else "B"
+    stack = "A" if conn.a[0] == harness.ns.local_addr else "B"  # a traced stack numbers its TUN itself
     observed: list[str] = []
     for step in result.steps:
         state = step.state.split(" ", 1)[0]

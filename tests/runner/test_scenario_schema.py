@@ -68,6 +68,8 @@ def test_replayed_walks_agree_with_the_generator(generated: dict[str, str]) -> N
     for name, text in generated.items():
         for row in json.loads(text)["scenarios"] if name.startswith("json/") else ():
             scenario = Scenario.from_json(row)
+            if scenario.loopback:  # two-sided walks name their side; the TUN runner never plays them
+                continue
             assert scenario.walk, scenario.name
             assert step_transitions(replace(scenario, walk=()), spec) == step_transitions(scenario, spec), \
                 scenario.name
@@ -96,7 +98,7 @@ def _scenario(**change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("doc", "message"), [
     ([_scenario(name="../../etc/passwd")], r"\$\[0\]\.name: '../../etc/passwd' does not match"),
     ([_scenario(steps=[{"kind": "inject", "segment": "SYNFIN"}])],
-     r"\$\[0\]\.steps\[0\]: unknown segment 'SYNFIN'; use one of SYN"),
+     r"\$\[0\]\.steps\[0\]: field 'segment': unknown segment 'SYNFIN'; use one of SYN"),
     ([_scenario(steps=[{"kind": "expect_state", "state": "LISTEN", "extra": 1}])],
      r"\$\[0\]\.steps\[0\]: Additional properties are not allowed \('extra' was unexpected\)"),
     ([_scenario(steps=[])], r"\$\[0\]\.steps: \[\] should be non-empty"),

@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from tcpcheck.tools.cli import main
+from tcpcheck.tools.pytest_plugin import skip_or_fail
 from tcpcheck.tools.runner.execute import execute
 from tcpcheck.tools.runner.stack import CallError, Endpoint, Stack
-from tcpcheck.tools.runner.stacks import STACKS, make_stack
+from tcpcheck.tools.runner.stacks import STACKS, make_stack, unavailable
 from tcpcheck.tools.runner.stacks.model import ModelStack
 from tcpcheck.tools.runner.suite import default_suite
 from tcpcheck.tools.scenario import Call, Expect, ExpectState, Inject, Scenario
@@ -28,9 +29,12 @@ MUTANTS = Path(__file__).resolve().parents[1] / "mutants"
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """Each registered stack: the model in-process, Linux through the
     plugin's per-process namespace (skipped without root, failed in CI)."""
-    if request.param == "linux":
+    if request.param == request.config.getoption("--tcpcheck-stack") or request.param == "linux":
         yield request.getfixturevalue("tcp_harness")
         return
+    reason = unavailable(request.param)
+    if reason:
+        skip_or_fail(reason)
     made = make_stack(request.param)
     yield made
     made.close()
@@ -75,7 +79,7 @@ def test_every_stack_describes_itself_and_its_timers(stack: Stack) -> None:
     assert all(t.timer == name and t.bound >= 0 and t.how for name, t in timers.items())
     slow = next(s for s in default_suite() if s.name == "time_wait_expires")
     assert stack.needs_wait(slow) == (timers["timeout_2msl"].bound > 10)
-    assert stack.profile().name in ("linux", "model")
+    assert stack.profile().name == stack.name
 
 
 def test_model_stack_fires_timers_when_asked() -> None:
@@ -108,7 +112,11 @@ def test_model_stack_numbers_are_the_judges(stack: Stack) -> None:
     for name in ("closed_port_syn", "closed_port_ack", "closed_port_fin", "abort_in_established",
                  "simultaneous_open_abort", "time_wait_syn_reopens"):
         scenario = next(s for s in default_suite() if s.name == name)
-        assert execute(stack, scenario, stack.profile()).verdict in ("pass", "deviation"), name
+        result = execute(stack, scenario, stack.profile())
+        # lwIP has no TIME_WAIT reopen: its profile says so (not drivable).
+        allowed = ("pass", "deviation", "not drivable") if stack.profile().reason_not_drivable(
+            "TIME_WAIT--SYN(implementation)-->SYN_RCVD") else ("pass", "deviation")
+        assert result.verdict in allowed, name
 
 
 def test_run_on_the_model_stack_from_the_command_line(tmp_path: Path) -> None:

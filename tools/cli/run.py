@@ -14,7 +14,13 @@ from tcpcheck.tools.cli.kit import check_output_dir, check_output_file, one_line
 from tcpcheck.tools.cli.live import progress_bar
 
 if TYPE_CHECKING:
+    from tcpcheck.model.spec import Spec
     from tcpcheck.tools.scenario import Scenario
+
+
+# What ``--stack all`` runs: every real stack (the model stack is the spec
+# itself, not an implementation).
+ALL_STACKS = ("linux", "lwip")
 
 
 @click.command()
@@ -24,10 +30,18 @@ if TYPE_CHECKING:
 @click.option("--slow", is_flag=True, help="Also run scenarios that wait for Linux's fixed 60 s TIME_WAIT.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, each with its own stack (for Linux, its own network namespace).")
-@click.option("--stack", "stack_name", type=click.Choice(["linux", "model"]), default="linux", show_default=True,
-              help="The stack under test: the Linux kernel, or a spec run in-process (no root).")
+@click.option("--stack", "stack_name", type=click.Choice(["linux", "lwip", "model", "all"]), default="linux",
+              show_default=True,
+              help="The stack under test: the Linux kernel, lwIP 2.1.3 (Debian liblwip-dev), a spec run "
+                   f"in-process (no root), or all real stacks ({', '.join(ALL_STACKS)}) in one matrix.")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
               help="With --stack model: the spec or mutant file it runs (default: the embedded one).")
+@click.option("--loopback", is_flag=True,
+              help="Both endpoints are kernel sockets on lo (two-sided scenarios; the built-in suite is the generated "
+                   "loopback suite); each run is checked against the composed model and the pair properties.")
+@click.option("--no-trace", is_flag=True,
+              help="Linux: observe states by sampling (TCP_INFO, sock_diag) after every step instead of tracing every "
+                   "change with sock:inet_sock_set_state.")
 @click.option("--list", "list_only", is_flag=True,
               help="List the scenarios (after -k) with the transitions each covers; run nothing.")
 @click.option("-k", "keyword", metavar="EXPR",
@@ -37,7 +51,8 @@ if TYPE_CHECKING:
               help="Also write the results as JUnit XML (one testcase per scenario) for CI systems.")
 @one_line_errors
 def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int, stack_name: str,
-        spec_path: str | None, list_only: bool, keyword: str | None, junit_path: str | None) -> None:
+        spec_path: str | None, loopback: bool, no_trace: bool, list_only: bool, keyword: str | None,
+        junit_path: str | None) -> None:
     """Run conformance scenarios against a TCP stack.
 
     Each SUITE is a scenario name of the built-in suite or a JSON scenario
@@ -46,9 +61,24 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     Linux (the default) every packet goes through a TUN device inside a
     private network namespace; the host is untouched; needs root (not for
     --list). --stack model plays the same scenarios against the spec itself
-    (or a mutant, --spec), in-process. Exit status 0 iff no scenario failed,
-    2 for bad input, 130 when interrupted.
+    (or a mutant, --spec), in-process. lwIP runs in-process on a TAP device
+    inside a private namespace (root, liblwip-dev). --stack all runs every
+    real stack and prints one matrix, transitions down, stacks across. With
+    --loopback, A and B are both real sockets on lo in a private namespace,
+    every state change is traced, and the whole run is checked against the
+    composed model. Exit status 0 iff no scenario failed, 2 for bad input or
+    a stack that is not installed, 130 when interrupted.
     """
+    if loopback:
+        from tcpcheck.tools.cli.loopback import run_loopback
+
+        if stack_name != "linux" or spec_path:
+            raise InputError("--loopback", "runs two Linux sockets on lo; it does not take --stack or --spec")
+        if list_only or keyword or junit_path:
+            raise InputError("--loopback", "does not take --list, -k or --junit-xml yet")
+        run_loopback(suite, as_json, pcap_dir, jobs, trace=not no_trace)
+    if no_trace and stack_name != "linux":
+        raise InputError("--no-trace", "applies to the Linux stack (the model stack has no kernel to trace)")
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile
@@ -60,6 +90,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
 
     if spec_path and stack_name != "model":
         raise InputError("--spec", "goes with --stack model (the spec the model stack runs)")
+    if stack_name == "all":
+        _run_all(spec, _select(suite, {t.id for t in spec.transitions}), as_json, pcap_dir, slow, jobs)
     stack_options: dict[str, object] = {}
     if stack_name == "model":
         from tcpcheck.tools.runner.stacks.model import ModelStack
@@ -68,8 +100,13 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
         profile = ModelStack(**stack_options).profile()  # type: ignore[arg-type]
         waits = lambda s: False  # noqa: E731 (the model's timers fire when asked)
     else:
-        profile = load_profile(known_transitions={t.id for t in spec.transitions})
-        waits = needs_slow
+        from tcpcheck.tools.runner.profile import profile_path
+
+        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions})
+        # Only Linux waits for a timer it cannot shorten (its fixed 60 s
+        # TIME_WAIT); lwIP, like the model, fires its timers when asked.
+        waits = needs_slow if stack_name == "linux" else (lambda s: False)
+        stack_options = {"trace": False} if no_trace and stack_name == "linux" else {}
     scenarios = _select(suite, {t.id for t in spec.transitions})
     deselected = 0
     if keyword is not None:
@@ -98,7 +135,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
             info, results = run_scenarios(chosen, profile, jobs=jobs, pcap_dir=pcap_dir,
                                           on_result=lambda r: advance(f"{r.scenario}: {r.verdict}"),
                                           stack=stack_name, stack_options=stack_options)
-    except NamespaceUnavailable as exc:
+    except (NamespaceUnavailable, OSError) as exc:
         raise InputError("run", str(exc)) from None
     rows = matrix_rows(spec, profile, results, not_run)
     if junit_path:
@@ -111,12 +148,15 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         click.echo(f"stack: {info.title()} (profile {profile.name}); settings in force:")
         click.echo("  " + " ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in info.sysctls.items()))
+        if info.observer:
+            click.echo(f"states: {info.observer}")
         click.echo()
         click.echo(table(("transition", "scenario", "verdict", "note"), rows))
         s = summary(results, rows)
         click.echo()
         click.echo(f"{s['scenarios']} scenarios: {s['pass']} pass, {s['deviation']} deviation, {s['fail']} fail"
-                   f" in {s['seconds']:.2f} s"
+                   + (f", {s['not drivable']} not drivable" if s.get("not drivable") else "")
+                   + f" in {s['seconds']:.2f} s"
                    + (f", {len(not_run)} not run (slow: use --slow)" if not_run else "")
                    + (f", {deselected} deselected by -k" if deselected else "")
                    + f"; {len(spec.transitions)} transitions: "
@@ -126,6 +166,54 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
         if junit_path:
             click.echo(f"JUnit XML: {junit_path}")
     raise SystemExit(1 if any(r.verdict == "fail" for r in results) else 0)
+
+
+def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str | None, slow: bool,
+             jobs: int) -> None:
+    """Every real stack, one matrix: transitions down, stacks across (exits)."""
+    from tcpcheck.tools.runner.batch import run_scenarios
+    from tcpcheck.tools.runner.execute import needs_slow
+    from tcpcheck.tools.runner.matrix import combine, matrix_table
+    from tcpcheck.tools.runner.profile import load_profile, profile_path
+    from tcpcheck.tools.runner.report import matrix_rows, to_json
+    from tcpcheck.tools.runner.stacks import unavailable
+
+    for name in ALL_STACKS:
+        reason = unavailable(name)
+        if reason:
+            raise InputError(f"--stack {name}", reason)
+    if pcap_dir:
+        check_output_dir(pcap_dir, "--pcap")
+    docs = []
+    for name in ALL_STACKS:
+        profile = load_profile(profile_path(name), {t.id for t in spec.transitions})
+        waits = needs_slow if name == "linux" else (lambda s: False)
+        chosen = [s for s in scenarios if slow or not waits(s)]
+        not_run = [s for s in scenarios if waits(s) and not slow]
+        try:
+            with progress_bar(len(chosen), f"tcpcheck run: {name}") as advance:
+                info, results = run_scenarios(chosen, profile, jobs=jobs,
+                                              pcap_dir=os.path.join(pcap_dir, name) if pcap_dir else None,
+                                              on_result=lambda r: advance(f"{r.scenario}: {r.verdict}"), stack=name)
+        except OSError as exc:
+            raise InputError(f"--stack {name}", str(exc)) from None
+        docs.append(to_json(info, profile, results, matrix_rows(spec, profile, results, not_run)))
+    failed = any(r["verdict"] == "fail" for doc in docs for r in doc["results"])
+    matrix = combine(spec, docs)
+    if as_json:
+        click.echo(json.dumps({"runs": docs, "matrix": matrix}, indent=2))
+    else:
+        for doc in docs:
+            s = doc["summary"]
+            click.echo(f"{doc['stack']['name']}: {doc['stack']['description']} (profile {doc['stack']['profile']}):"
+                       f" {s['scenarios']} scenarios, {s['pass']} pass, {s['deviation']} deviation,"
+                       f" {s['fail']} fail, {s.get('not drivable', 0)} not drivable in {s['seconds']:.2f} s")
+        click.echo()
+        header, rows = matrix_table(matrix)
+        click.echo(table(header, rows))
+        if pcap_dir:
+            click.echo(f"pcaps: {os.path.abspath(pcap_dir)}/<stack>/")
+    raise SystemExit(1 if failed else 0)
 
 
 def _keywords(scenario: Scenario, slow: bool) -> list[str]:
@@ -161,7 +249,12 @@ def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
         if name in builtin:
             out.append(builtin[name])
         elif Path(name).suffix == ".json" or os.sep in name or Path(name).exists():
-            out.extend(load_suite(name))
+            loaded = load_suite(name)
+            two_sided = [s.name for s in loaded if s.loopback]
+            if two_sided:
+                raise InputError(name, f"scenario {two_sided[0]!r} is two-sided ('loopback': true): run it with "
+                                 "--loopback")
+            out.extend(loaded)
         else:
             raise InputError(name, f"unknown scenario; use a JSON suite file or one of: {', '.join(builtin)}")
     for scenario in out:

@@ -11,7 +11,7 @@ the generated files use). ``build_suite`` (``build``) picks a criterion;
 
 from __future__ import annotations
 
-from tcpcheck.tools.generate.build import CRITERIA, build_suite, load_drive_model
+from tcpcheck.tools.generate.build import ALL_CRITERIA, CRITERIA, TWO_SIDED_CRITERIA, build_suite, load_drive_model
 from tcpcheck.tools.generate.suite import Suite
 
-__all__ = ["CRITERIA", "Suite", "build_suite", "load_drive_model"]
+__all__ = ["ALL_CRITERIA", "CRITERIA", "TWO_SIDED_CRITERIA", "Suite", "build_suite", "load_drive_model"]

@@ -7,9 +7,13 @@ from tcpcheck.tools.generate.drivable import DriveModel, load_drive_model
 from tcpcheck.tools.generate.paths import Explorer
 from tcpcheck.tools.generate.suite import Suite
 
+# One-sided suites play one endpoint against the runner's peer (any stack,
+# packetdrill); two-sided ones need two real endpoints (the loopback runner).
 CRITERIA = ("states", "transitions", "pairs", "w", "wp", "tour")
+TWO_SIDED_CRITERIA = ("loopback",)
+ALL_CRITERIA = CRITERIA + TWO_SIDED_CRITERIA
 
-__all__ = ["CRITERIA", "build_suite", "load_drive_model"]
+__all__ = ["ALL_CRITERIA", "CRITERIA", "TWO_SIDED_CRITERIA", "build_suite", "load_drive_model"]
 
 
 def build_suite(model: DriveModel, criterion: str, extra_states: int = 0, explorer: Explorer | None = None) -> Suite:
@@ -35,4 +39,8 @@ def build_suite(model: DriveModel, criterion: str, extra_states: int = 0, explor
         from tcpcheck.tools.generate.wmethod import w_suite
 
         return w_suite(model, ex, extra_states, partial=criterion == "wp")
-    raise InputError("--criterion", f"unknown criterion {criterion!r}; use one of {', '.join(CRITERIA)}")
+    if criterion == "loopback":
+        from tcpcheck.tools.generate.loopback import loopback_suite
+
+        return loopback_suite(model)
+    raise InputError("--criterion", f"unknown criterion {criterion!r}; use one of {', '.join(ALL_CRITERIA)}")

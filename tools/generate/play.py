@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 import pytest
@@ -22,13 +23,30 @@ from tcpcheck.tools.scenario import Scenario, Step
 Player = Callable[..., Any]
 
 
+@cache
+def _spec() -> Any:
+    # One spec object per process: the loopback judge caches its composed
+    # model by the spec's identity (building it takes most of a second).
+    from tcpcheck.model.spec import load_spec
+
+    return load_spec()
+
+
+@cache
+def _profile(name: str) -> Any:
+    from tcpcheck.tools.runner.profile import load_profile, profile_path
+
+    return load_profile(profile_path(name), {t.id for t in _spec().transitions})
+
+
 def explain(result: Any) -> str:
     """The runner's per-step verdicts as a readable table."""
     lines = [f"scenario {result.scenario}: {result.verdict}"]
     for s in result.steps:
         seen = f" (expected {s.expected}, observed {s.observed})" if s.expected or s.observed else ""
         note = f"  -- {s.note}" if s.note else ""
-        lines.append(f"  {s.index:>3} {s.verdict:<9} {s.step:<28} state {s.state}{seen}{note}")
+        went = f"; went {s.path}" if getattr(s, "path", "") else ""
+        lines.append(f"  {s.index:>3} {s.verdict:<9} {s.step:<28} state {s.state}{went}{seen}{note}")
     return "\n".join(lines)
 
 
@@ -46,6 +64,8 @@ def play(stack: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str |
 
         os.makedirs(pcap_dir, exist_ok=True)
         write_pcap(os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", scenario.name) + ".pcap"), result.packets)
+    if result.verdict == "not drivable":
+        pytest.skip(f"not drivable on {stack.name}: {result.note}")
     if result.verdict not in ("pass", "deviation"):
         raise AssertionError(explain(result))
     return result
@@ -68,5 +88,51 @@ def tcpcheck_play(tcp_harness: Any, request: pytest.FixtureRequest) -> Player:
         scenario = Scenario(name, tuple(steps), tuple(transitions), sysctls=dict(sysctls or {}), slow=slow,
                             walk=tuple(walk))
         return play(tcp_harness, scenario, profile, request.config.getoption("--tcpcheck-pcap"))
+
+    return run
+
+
+def explain_pair(result: Any) -> str:
+    """A loopback result's steps, both paths and the judge's problems."""
+    lines = [explain(result)]
+    if result.check is not None:
+        for side, path in result.check.paths.items():
+            lines.append(f"  {side}: {path.text()}" + (f"  -- {path.problem}" if path.problem else ""))
+        lines.extend(f"  model check: {p}" for p in result.check.problems)
+    return "\n".join(lines)
+
+
+def play_loopback(harness: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str | None = None) -> Any:
+    """Run a two-sided ``scenario`` on ``lo`` and check it against the
+    composed model; AssertionError unless it passed or deviated as the
+    profile documents. Returns the ``PairResult``."""
+    from tcpcheck.tools.runner.loopback.execute import execute_pair
+
+    result = execute_pair(harness, scenario, _spec(), _profile(profile))
+    if pcap_dir:
+        from tcpcheck.tools.runner.loopback.batch import pcap_name
+        from tcpcheck.tools.runner.pcap import write_pcap
+
+        os.makedirs(pcap_dir, exist_ok=True)
+        write_pcap(os.path.join(pcap_dir, pcap_name(scenario.name)), result.packets)
+    if result.verdict not in ("pass", "deviation"):
+        raise AssertionError(explain_pair(result))
+    return result
+
+
+@pytest.fixture
+def tcpcheck_play_loopback(tcp_loopback: Any, request: pytest.FixtureRequest) -> Player:
+    """``tcpcheck_play_loopback(name, steps, transitions=..., profile=...)``:
+    play one generated two-sided scenario on the per-process loopback harness."""
+
+    def run(
+        name: str,
+        steps: Iterable[Step],
+        transitions: Iterable[str] = (),
+        sysctls: dict[str, str] | None = None,
+        profile: str = "linux",
+    ) -> Any:
+        scenario = Scenario(name, tuple(steps), tuple(transitions), sysctls=dict(sysctls or {}), loopback=True)
+        return play_loopback(tcp_loopback, scenario, profile, request.config.getoption("--tcpcheck-pcap"))
 
     return run

@@ -442,6 +442,24 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def load_runs(path: str | Path) -> list[dict[str, Any]]:
+    """The runs in a results file: one for ``tcpcheck run --json``, one per
+    stack for ``tcpcheck run --stack all --json`` (its ``runs``)."""
+    p = Path(path)
+    if p.suffix == ".json" or p.exists():
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None  # load_results says what is wrong
+        if isinstance(data, dict) and isinstance(data.get("runs"), list):
+            for n, run in enumerate(data["runs"]):
+                if not isinstance(run, dict):
+                    raise InputError(str(p), f"field 'runs[{n}]' must be a 'tcpcheck run --json' object")
+                results_list(run, f"{p}: runs[{n}]")
+            return list(data["runs"])
+    return [load_results(p)]
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename, so that
     a reader never sees half a file and a failure leaves nothing behind."""

@@ -206,7 +206,7 @@ def chart_from_result(result: dict[str, Any], stack: str = "stack") -> Chart:
         state = str(step.get("state", "")).split(" ", 1)[0]
         row = Row(str(step.get("index", n)), verdict=v)
         row.tooltip = "; ".join(str(step[k]) for k in ("step", "verdict", "expected", "observed", "note", "state")
-                                if step.get(k))
+                                if step.get(k)) + (f"; went {step['path']}" if step.get("path") else "")
         row.left_state = state if v != "skipped" else ""
         row.left_changed = bool(state) and state != last_state
         if state and v != "skipped":
@@ -240,6 +240,73 @@ def chart_from_result(result: dict[str, Any], stack: str = "stack") -> Chart:
             else:
                 chart.messages.append(Message(f"{segment_label(observed)} (expected {segment_label(seg)})",
                                               "left", n - 0.7, float(n), "delivered", colour))
+        chart.rows.append(row)
+    return chart
+
+
+def chart_from_pair(result: dict[str, Any], stack: str = "Linux") -> Chart:
+    """A loopback result of ``tcpcheck run --loopback --json`` as a chart of
+    its two real endpoints: one row per call, delivery and state change in
+    the order they happened, each side's traced state beside its lifeline
+    (sock_diag's, for what the kernel does not trace, in the tooltip), each
+    segment from the row that sent it to the row that delivered it. Segments
+    the model has no name for (data, window updates) are grey; the event
+    the model could not explain, if any, is marked ``fail``."""
+    name = str(result.get("scenario", "scenario"))
+    verdict = str(result.get("verdict", ""))
+    observed = result.get("observed") if isinstance(result.get("observed"), dict) else {}
+    assert isinstance(observed, dict)
+    endpoints = observed.get("endpoints", {})
+    segments = [s for s in observed.get("segments", []) if isinstance(s, dict)]
+    events = [e for e in observed.get("events", []) if isinstance(e, dict)]
+    check = result.get("check") if isinstance(result.get("check"), dict) else {}
+    assert isinstance(check, dict)
+    model = check.get("model", {}) if isinstance(check.get("model"), dict) else {}
+    unmatched = model.get("unmatched", -1) if not model.get("explained", True) else -1
+
+    def who(side: str) -> str:
+        where = endpoints.get(side)
+        return f"{side} ({stack} {where[0]}:{where[1]})" if isinstance(where, list) and len(where) == 2 else side
+
+    chart = Chart(f"{name}: {verdict}", who("A"), who("B"), "CLOSED", "CLOSED")
+    paths = check.get("paths", {}) if isinstance(check.get("paths"), dict) else {}
+    chart.subtitle = "; ".join(f"{s}: {' -> '.join(p.get('states', []))}" for s, p in sorted(paths.items())
+                               if isinstance(p, dict))
+    side_of = {"A": "left", "B": "right"}
+    states = {"A": "CLOSED", "B": "CLOSED"}
+    messages: dict[int, Message] = {}
+    row_no = 0.0
+    for n, e in enumerate(events):
+        kind, side = str(e.get("kind", "")), str(e.get("side", ""))
+        if side not in side_of:
+            continue
+        seg = segments[int(e["segment"])] if kind in ("send", "deliver") and 0 <= int(e.get("segment", -1)) < \
+            len(segments) else {}
+        if kind == "send":
+            wire = str(seg.get("wire", ""))
+            label = segment_label(wire) if wire else ("data" if seg.get("length") else "ACK (not in the model)")
+            msg = Message(label, side_of[side], row_no + 0.35 if row_no else 0.0, None, "in flight",
+                          "#1f2933" if wire else "#9aa3ab", str(seg.get("note", "")))
+            messages[int(e["segment"])] = msg
+            chart.messages.append(msg)
+            continue
+        row_no += 1
+        row = Row(str(n), verdict="fail" if n == unmatched else "")
+        row.tooltip = f"event #{n}: {e.get('kind')} {side}" + "".join(
+            f"; {k} {e[k]}" for k in ("op", "old", "new", "source", "detail") if e.get(k))
+        if kind == "call":
+            setattr(row, f"{side_of[side]}_action", f"{e.get('op', '')}()")
+        elif kind == "deliver":
+            setattr(row, f"{side_of[side]}_action", "rcv")
+            held = messages.get(int(e.get("segment", -1)))
+            if held is not None:
+                held.received, held.fate = row_no, "delivered"
+        elif kind == "state":
+            states[side] = str(e.get("new", ""))
+            setattr(row, f"{side_of[side]}_changed", True)
+            if e.get("source") not in (None, "", "trace"):
+                setattr(row, f"{side_of[side]}_action", f"({e.get('source')})")
+        row.left_state, row.right_state = states["A"], states["B"]
         chart.rows.append(row)
     return chart
 

@@ -26,7 +26,7 @@ from tcpcheck.tools.pictures.diagram import (
     to_dot,
     transition_label,
 )
-from tcpcheck.tools.pictures.msc import chart_from_result, render_svg
+from tcpcheck.tools.pictures.msc import chart_from_pair, chart_from_result, render_svg
 
 if TYPE_CHECKING:
     from tcpcheck.model.spec import Spec
@@ -90,6 +90,45 @@ def _pcap_link(result: Mapping[str, Any], pcap_dir: Path | None, out_dir: Path) 
         if c.is_file():
             return os.path.relpath(c.resolve(), out_dir.resolve())
     return None
+
+
+def _pair_meta(result: Mapping[str, Any]) -> list[str]:
+    """What the judge said of a loopback run, as lines of HTML."""
+    check = result.get("check") if isinstance(result.get("check"), dict) else {}
+    assert isinstance(check, dict)
+    out = []
+    model = check.get("model") if isinstance(check.get("model"), dict) else {}
+    assert isinstance(model, dict)
+    if model.get("explained"):
+        out.append(f"the composed model explains the run ({len(model.get('steps', []))} steps)")
+    for p in check.get("problems", []):
+        out.append(f'<b class="problem">{escape(str(p))}</b>')
+    props = [p for p in check.get("properties", []) if isinstance(p, dict) and p.get("verdict") != "skipped"]
+    if props:
+        invariants = [p for p in props if p.get("kind") == "invariant"]
+        states = max((int(p.get("states", 0)) for p in props), default=0)
+        out.append(f"{len(invariants)} pair invariants checked on each of the {states} states of the run: "
+                   + ", ".join(f"{escape(str(p['name']))} {escape(str(p['verdict']))}" for p in invariants))
+    return out
+
+
+def _properties_table(properties: list[Any]) -> list[str]:
+    """The pair properties of a loopback run: on how many observed states."""
+    out = ['<h2 id="properties">Pair properties on the observed runs</h2>',
+           '<table id="property-table"><thead><tr><th>property</th><th>kind</th><th>expected</th><th>on the runs</th>'
+           "<th>runs</th><th>states checked</th><th>first decided at</th></tr></thead><tbody>"]
+    for p in properties:
+        if not isinstance(p, dict):
+            continue
+        verdict = str(p.get("verdict", ""))
+        badge = "fail" if verdict == "violated" and p.get("expect") == "holds" else \
+            "pass" if verdict in ("holds", "witnessed") else "not run"
+        out.append(f'<tr><td class="id">{escape(str(p.get("property", "")))}</td><td>{escape(str(p.get("kind", "")))}'
+                   f'</td><td>{escape(str(p.get("expect", "")))}</td><td>{_badge(badge)} {escape(verdict)}</td>'
+                   f'<td>{int(p.get("runs", 0))}</td><td>{int(p.get("states", 0))}</td>'
+                   f'<td class="note">{escape(str(p.get("first", "")))}</td></tr>')
+    out.append("</tbody></table>")
+    return out
 
 
 def transition_rows(spec: Spec, data: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -220,8 +259,15 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
             meta.append(f'<a class="pcap" href="{escape(link)}">packets (pcap)</a>')
         for m in meta:
             out.append(f'<div class="meta">{m}</div>')
-        chart = render_svg(chart_from_result(dict(r), title), ident=f"msc{n}")
+        if r.get("loopback"):
+            out.extend(f'<div class="meta">{m}</div>' for m in _pair_meta(r))
+            chart = render_svg(chart_from_pair(dict(r), "Linux"), ident=f"msc{n}")
+        else:
+            chart = render_svg(chart_from_result(dict(r), title), ident=f"msc{n}")
         out.append(chart)
         out.append("</details>")
+    properties = data.get("properties")
+    if isinstance(properties, list) and properties:
+        out.extend(_properties_table(properties))
     out.append("</main></body></html>")
     return "\n".join(out) + "\n"

@@ -14,6 +14,9 @@ Modules, from the wire up:
 * ``judge``   what counts as a match (pure); ``profile`` documented deviations
 * ``execute`` a scenario step by step; ``batch`` many, in N processes
 * ``suite``   the built-in scenarios; ``report`` matrix and JSON; ``pcap``
+* ``tracer``  a trace instance of the run's own (sock:inet_sock_set_state),
+  kept by a watchdog process (``tracewatch``) that removes it whatever happens
+* ``loopback`` both endpoints real, on ``lo`` (its own package)
 
 Importing this package does no I/O; making a ``Harness`` needs root.
 """

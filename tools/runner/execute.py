@@ -16,10 +16,10 @@ from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Profile
-from tcpcheck.tools.runner.stack import CallError, Stack
+from tcpcheck.tools.runner.stack import CallError, Stack, path_text
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
-VERDICTS = ("pass", "deviation", "fail", "skipped")
+VERDICTS = ("pass", "deviation", "fail", "skipped", "not drivable")
 
 
 @dataclass
@@ -34,6 +34,7 @@ class StepResult:
     observed: str = ""
     note: str = ""
     seconds: float = 0.0
+    path: str = ""  # the states the stack went through during the step, as it recorded them (traced)
     transition: str = ""  # the spec transition this step belongs to ("" for set-up and glue)
 
     def to_json(self) -> dict[str, Any]:
@@ -110,9 +111,24 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
     raise TypeError(f"not a step: {step!r}")
 
 
+def not_drivable(scenario: Scenario, profile: Profile) -> str:
+    """Why the stack cannot be driven through ``scenario`` ('' when it can):
+    it covers or walks through a transition its profile lists as not
+    drivable (a suite generated for another stack may)."""
+    for tid in dict.fromkeys(scenario.transitions + scenario.walk):
+        reason = profile.reason_not_drivable(tid)
+        if reason:
+            return f"{tid}: {reason}"
+    return ""
+
+
 def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResult:
-    """Run ``scenario`` on a fresh endpoint of ``stack``; judge every step."""
+    """Run ``scenario`` on a fresh endpoint of ``stack``; judge every step
+    (none when the profile says the stack cannot be driven through it)."""
     start = time.perf_counter()
+    reason = not_drivable(scenario, profile)
+    if reason:
+        return ScenarioResult(scenario.name, scenario.transitions, "not drivable", [], 0.0, note=reason)
     try:
         conv = stack.conversation(scenario.sysctls)
     except OSError as exc:
@@ -123,6 +139,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""
+    recorded = 0  # state changes the stack recorded before the current step
     try:
         _prepare(conv, scenario)
         for index, step in enumerate(scenario.steps, start=1):
@@ -138,6 +155,8 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             except OSError as exc:  # e.g. bind: address in use; the step could not be made
                 ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
             state = conv.observe().text()
+            changes = conv.endpoint.changes()
+            path, recorded = path_text(changes[recorded:]), len(changes)
             calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
             injects = tuple(s.segment for s in scenario.steps[:index] if isinstance(s, Inject))
             verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls,
@@ -146,7 +165,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
             results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
-                                       observed if not ok else "", note, time.perf_counter() - t0,
+                                       observed if not ok else "", note, time.perf_counter() - t0, path,
                                        taken[index - 1]))
             if verdict == "deviation":
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"

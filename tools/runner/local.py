@@ -23,24 +23,28 @@ TCP_USER_TIMEOUT = 18
 class LocalSide:
     """The application on the stack: at most one listener and one connection."""
 
-    def __init__(self, ns: NetNamespace, lport: int, rport: int) -> None:
+    def __init__(self, ns: NetNamespace, lport: int, rport: int, local_addr: str = LOCAL_ADDR,
+                 peer_addr: str = PEER_ADDR, factory: Callable[[], socket.socket] | None = None) -> None:
         self.ns = ns
+        self.factory = factory  # makes a TCP socket in the namespace (default: one ns.call each)
         self.lport = lport
         self.rport = rport
+        self.local_addr = local_addr
+        self.peer_addr = peer_addr
         self.listener: socket.socket | None = None
         self.conn: socket.socket | None = None
         self.received = b""
         self.last_error = ""  # errno text of the last call that failed at the API
 
     def _socket(self) -> socket.socket:
-        sock = self.ns.call(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
+        sock = self.factory() if self.factory else self.ns.call(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         return sock
 
     def listen(self) -> None:
         """Passive OPEN: bind the local port and listen."""
         sock = self._socket()
-        sock.bind((LOCAL_ADDR, self.lport))
+        sock.bind((self.local_addr, self.lport))
         sock.listen(8)
         self.listener = sock
 
@@ -55,9 +59,9 @@ class LocalSide:
         if syn_timeout_ms:
             sock.setsockopt(socket.IPPROTO_TCP, TCP_SYNCNT, 1)
             sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, syn_timeout_ms)
-        sock.bind((LOCAL_ADDR, self.lport))
+        sock.bind((self.local_addr, self.lport))
         self.conn = sock
-        err = sock.connect_ex((PEER_ADDR, self.rport))
+        err = sock.connect_ex((self.peer_addr, self.rport))
         if err not in (0, errno.EINPROGRESS):  # EINPROGRESS is the normal answer
             raise CallError(f"connect failed: {errno.errorcode.get(err, str(err))}")
 

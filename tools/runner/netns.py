@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
-IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
+IFF_TUN, IFF_TAP, IFF_NO_PI = 0x0001, 0x0002, 0x1000
 SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
 SIOCSIFADDR, SIOCSIFNETMASK, SIOCGIFINDEX = 0x8916, 0x891C, 0x8933
 IFF_UP = 0x1
@@ -81,6 +81,12 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _root_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "tcpcheck runner needs root (to create a network namespace)"
+    return None
+
+
 def kernel_release() -> str:
     """The running kernel, recorded with every result."""
     return platform.release()
@@ -95,13 +101,26 @@ class NetNamespace:
 
     ``call(fn, ...)`` runs ``fn`` in the namespace thread; use it for
     anything that binds to a namespace when created (sockets, netlink,
-    sysctl writes). Descriptors made there work from any thread.
+    sysctl writes). Descriptors made there work from any thread. With
+    ``tun=False`` the namespace has only ``lo`` (the loopback runner).
+    ``addresses``: the stack's and the peer's address on the TUN, in one
+    /24 of 198.18.0.0/15 (a traced run takes a pair of its own).
+
+    ``link="tap"`` makes an Ethernet TAP device instead, for a user-space
+    stack (lwIP) that owns the descriptor end: the kernel's side of the
+    TAP gets no address and no route, so the kernel's own TCP never sees
+    the flow; the peer talks to the stack through a packet socket on it.
     """
 
-    def __init__(self) -> None:
-        reason = unavailable_reason()
+    def __init__(self, tun: bool = True, addresses: tuple[str, str] = (LOCAL_ADDR, PEER_ADDR),
+                 link: str = "tun") -> None:
+        if link not in ("tun", "tap"):
+            raise ValueError(f"link {link!r}: use tun or tap")
+        self.link = link
+        reason = unavailable_reason() if tun else _root_reason()
         if reason:
             raise NamespaceUnavailable(reason)
+        self.local_addr, self.peer_addr = addresses
         self.host_inode = _netns_inode()
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]] | None]
         self._jobs = queue.SimpleQueue()
@@ -119,7 +138,7 @@ class NetNamespace:
         if self.inode == self.host_inode:  # belt and braces: never configure the host
             raise NamespaceUnavailable("unshare(CLONE_NEWNET) left the thread in the host namespace")
         try:
-            self.tun_fd, self.ifindex = self.call(self._set_up)
+            self.tun_fd, self.ifindex = self.call(self._set_up) if tun else (-1, self.call(self._lo_up))
             self.base_sysctls = dict(BASE_SYSCTLS)
             self.set_sysctls(self.base_sysctls)
         except OSError as exc:
@@ -157,7 +176,7 @@ class NetNamespace:
         """Close the TUN and end the thread: the kernel then frees the
         namespace once the last socket made in it is closed."""
         fd = getattr(self, "tun_fd", None)
-        if fd is not None:
+        if fd is not None and fd >= 0:
             os.close(fd)
             self.tun_fd = -1
             del self.tun_fd
@@ -172,16 +191,29 @@ class NetNamespace:
         # No IPv6 on the TUN: no router solicitations in the captures.
         _write_proc("net/ipv6/conf/default/disable_ipv6", "1", missing_ok=True)
         tun = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH22x", TUN_NAME.encode(), IFF_TUN | IFF_NO_PI))
+        kind = IFF_TAP if self.link == "tap" else IFF_TUN
+        fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH22x", TUN_NAME.encode(), kind | IFF_NO_PI))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             _if_up(s, "lo")
-            _ifreq_addr(s, SIOCSIFADDR, TUN_NAME, LOCAL_ADDR)
+            if self.link == "tap":
+                _if_up(s, TUN_NAME)
+                raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", TUN_NAME.encode()))
+                return tun, struct.unpack_from("i", raw, 16)[0]
+            _ifreq_addr(s, SIOCSIFADDR, TUN_NAME, self.local_addr)
             _ifreq_addr(s, SIOCSIFNETMASK, TUN_NAME, NETMASK)
             _if_up(s, TUN_NAME)
             raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", TUN_NAME.encode()))
             ifindex = struct.unpack_from("i", raw, 16)[0]
-        _add_quickack_route(ifindex)
+        _add_quickack_route(ifindex, self.local_addr, self.peer_addr)
         return tun, ifindex
+
+    def _lo_up(self) -> int:
+        self._check_private()
+        _write_proc("net/ipv6/conf/default/disable_ipv6", "1", missing_ok=True)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            _if_up(s, "lo")
+            raw = fcntl.ioctl(s, SIOCGIFINDEX, struct.pack("16s24x", b"lo"))
+        return int(struct.unpack_from("i", raw, 16)[0])
 
     def _check_private(self) -> None:
         if _netns_inode() == self.host_inode:
@@ -258,15 +290,15 @@ def _ifreq_addr(s: socket.socket, request: int, name: str, addr: str) -> None:
     fcntl.ioctl(s, request, struct.pack("16s", name.encode()) + sockaddr + b"\0" * 8)
 
 
-def _add_quickack_route(ifindex: int) -> None:
+def _add_quickack_route(ifindex: int, local: str, peer: str) -> None:
     # A host route to the peer with the quickack metric: Linux then ACKs at
     # once instead of delaying (it enters pingpong mode on a FIN, and would
     # otherwise hold the ACK up to 40 ms), so every expected ACK is already
     # in the TUN when the injecting write returns.
     rtmsg = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC,
                         RT_SCOPE_LINK, RTN_UNICAST, 0)
-    body = rtmsg + attr(RTA_DST, socket.inet_aton(PEER_ADDR)) + attr(RTA_OIF, struct.pack("=i", ifindex))
-    body += attr(RTA_PREFSRC, socket.inet_aton(LOCAL_ADDR))
+    body = rtmsg + attr(RTA_DST, socket.inet_aton(peer)) + attr(RTA_OIF, struct.pack("=i", ifindex))
+    body += attr(RTA_PREFSRC, socket.inet_aton(local))
     body += attr(RTA_METRICS, attr(RTAX_QUICKACK, struct.pack("=I", 1)))
     nl = Netlink(NETLINK_ROUTE)
     try:

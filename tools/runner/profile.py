@@ -17,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import read_toml
 from tcpcheck.tools.scenario import CALLS, SEGMENTS
 
 KINDS = ("differs", "extension", "note")
+# What a loopback scenario must do before the call for an entry to apply.
+PROVOKE = {"unread_data": "the peer sends data this side does not read"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class Deviation:
     note: str = ""
     after_calls: tuple[str, ...] = ()  # socket calls the scenario must have made before the step
     unless_calls: tuple[str, ...] = ()  # socket calls it must not have made
+    # What the stack does instead, in the spec's vocabulary: the state it
+    # enters and the segments it sends (the loopback runner's model check
+    # takes this as a transition of the model, for this entry only).
+    instead_to: str = ""
+    instead_sends: tuple[str, ...] = ()
+    provoke: str = ""  # how a generated loopback scenario makes it happen (PROVOKE)
     after_injects: tuple[str, ...] = ()  # segments the peer must have sent before the step
 
     def in_context(self, calls: tuple[str, ...], injects: tuple[str, ...] = ()) -> bool:
@@ -99,6 +108,10 @@ class Profile:
         """Entries for non-RFC transitions among ``transitions``."""
         return [d for d in self.deviations if d.kind == "extension" and d.transition in transitions]
 
+    def entry(self, ident: str) -> Deviation | None:
+        """The entry called ``ident`` (notes too), or None."""
+        return next((d for d in self.deviations if d.id == ident), None)
+
     def reason_not_drivable(self, transition: str) -> str | None:
         """Why ``transition`` cannot be driven on this stack, or None."""
         return next((n.reason for n in self.not_drivable if n.transition == transition), None)
@@ -134,12 +147,26 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         condition = row.get("condition", {})
         if not isinstance(condition, dict):
             raise InputError(where, "condition must be a table of sysctl = \"value\"")
-        scope = {}
+        scope: dict[str, Any] = {}
         for key in ("after_calls", "unless_calls"):
             value = row.get(key, [])
             if not isinstance(value, list) or not all(c in CALLS for c in value):
                 raise InputError(where, f"{key} must be a list of socket calls ({', '.join(CALLS)})")
             scope[key] = tuple(value)
+        instead = row.get("instead", {})
+        if not isinstance(instead, dict) or set(instead) - {"to", "sends"} or \
+                not isinstance(instead.get("to", ""), str) or \
+                not all(isinstance(x, str) for x in instead.get("sends", [])) or \
+                not isinstance(instead.get("sends", []), list):
+            raise InputError(where, "instead must be a table { to = \"STATE\", sends = [\"SEGMENT\", ...] }")
+        if instead and (kind != "differs" or "to" not in instead):
+            raise InputError(where, "instead needs 'to', and only a 'differs' entry has it")
+        scope["instead_to"] = instead.get("to", "")
+        scope["instead_sends"] = tuple(instead.get("sends", []))
+        provoke = row.get("provoke", "")
+        if provoke and provoke not in PROVOKE:
+            raise InputError(where, f"provoke {provoke!r}: use one of {', '.join(PROVOKE)}")
+        scope["provoke"] = provoke
         injects = row.get("after_injects", [])
         if not isinstance(injects, list) or not all(s in SEGMENTS for s in injects):
             raise InputError(where, f"after_injects must be a list of segments ({', '.join(SEGMENTS)})")

@@ -99,6 +99,7 @@ def summary(results: list[ScenarioResult], rows: list[tuple[str, str, str, str]]
         "pass": verdicts["pass"],
         "deviation": verdicts["deviation"],
         "fail": verdicts["fail"],
+        "not drivable": verdicts["not drivable"],
         "transitions": dict(sorted(transitions.items())),
         "seconds": round(sum(r.seconds for r in results), 6),
     }
@@ -109,7 +110,7 @@ def to_json(info: StackInfo, profile: Profile, results: list[ScenarioResult],
     """The ``tcpcheck run --json`` document."""
     return {
         "stack": {"name": info.name, "description": info.title(), "kernel": info.kernel, "sysctls": info.sysctls,
-                  "profile": profile.name},
+                  "profile": profile.name, "observer": info.observer},
         "results": [r.to_json() for r in results],
         "matrix": [{"transition": t, "scenario": s, "verdict": v, "note": n} for t, s, v, n in rows],
         "summary": summary(results, rows),

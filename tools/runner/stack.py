@@ -70,6 +70,30 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One state change as the stack itself recorded it (Linux: the
+    ``sock:inet_sock_set_state`` tracepoint), not sampled afterwards."""
+
+    old: str
+    new: str
+    source: str = "trace"  # or how a change the stack does not record was seen ("sock_diag")
+    detail: str = ""  # e.g. the profile note an untraced change relies on
+
+
+def path_text(changes: list[Change]) -> str:
+    """``ESTABLISHED -> FIN_WAIT_1 -> CLOSING -> TIME_WAIT`` (a change not
+    from the trace says how it was seen: ``-> TIME_WAIT (sock_diag)``)."""
+    if not changes:
+        return ""
+    out = [changes[0].old]
+    for c in changes:
+        if c.old != out[-1].split(" ", 1)[0]:
+            out.append(f"{c.old} (not seen)")
+        out.append(c.new if c.source == "trace" else f"{c.new} ({c.source})")
+    return " -> ".join(out)
+
+
+@dataclass(frozen=True)
 class TimerSetting:
     """How one model timer is made to fire on a stack."""
 
@@ -86,6 +110,7 @@ class StackInfo:
     settings: dict[str, str]  # what is in force (sysctls, options)
     name: str = "linux"
     description: str = ""
+    observer: str = ""  # how states are seen: traced, or sampled and why
 
     @property
     def kernel(self) -> str:
@@ -136,6 +161,12 @@ class Endpoint(ABC):
         """Let model timer ``timer`` fire (wait for it with its bound, or fire
         it); the observation after. The runner judges whether it moved."""
 
+    def changes(self) -> list[Change]:
+        """Every state change of the endpoint up to the last ``observe``, in
+        order, when the stack records them itself (empty when it does not:
+        states are then only sampled by ``observe``)."""
+        return []
+
     def prepare_timer(self, timer: str) -> None:  # noqa: B027 (optional hook)
         """The scenario will let ``timer`` fire: shorten it if the stack can
         (called before the first step)."""
@@ -183,6 +214,11 @@ class Stack(ABC):
         """The profile that judges this stack (``requested``: a shipped
         profile name; by default the one named after the stack)."""
         return _shipped_profile(requested or self.name)
+
+    @property
+    def observer(self) -> str:
+        """How the endpoint's states are seen (one line, for every result)."""
+        return "sampled after every step"
 
     def needs_wait(self, scenario: Scenario) -> bool:
         """The scenario waits for a timer this stack cannot shorten."""

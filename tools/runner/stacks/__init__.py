@@ -17,6 +17,8 @@ from tcpcheck.tools.runner.stack import Stack
 STACKS: dict[str, tuple[str, str, str]] = {
     "linux": ("tcpcheck.tools.runner.stacks.linux", "LinuxStack",
               "the Linux kernel over a TUN device in a private network namespace (needs root)"),
+    "lwip": ("tcpcheck.tools.runner.stacks.lwip", "LwipStack",
+             "lwIP 2.1.3 (Debian liblwip-dev) in-process over a TAP device in a private namespace (needs root)"),
     "model": ("tcpcheck.tools.runner.stacks.model", "ModelStack",
               "a spec (or mutant spec) run in-process as the stack under test; no kernel"),
 }
@@ -30,6 +32,11 @@ def unavailable(name: str) -> str | None:
         from tcpcheck.tools.runner.netns import unavailable_reason
 
         return unavailable_reason()
+    if name == "lwip":
+        from tcpcheck.tools.runner.netns import unavailable_reason
+        from tcpcheck.tools.runner.stacks.lwip import lwip_unavailable
+
+        return unavailable_reason() or lwip_unavailable()
     return None
 
 

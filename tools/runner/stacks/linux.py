@@ -2,6 +2,17 @@
 private network namespace, ordinary socket calls on the local side, states
 read with TCP_INFO and sock_diag.
 
+Every state change is also traced (``runner.tracer``: the
+``sock:inet_sock_set_state`` tracepoint in a trace instance of the stack's
+own), so a step knows the exact path the kernel took, FIN_WAIT_1 included
+when it lasted microseconds. Tracepoints are host-wide: a traced stack
+numbers its TUN with an address pair of 198.18.0.0/15 of its own (never
+198.18.0.0/24, which untraced runs use), claimed by the trace instance's
+name, so no other socket of the host enters its trace. What Linux does not
+trace (a passive open's request socket, the TIME_WAIT mini-socket) comes
+from sock_diag, as in the loopback runner (``loopback.observe``). Without
+tracefs the stack says so in one line (``observer``) and only samples.
+
 Linux answers a TUN write before the write returns (``Wire.send``), so an
 expected segment is already queued when the runner looks; a timer waits
 for the state to change, polling the TUN between looks, with a bound.
@@ -9,16 +20,22 @@ for the state to change, polling the TUN between looks, with a bound.
 
 from __future__ import annotations
 
+import random
+import socket
 import time
 from collections.abc import Mapping
 from typing import ClassVar
 
 from tcpcheck.tools.runner import local as _local
+from tcpcheck.tools.runner import sockdiag
+from tcpcheck.tools.runner.loopback.observe import Reconciler, SideView
 from tcpcheck.tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace, kernel_release
 from tcpcheck.tools.runner.observe import SockDiag, diagnose
 from tcpcheck.tools.runner.packets import Captured, Packet
 from tcpcheck.tools.runner.peer import DEFAULT_PAYLOAD
-from tcpcheck.tools.runner.stack import Endpoint, FourTuple, Observation, Stack, StackInfo, TimerSetting
+from tcpcheck.tools.runner.stack import Change, Endpoint, FourTuple, Observation, Stack, StackInfo, TimerSetting
+from tcpcheck.tools.runner.tracer import Tracer, TracerUnavailable
+from tcpcheck.tools.runner.tracer import unavailable_reason as trace_unavailable
 from tcpcheck.tools.runner.wire import Wire
 from tcpcheck.tools.scenario import Scenario
 
@@ -34,6 +51,24 @@ _HOW = {
 }
 FIRST_PORT = 20000
 _PORTS = 20000
+PEER_FIRST_PORT = 40000
+TRACE_CANDIDATES = 8
+
+
+def traced_address_pairs(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """Candidate (stack, peer) address pairs for a traced namespace: one /24
+    of 198.18.0.0/15 each, never 198.18.0.0/24 (untraced runs use it)."""
+    out = []
+    for _ in range(count):
+        second, third = rng.choice((18, 19)), rng.randrange(1, 256)
+        host = rng.randrange(1, 253, 2)
+        out.append((f"198.{second}.{third}.{host}", f"198.{second}.{third}.{host + 1}"))
+    return out
+
+
+def trace_tag(pair: tuple[str, str]) -> str:
+    """The trace instance tag that claims a TUN address pair."""
+    return "tun_" + pair[0].replace(".", "_")
 
 
 def full_sysctl(key: str) -> str:
@@ -46,15 +81,47 @@ class LinuxStack(Stack):
 
     name: ClassVar[str] = "linux"
 
-    def __init__(self) -> None:
-        self.ns = NetNamespace()
+    def __init__(self, trace: bool = True) -> None:
+        self.tracer: Tracer | None = None
+        self._observer = "sampled with TCP_INFO and sock_diag after every step (tracing was not asked for)"
+        addresses = (LOCAL_ADDR, PEER_ADDR)
+        if trace:
+            addresses = self._start_tracer()
         try:
-            self.wire = Wire(self.ns.tun_fd)
-            self.diag = self.ns.call(SockDiag)
+            self.ns = NetNamespace(addresses=addresses)
+            try:
+                self.wire = Wire(self.ns.tun_fd)
+                self.diag = self.ns.call(SockDiag)
+            except BaseException:
+                self.ns.close()
+                raise
         except BaseException:
-            self.ns.close()
+            if self.tracer is not None:
+                self.tracer.close()
             raise
         self._count = 0
+
+    def _start_tracer(self) -> tuple[str, str]:
+        candidates = traced_address_pairs(random.SystemRandom(), TRACE_CANDIDATES)
+        tags = [trace_tag(c) for c in candidates]
+        try:
+            reason = trace_unavailable()
+            if reason:
+                raise TracerUnavailable(reason)
+            self.tracer = Tracer((FIRST_PORT, PEER_FIRST_PORT + _PORTS), (), tags=tags, clock="mono")
+        except TracerUnavailable as exc:
+            self._observer = f"sampled with TCP_INFO and sock_diag after every step: {exc}"
+            return LOCAL_ADDR, PEER_ADDR
+        chosen = candidates[tags.index(self.tracer.tag)]
+        self.tracer.addresses = frozenset(chosen)
+        self._observer = (f"traced: tracepoint sock:inet_sock_set_state in trace instance {self.tracer.name}; "
+                          "sock_diag for what Linux does not trace")
+        return chosen
+
+    @property
+    def observer(self) -> str:
+        """Traced (the instance's name), or sampled and why."""
+        return self._observer
 
     @property
     def base_settings(self) -> dict[str, str]:
@@ -66,7 +133,7 @@ class LinuxStack(Stack):
         ``extra`` keys)."""
         keys = sorted(set(self.ns.base_sysctls) | {full_sysctl(k) for k in (extra or {})})
         release = kernel_release()
-        return StackInfo(release, self.ns.sysctls(keys), "linux", f"Linux {release}")
+        return StackInfo(release, self.ns.sysctls(keys), "linux", f"Linux {release}", self.observer)
 
     def timers(self) -> dict[str, TimerSetting]:
         """Each model timer's bound and how it is shortened."""
@@ -80,12 +147,17 @@ class LinuxStack(Stack):
         """A fresh flow on new ports, with ``settings`` (sysctls) set for its duration."""
         self._count += 1
         n = self._count % _PORTS
-        return LinuxEndpoint(self, FIRST_PORT + n, 40000 + n, dict(settings or {}))
+        return LinuxEndpoint(self, FIRST_PORT + n, PEER_FIRST_PORT + n, dict(settings or {}))
 
     def close(self) -> None:
-        """Release everything; the kernel removes the namespace."""
-        self.diag.close()
-        self.ns.close()
+        """Release everything; the kernel removes the namespace, the
+        watchdog the trace instance."""
+        try:
+            self.diag.close()
+            self.ns.close()
+        finally:
+            if self.tracer is not None:
+                self.tracer.close()
 
 
 class LinuxEndpoint(Endpoint):
@@ -93,8 +165,14 @@ class LinuxEndpoint(Endpoint):
 
     def __init__(self, stack: LinuxStack, lport: int, rport: int, sysctls: dict[str, str]) -> None:
         self.stack = stack
-        self.flow = FourTuple(LOCAL_ADDR, lport, PEER_ADDR, rport)
-        self.local = _local.LocalSide(stack.ns, lport, rport)
+        self.flow = FourTuple(stack.ns.local_addr, lport, stack.ns.peer_addr, rport)
+        self.local = _local.LocalSide(stack.ns, lport, rport, stack.ns.local_addr, stack.ns.peer_addr)
+        self._changes: list[Change] = []
+        self._reconciler: Reconciler | None = None
+        if stack.tracer is not None:
+            stack.tracer.read()  # what earlier endpoints' teardowns left: not this one's
+            view = SideView("stack", (self.flow.local, lport), (self.flow.remote, rport))
+            self._reconciler = Reconciler({"stack": view}, tracing=True)
         self.settings = {full_sysctl(k): str(v) for k, v in sysctls.items()}
         self._restore = stack.ns.set_sysctls(self.settings) if self.settings else {}
         self.packets: list[Captured] = stack.wire.open_flow((lport, rport))
@@ -133,8 +211,29 @@ class LinuxEndpoint(Endpoint):
         item = self.stack.wire.receive((self.flow.lport, self.flow.rport), timeout)
         return item.packet if item is not None else None
 
+    def changes(self) -> list[Change]:
+        """The traced state changes up to the last ``observe`` (empty when
+        not traced); the runner observes after every step, so following the
+        trace again here would only cost a second lookup."""
+        return list(self._changes)
+
+    def notes(self) -> list[str]:
+        """Where the trace and sock_diag disagreed (empty when they agree)."""
+        return list(self._reconciler.views["stack"].notes) if self._reconciler is not None else []
+
+    def _follow_trace(self) -> None:
+        tracer = self.stack.tracer
+        if tracer is None or self._reconciler is None:
+            return
+        trace = [(e.ns, e) for e in tracer.read() if not e.is_marker]
+        f = self.flow
+        conn = sockdiag.lookup(self.stack.diag.nl, socket.AF_INET, f.local, f.lport, f.remote, f.rport)
+        for e in self._reconciler.step(trace, {"stack": conn}, None, time.monotonic_ns()):
+            self._changes.append(Change(e.old, e.new, e.source, e.detail))
+
     def observe(self) -> Observation:
         """TCP_INFO on a descriptor, else sock_diag by 4-tuple."""
+        self._follow_trace()
         seen = diagnose(self.stack.diag, self.flow, self.local.conn, self.local.listener, self._synchronized)
         if seen.state not in ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD"):
             self._synchronized = True
