@@ -212,7 +212,8 @@ def test_t08_syn_sent_close_closed(tcpcheck_play: Player) -> None:
 
 
 def test_t09_syn_sent_rst_ack_of_syn_closed(tcpcheck_play: Player) -> None:
-    """Takes SYN_SENT--RST_ACK_OF_SYN-->CLOSED.
+    """Takes SYN_SENT--RST_ACK_OF_SYN-->CLOSED (the connection attempt is refused; RFC 9293 tells the user 'connection
+        reset', the sockets API ECONNREFUSED).
 
     Covers:
       SYN_SENT--RST_ACK_OF_SYN-->CLOSED: RFC 9293 §3.10.7.3 (a RST is acceptable only if its ACK acknowledges our SYN)

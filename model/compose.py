@@ -15,7 +15,9 @@ both engines read the result. Its rules, each a choice of the model:
   draws (Note 2) if the state has one; otherwise its ACK is processed
   first, then its FIN, the latter only if the ACK left the connection
   synchronized (RFC 9293: "enter the CLOSED state, delete the TCB, and
-  return"). A segment with no transition is consumed and ignored.
+  return"). A segment no state handles whole is handled as its ACK, a
+  RST,ACK as its RST (only SYN-SENT reads a RST's ACK). A segment with no
+  transition is consumed and ignored.
 * Channels hold at most K segments (FIFO, or any order with ``reorder``).
   A send into a full channel waits: the command is not enabled until there
   is room. With K = 1 this makes simultaneous open and close deadlock (each
@@ -24,22 +26,39 @@ both engines read the result. Its rules, each a choice of the model:
   model has no such deadlock (without loss or duplication the channels never
   hold more than 5 segments, so K >= 5 is exact for unbounded channels).
 * ``loss`` drops any queued segment. With loss or reordering (a segment
-  that arrives before the state that accepts it is dropped) SYN and FIN are
-  retransmitted.
-  A retransmission happens only when no copy of the segment is in flight:
-  the copy that matters is the one sent after the loss, and extra copies
-  are what ``duplicate`` models (it copies a queued segment to the tail).
+  that arrives before the state that accepts it is dropped) each endpoint
+  keeps a retransmission queue: the segments of the spec's ``[[retransmit]]``
+  (SYN, SYN,ACK, FIN) it actually sent and that are not yet acknowledged,
+  flushed with the connection (RFC 9293 §3.8.1, §3.10.8). It retransmits
+  exactly those, front of the queue first, and a retransmission is a send
+  for the history; a state's name never makes an endpoint send what it did
+  not send. A retransmission happens only when no copy of the segment is in
+  flight: the copy that matters is the one sent after the loss, and extra
+  copies are what ``duplicate`` models (it copies a queued segment to the tail).
+* History is per connection. A transition marked ``new_connection`` (with
+  the implementation option: a SYN reopening TIME_WAIT) starts a new
+  incarnation on the same endpoint: its history and retransmission queue
+  start afresh, and so do the past-time monitors about it (model/temporal.py).
+* Each command's action records what the property language's steps read:
+  the segment received and sent, the spec events, the signal the user is
+  told (a transition's ``signal``).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tcpcheck.model import expr as exprlang
 from tcpcheck.model import gcl
 from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import Segment, Spec, Transition
+from tcpcheck.model.temporal import add_monitors, property_env
+
+__all__ = ["DEFAULT_BOUND", "ENDPOINTS", "MAX_BOUND", "ModelOptions", "Vocabulary", "Wire", "build_system",
+           "property_env", "wire_alphabet", "wire_for"]
 
 EMPTY = "-"
 ENDPOINTS = ("A", "B")
@@ -151,8 +170,12 @@ class _Dispatch:
             if ts:
                 return [[t] for t in ts]
         # An ACK-bearing segment nobody handles as a whole is handled as its
-        # ACK (LISTEN: "any acknowledgment is bad"); a RST is never an ACK.
-        if "ACK" in w.flags and len(w.flags) > 1 and "RST" not in w.flags:
+        # ACK (LISTEN: "any acknowledgment is bad"); a RST,ACK as its RST
+        # (RFC 9293 §3.10.7.4 second: "If the RST bit is set", whatever the
+        # ACK; only SYN-SENT looks at a RST's ACK, §3.10.7.3).
+        if "RST" in w.flags and len(w.flags) > 1:
+            return self.whole(state, Wire(w.name, frozenset({"RST"}), False, False), history)
+        if "ACK" in w.flags and len(w.flags) > 1:
             return self.whole(state, _ack_part(w), history)
         return []
 
@@ -198,6 +221,51 @@ def _holds(tree: exprlang.Node, history: dict[str, bool]) -> bool:
 Updates = list[tuple[int, gcl.Expr]]
 
 
+def _acknowledged(spec: Spec, f: dict[str, int], source: str, chain: list[Transition], w: Wire) -> Updates:
+    """Segments of ours that the ACK of a received segment takes off the retransmission queue.
+
+    In a synchronized state every acceptable ACK is processed (RFC 9293
+    §3.10.7.4, fifth), whatever the state then does with the segment;
+    before that, only the ACK of a SYN that completes the handshake is
+    (§3.10.7.3, fourth). A RST acknowledges nothing: it refuses or resets.
+    """
+    if "ACK" not in w.flags or "RST" in w.flags:
+        return []
+    completes = bool(chain) and "SYN" in w.flags and spec.state(chain[-1].target).synchronized
+    ups: Updates = []
+    if w.acks_syn and (spec.state(source).synchronized or completes):
+        ups.append((f["rtx_syn"], gcl.FALSE))
+    if w.acks_fin and spec.state(source).synchronized:
+        ups.append((f["rtx_fin"], gcl.FALSE))
+    return ups
+
+
+def sending_effects(spec: Spec, f: dict[str, int], sends: list[str], rcvd_fin: bool,
+                    queued: frozenset[str] | None) -> Updates:
+    """History updates of sending ``sends`` (a retransmission is a send too).
+
+    ``queued`` is the set of segments kept for retransmission, or None when
+    the system keeps no retransmission queue (no loss, no reordering; the
+    timed model, which retransmits on its own timers).
+    """
+    ups: Updates = []
+    for s in sends:
+        flags = spec.segments[s].flags
+        if "SYN" in flags:
+            ups.append((f["sent_syn"], gcl.TRUE))
+            if queued is not None and s in queued:
+                ups.append((f["rtx_syn"], gcl.TRUE))
+        if "FIN" in flags:
+            ups.append((f["sent_fin"], gcl.TRUE))
+            if not rcvd_fin:
+                ups.append((f["fin_first"], gcl.TRUE))
+            if queued is not None and s in queued:
+                ups.append((f["rtx_fin"], gcl.TRUE))
+        if "RST" in flags:
+            ups.append((f["sent_rst"], gcl.TRUE))
+    return ups
+
+
 def transition_effects(
     spec: Spec,
     fields: dict[str, int],
@@ -205,32 +273,56 @@ def transition_effects(
     received: bool,
     rcvd_fin: bool,
     alphabet: dict[str, Wire],
+    *,
+    source: str = "",
+    wire: Wire | None = None,
+    queued: frozenset[str] | None = None,
 ) -> tuple[Updates, list[str]]:
-    """State and history updates of one endpoint taking ``chain``, and the wires sent.
+    """State and history updates of one endpoint taking ``chain`` (empty: ignoring ``wire``), and the wires sent.
 
     ``fields`` maps ``state`` and each history variable to its variable
-    number; the timed composition (model/timed.py) calls this too.
+    number; the timed composition (model/timed.py) calls this too. With
+    ``queued`` (see sending_effects) the retransmission queue variables are
+    kept too: ``wire`` (the segment received) and ``source`` (the state it
+    was received in) say what it acknowledges.
     """
     f = fields
     ups: Updates = []
-    if received and any("FIN" in spec.events[t.event].flags for t in chain):
-        rcvd_fin = True
-        ups.append((f["rcvd_fin"], gcl.TRUE))
+    if any(t.new_connection for t in chain):
+        # A new incarnation on this endpoint: what happened in the old
+        # connection is not its history (the queue goes with the old TCB).
+        # It answers a peer's SYN, as a listener's connection does.
+        kept = (*exprlang.HISTORY_VARS, *(exprlang.QUEUE_VARS if queued is not None else ()))
+        ups += [(f[h], gcl.FALSE) for h in kept if h not in ("opened", "reopened")]
+        ups += [(f["passive"], gcl.TRUE), (f["reopened"], gcl.TRUE)]
+        rcvd_fin = False
+    elif queued is not None and wire is not None:
+        ups += _acknowledged(spec, f, source, chain, wire)
+    if received:
+        if any("FIN" in spec.events[t.event].flags for t in chain):
+            rcvd_fin = True
+            ups.append((f["rcvd_fin"], gcl.TRUE))
+        if any("SYN" in spec.events[t.event].flags for t in chain):
+            ups.append((f["rcvd_syn"], gcl.TRUE))
     sends = [s for t in chain for s in t.sends]
     sent = [wire_for(spec.segments[s], rcvd_fin, alphabet) for s in sends]
-    ups.append((f["state"], gcl.Const(spec.state_names.index(chain[-1].target))))
-    if chain[0].source == spec.initial and chain[-1].target != spec.initial:
-        ups.append((f["opened"], gcl.TRUE))
-    if chain[0].event == "listen":
-        ups.append((f["passive"], gcl.TRUE))
-    if chain[0].event == "abort":
-        ups.append((f["aborted"], gcl.TRUE))
-    if any("FIN" in spec.segments[s].flags for s in sends):
-        ups.append((f["sent_fin"], gcl.TRUE))
-        if not rcvd_fin:
-            ups.append((f["fin_first"], gcl.TRUE))
-    if any("RST" in spec.segments[s].flags for s in sends):
-        ups.append((f["sent_rst"], gcl.TRUE))
+    if chain:
+        ups.append((f["state"], gcl.Const(spec.state_names.index(chain[-1].target))))
+        if chain[0].source == spec.initial and chain[-1].target != spec.initial:
+            ups.append((f["opened"], gcl.TRUE))
+        if chain[0].event == "listen":
+            ups.append((f["passive"], gcl.TRUE))
+        if chain[0].event == "abort":
+            ups.append((f["aborted"], gcl.TRUE))
+    ups += sending_effects(spec, f, sends, rcvd_fin, queued)
+    if queued is not None and chain:
+        # The queue is flushed with the connection: an abort (RFC 9293
+        # §3.10.5), or a step that leaves no connection to retransmit for
+        # (CLOSED, or back to LISTEN, §3.10.7.4).
+        target = chain[-1].target
+        no_syn = not any("SYN" in spec.segments[s].flags for s in sends)
+        if chain[0].event == "abort" or not spec.state(target).synchronized and no_syn:
+            ups += [(f["rtx_syn"], gcl.FALSE), (f["rtx_fin"], gcl.FALSE)]
     return ups, sent
 
 
@@ -329,8 +421,24 @@ class _Bag:
         return [w for w, v in zip(self.wires, self.vars, strict=True) for _ in range(state[v])]
 
 
-def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
-    """Compose two endpoints of ``spec`` over bounded channels."""
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the property language may say about a step (model/temporal.py):
+    the segments on the wire, the states, the signals and the events."""
+
+    wires: dict[str, Wire]
+    states: tuple[str, ...]
+    signals: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+def build_system(spec: Spec, options: ModelOptions | None = None, properties: Sequence[Any] = ()) -> gcl.System:
+    """Compose two endpoints of ``spec`` over bounded channels.
+
+    ``properties`` are the properties to be checked: the past-time monitors
+    their expressions use (``once``, ``since``, ``did``) become variables of
+    the system (model/temporal.py).
+    """
     opts = options or ModelOptions()
     if not 1 <= opts.bound <= MAX_BOUND:
         raise InputError("--bound", f"the channel bound must be between 1 and {MAX_BOUND}, not {opts.bound}")
@@ -339,13 +447,16 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
     alphabet = wire_alphabet(spec)
     wires = tuple(alphabet)
     K = opts.bound
+    # Retransmission exists only where a segment can go missing: lost by the
+    # network, or dropped by a receiver it reached too early (reordering).
+    retransmitting = opts.loss or opts.reorder
 
     vars_: list[gcl.Var] = []
     endpoints: dict[str, dict[str, int]] = {}
     for ep in ENDPOINTS:
         fields = {"state": len(vars_)}
         vars_.append(gcl.Var(f"{ep}.state", spec.state_names))
-        for h in exprlang.HISTORY_VARS:
+        for h in (*exprlang.HISTORY_VARS, *exprlang.QUEUE_VARS):
             fields[h] = len(vars_)
             vars_.append(gcl.Var(f"{ep}.{h}", ("false", "true")))
         endpoints[ep] = fields
@@ -368,6 +479,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
     commands: list[gcl.Command] = []
     dispatcher = _Dispatch(spec, enabled)
     guard_vars = sorted({n.split(".", 1)[1] for tree in dispatcher.guards.values() for n in tree.names()})
+    queued = frozenset(r.segment for r in spec.retransmits)
 
     def emit(name: str, guard: gcl.Expr, ups: Updates, action: gcl.Action) -> None:
         merged = dict(ups)
@@ -375,14 +487,33 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
         updates = tuple(sorted((v, e) for v, e in merged.items() if e != gcl.Ref(v)))
         commands.append(gcl.Command(name, guard, updates, action))
 
-    def effects(ep: str, chain: list[Transition], received: bool, rcvd_fin: bool) -> tuple[Updates, list[str]]:
-        return transition_effects(spec, endpoints[ep], chain, received, rcvd_fin, alphabet)
+    keeps = queued if retransmitting else None
+
+    def effects(
+        ep: str, chain: list[Transition], source: str, w: Wire | None, rcvd_fin: bool
+    ) -> tuple[Updates, list[str]]:
+        """State and history updates of taking ``chain`` (empty: ignoring ``w``), and the wires sent."""
+        return transition_effects(spec, endpoints[ep], chain, w is not None, rcvd_fin, alphabet,
+                                  source=source, wire=w, queued=keeps)
 
     def fin_split(f: dict[str, int], sends: list[str]) -> list[tuple[bool, list[gcl.Expr]]]:
         """What an ACK or FIN covers depends on rcvd_fin: split on it when sending one."""
         if not any(spec.segments[s].acks == "history" for s in sends):
             return [(False, [])]
         return [(v, [gcl.eq(f["rcvd_fin"], int(v))]) for v in (False, True)]
+
+    def action(ep: str, kind: str, chain: list[Transition], received: str, sent: list[str]) -> gcl.Action:
+        signals = [t.signal for t in chain if t.signal]
+        return gcl.Action(
+            ep,
+            kind,
+            "+".join(t.event for t in chain) if kind == "rcv" else chain[0].event if chain else "",
+            received,
+            tuple(sent),
+            tuple(t.id for t in chain),
+            signal=signals[-1] if signals else "",
+            new_connection=any(t.new_connection for t in chain),
+        )
 
     for ep in ENDPOINTS:
         peer = "B" if ep == "A" else "A"
@@ -402,30 +533,39 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
             for hist in hist_options:
                 hist_guard = [gcl.eq(f[h], int(v)) for h, v in hist.items()]
                 for rcvd_fin, fin_guard in fin_split(f, list(t.sends)):
-                    ups, sent = effects(ep, [t], False, rcvd_fin)
+                    ups, sent = effects(ep, [t], t.source, None, rcvd_fin)
                     for tag, room, push in out_ch.puts(sent):
                         emit(
                             f"{ep}:{t.id}:{''.join(str(int(v)) for v in hist.values())}f{int(rcvd_fin)}:{tag}",
                             gcl.conj(*base, *hist_guard, *fin_guard, room),
                             ups + push,
-                            gcl.Action(ep, kind, t.event, "", tuple(sent), (t.id,)),
+                            action(ep, kind, [t], "", sent),
                         )
 
-        # Retransmission of an unacknowledged SYN or FIN, when segments can be
-        # lost: dropped by the network, or (reorder) dropped by a receiver
-        # they reached too early, e.g. a FIN overtaking the SYN,ACK arrives
-        # in SYN_SENT and is dropped (RFC 9293 §3.10.7.3).
-        if opts.loss or opts.reorder:
-            for r in spec.retransmits:
-                for rcvd_fin, fin_guard in fin_split(f, [r.sends]):
-                    wire = wire_for(spec.segments[r.sends], rcvd_fin, alphabet)
-                    for tag, room, push in out_ch.puts([wire]):
-                        emit(
-                            f"{ep}:retransmit:{r.state}:f{int(rcvd_fin)}:{tag}",
-                            gcl.conj(gcl.eq(f["state"], st_index[r.state]), *fin_guard, out_ch.absent(wire), room),
-                            push,
-                            gcl.Action(ep, "retransmit", "", "", (wire,)),
-                        )
+        # Retransmission (RFC 9293 §3.8.1, §3.10.8) of what this endpoint
+        # sent and is still unacknowledged, front of the queue first (the
+        # SYN before the FIN); its ACK field is today's: a SYN goes out as
+        # SYN,ACK once the peer's SYN has been received. Only when no copy is
+        # in flight: the copy that matters is the one sent after the loss,
+        # and extra copies are what ``duplicate`` models.
+        if retransmitting:
+            for slot, flag in (("rtx_syn", "SYN"), ("rtx_fin", "FIN")):
+                segs = [r.segment for r in spec.retransmits if flag in spec.segments[r.segment].flags]
+                for seg in segs:
+                    variant: list[gcl.Expr] = []
+                    if flag == "SYN" and len(segs) > 1:
+                        variant = [gcl.eq(f["rcvd_syn"], int("ACK" in spec.segments[seg].flags))]
+                    if flag == "FIN":
+                        variant = [gcl.eq(f["rtx_syn"], 0)]
+                    for rcvd_fin, fin_guard in fin_split(f, [seg]):
+                        wire = wire_for(spec.segments[seg], rcvd_fin, alphabet)
+                        for tag, room, push in out_ch.puts([wire]):
+                            emit(
+                                f"{ep}:retransmit:{seg}:f{int(rcvd_fin)}:{tag}",
+                                gcl.conj(gcl.eq(f[slot], 1), *variant, *fin_guard, out_ch.absent(wire), room),
+                                sending_effects(spec, endpoints[ep], [seg], rcvd_fin, keeps) + push,
+                                gcl.Action(ep, "retransmit", "", "", (wire,)),
+                            )
 
         # Receiving: one command per state, segment, history and position.
         for state in spec.state_names:
@@ -439,29 +579,23 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
                     for tag, at, popped in in_ch.takes(wname, opts.reorder):
                         here: list[gcl.Expr] = [gcl.eq(f["state"], st_index[state]), at, *hist_guard]
                         if not chains:
+                            ups, _ = effects(ep, [], state, w, False)
                             emit(
                                 f"{ep}:ignore:{state}:{wname}:{hist_tag}:{tag}",
                                 gcl.conj(*here),
-                                popped,
+                                popped + ups,
                                 gcl.Action(ep, "ignore", "", wname),
                             )
                             continue
                         for ci, chain in enumerate(chains):
                             for rcvd_fin, fin_guard in fin_split(f, [s for t in chain for s in t.sends]):
-                                ups, sent = effects(ep, chain, True, rcvd_fin)
+                                ups, sent = effects(ep, chain, state, w, rcvd_fin)
                                 for ptag, room, push in out_ch.puts(sent):
                                     emit(
                                         f"{ep}:rcv:{state}:{wname}:{hist_tag}c{ci}f{int(rcvd_fin)}:{tag}:{ptag}",
                                         gcl.conj(*here, *fin_guard, room),
                                         popped + ups + push,
-                                        gcl.Action(
-                                            ep,
-                                            "rcv",
-                                            "+".join(t.event for t in chain),
-                                            wname,
-                                            tuple(sent),
-                                            tuple(t.id for t in chain),
-                                        ),
+                                        action(ep, "rcv", chain, wname, sent),
                                     )
 
     # The network: loss and duplication.
@@ -481,7 +615,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
                             gcl.Action("net", "duplicate", "", wname, (), (), ch),
                         )
 
-    return gcl.System(
+    system = gcl.System(
         vars=tuple(vars_),
         init=tuple(init),
         commands=tuple(commands),
@@ -489,7 +623,11 @@ def build_system(spec: Spec, options: ModelOptions | None = None) -> gcl.System:
         channels={ch: c.vars for ch, c in chans.items()},
         options=opts.as_dict(spec),
         views={ch: c for ch, c in chans.items()},
+        vocabulary=Vocabulary(
+            alphabet, spec.state_names, tuple(spec.signals), tuple(e for e in spec.events)
+        ),
     )
+    return add_monitors(system, properties) if properties else system
 
 
 def _valuations(names: list[str]) -> list[dict[str, bool]]:
@@ -498,20 +636,3 @@ def _valuations(names: list[str]) -> list[dict[str, bool]]:
 
 def _same(a: list[list[Transition]], b: list[list[Transition]]) -> bool:
     return [[t.index for t in c] for c in a] == [[t.index for t in c] for c in b]
-
-
-def property_env(system: gcl.System, aliases: dict[str, str] | None = None) -> exprlang.Env:
-    """The names a property may use over ``system``."""
-    names: dict[str, exprlang.Typed] = {}
-    for ep, fields in system.endpoints.items():
-        for key, var in fields.items():
-            # a two-valued false/true domain is a boolean; the timed model's
-            # incarnation numbers and timers are integers
-            domain = system.vars[var].values
-            kind = "state" if key == "state" else "bool" if domain == ("false", "true") else "int"
-            names[f"{ep}.{key}"] = (gcl.Ref(var), kind)
-    for ch, view in system.views.items():
-        names[f"{ch}.empty"] = (view.empty(), "bool")
-        names[f"{ch}.len"] = (view.length(), "int")
-    state_var = system.vars[next(iter(system.endpoints.values()))["state"]]
-    return exprlang.Env(names, {"state": state_var.values}, aliases)

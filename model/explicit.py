@@ -250,9 +250,12 @@ def check(space: StateSpace, prop: Property) -> Verdict:
         extra={"states": len(space.states)},
     )
     for label, expr, source in prop.instances_from(system):
+        expr = gcl.simplify(expr)
         pred = compile_predicate(expr)
         bad: int | None = None
-        if prop.kind == "invariant":
+        if prop.kind == "invariant" and expr == gcl.TRUE:
+            pass  # e.g. "not X.can(c)" where no command's step satisfies c: nothing to search
+        elif prop.kind == "invariant":
             bad = next((i for i, s in enumerate(space.states) if not pred(s)), None)
         elif prop.kind == "reachable":
             hit = next((i for i, s in enumerate(space.states) if pred(s)), None)

@@ -7,21 +7,55 @@
 Names: ``A.``/``B.`` (or ``self.``/``peer.`` in properties written for each
 endpoint) followed by ``state`` or a history variable; ``AB.``/``BA.``
 followed by ``empty`` or ``len``; state names; ``true``/``false``; integers.
-Operators, loosest first: ``<->``, ``->`` (right-associative), ``or``,
-``and``, ``not``, comparisons (``== != < <= > >=``, ``in {...}``,
+Operators, loosest first: ``<->``, ``->`` (right-associative), ``since``,
+``or``, ``and``, ``not``, comparisons (``== != < <= > >=``, ``in {...}``,
 ``not in {...}``), ``+ -``.
+
+Past time and steps (model/temporal.py; all of them are state predicates,
+so every engine decides them):
+
+    once(p)            p has held at some point of the current connection
+    historically(p)    p has held throughout it
+    p since q          q held at some point, and p ever since (after it)
+    X.did(c)           endpoint X (A, B, self, peer) has taken a step satisfying c
+    X.can(c)           endpoint X can take a step satisfying c now; an invariant
+                       ``not X.can(c)`` says no reachable step satisfies c
+
+In ``c``, ``X.state`` and the other names mean the values before the step,
+and these describe the step itself: ``rcvd`` and ``sent`` (the segment
+received or sent, ``none`` if none), ``rcvd.SYN``/``ACK``/``FIN``/``RST``,
+``rcvd.acks_syn``, ``rcvd.acks_fin``, ``sent.SYN``/``ACK``/``FIN``/``RST``
+(some segment sent carries the flag), ``to`` (X's state after the step),
+``signal`` (what X's user is told, ``none`` if nothing), ``event`` (the user
+call or timer, ``none`` for a segment), ``retransmit``, ``ignored`` (the
+segment was dropped without a transition).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tcpcheck.model import gcl
 
-# Per-endpoint history variables of the composed system (model/compose.py).
-HISTORY_VARS = ("opened", "passive", "sent_fin", "rcvd_fin", "fin_first", "sent_rst", "aborted")
+# Per-endpoint history variables of the composed system (model/compose.py),
+# each true once the event it names has happened in the current connection.
+HISTORY_VARS = (
+    "opened",  # left CLOSED (never reset: an endpoint opens once)
+    "reopened",  # started a new connection from TIME_WAIT (never reset)
+    "passive",  # opened with listen, or a new connection started by a received SYN
+    "sent_syn",  # sent a segment carrying SYN
+    "rcvd_syn",  # received the peer's SYN (a transition on a SYN event fired)
+    "sent_fin",  # sent a segment carrying FIN
+    "rcvd_fin",  # received the peer's FIN (a transition on a FIN event fired)
+    "fin_first",  # sent its FIN before receiving the peer's
+    "sent_rst",  # sent a RST
+    "aborted",  # the user called ABORT
+)
+# Per-endpoint retransmission queue (model/compose.py, with loss or reordering):
+# our SYN / our FIN was sent and is not yet acknowledged.
+QUEUE_VARS = ("rtx_syn", "rtx_fin")
 
 
 class ExprError(Exception):
@@ -47,6 +81,8 @@ class Node:
         """Every dotted name the expression mentions."""
         if isinstance(self, Name):
             yield self.text
+        if isinstance(self, Call) and "." in self.func:
+            yield self.func
         for c in self.children():
             yield from c.names()
 
@@ -81,6 +117,17 @@ class Binary(Node):
 
 
 @dataclass(frozen=True)
+class Call(Node):
+    """``once(p)``, ``historically(p)``, ``X.did(c)``, ``X.can(c)``."""
+
+    func: str
+    args: tuple[Node, ...]
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args
+
+
+@dataclass(frozen=True)
 class Member(Node):
     arg: Node
     items: tuple[Node, ...]
@@ -94,7 +141,10 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
     r"|(?P<op><->|->|==|!=|<=|>=|[<>(){},+\-]))"
 )
-_KEYWORDS = {"and", "or", "not", "in"}
+_KEYWORDS = {"and", "or", "not", "in", "since"}
+FUNCTIONS = ("once", "historically")  # past-time operators over one state predicate
+STEP_FUNCTIONS = ("did", "can")  # X.did(c), X.can(c): over a step condition
+OWNERS = ("A", "B", "self", "peer")
 
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
@@ -146,10 +196,17 @@ class _Parser:
         return left
 
     def implies(self) -> Node:
-        left = self.disj()
+        left = self.since()
         if self.at("->"):
             pos = self.take()[2]
             return Binary(pos, "->", left, self.implies())
+        return left
+
+    def since(self) -> Node:
+        left = self.disj()
+        while self.at("since"):
+            pos = self.take()[2]
+            left = Binary(pos, "since", left, self.disj())
         return left
 
     def disj(self) -> Node:
@@ -203,6 +260,8 @@ class _Parser:
             return Number(pos, int(value))
         if kind == "name":
             self.take()
+            if self.at("("):
+                return self.call(value, pos)
             return Name(pos, value)
         if self.at("("):
             self.take()
@@ -211,6 +270,17 @@ class _Parser:
             return inner
         found = value or "end of expression"
         raise ExprError(f"expected a name, number or '(', found {found!r}", pos)
+
+
+    def call(self, func: str, pos: int) -> Call:
+        owner, dot, name = func.rpartition(".")
+        if not (func in FUNCTIONS or dot and owner in OWNERS and name in STEP_FUNCTIONS):
+            known = ", ".join([*FUNCTIONS, *(f"X.{f}" for f in STEP_FUNCTIONS)])
+            raise ExprError(f"unknown function {func!r}; the functions are {known} (X one of A, B, self, peer)", pos)
+        self.take("(")
+        args = [self.expr()]
+        self.take(")")
+        return Call(pos, func, tuple(args))
 
 
 def parse(text: str) -> Node:
@@ -238,10 +308,13 @@ class Env:
         names: dict[str, Typed],
         enums: dict[str, tuple[str, ...]],
         aliases: dict[str, str] | None = None,
+        extension: Callable[[Node, Env], Typed] | None = None,
     ) -> None:
         self.names = names
         self.enums = enums
         self.aliases = aliases or {}
+        # Types calls and ``since`` (model/temporal.py); None where there are none.
+        self.extension = extension
 
     def lookup(self, text: str) -> Typed | None:
         owner, dot, rest = text.partition(".")
@@ -272,14 +345,22 @@ def _typed(tree: Node, env: Env, want: str | None) -> Typed:
         return gcl.Const(tree.value), "int"
     if isinstance(tree, Name):
         found = env.lookup(tree.text) or _constant(tree, env, want)
+        if found is not None and found[1] == "step":
+            raise ExprError(f"{tree.text!r} describes a step: use it inside X.can(...) or X.did(...)", tree.pos)
         if found is None:
+            usable = [n for n, (_, kind) in env.names.items() if kind != "step"]
             known = sorted(
-                {n.replace("A.", "X.").replace("B.", "X.") for n in env.names}
-                | {f"{a}.{n.split('.', 1)[1]}" for a in env.aliases for n in env.names if n.startswith("A.")}
+                {n.replace("A.", "X.").replace("B.", "X.") for n in usable}
+                | {f"{a}.{n.split('.', 1)[1]}" for a in env.aliases for n in usable if n.startswith("A.")}
             )
             hint = ", ".join(k for k in known if not k.startswith("X.")) or ", ".join(known)
             raise ExprError(f"unknown name {tree.text!r}; known names: {hint}, and the state names", tree.pos)
         return found
+    if isinstance(tree, Call) or isinstance(tree, Binary) and tree.op == "since":
+        if env.extension is None:
+            what = tree.func if isinstance(tree, Call) else "since"
+            raise ExprError(f"'{what}' cannot be used here: only properties may use past time and steps", tree.pos)
+        return env.extension(tree, env)
     if isinstance(tree, Unary):
         arg = _expect(tree.arg, env, "bool", "not")
         return gcl.Not(arg), "bool"
@@ -334,3 +415,33 @@ def _expect(tree: Node, env: Env, kind: str, op: str) -> gcl.Expr:
     if got != kind:
         raise ExprError(f"type clash: '{op}' needs a {kind} here, but this is a {got}", tree.pos)
     return expr
+
+
+def render(tree: Node, aliases: dict[str, str] | None = None) -> str:
+    """Canonical text of an expression, with ``self``/``peer`` replaced per ``aliases``.
+
+    Two subexpressions that mean the same for the same endpoint render the
+    same: the key of a past-time monitor (model/temporal.py).
+    """
+    al = aliases or {}
+
+    def name(text: str) -> str:
+        owner, dot, rest = text.partition(".")
+        return f"{al[owner]}.{rest}" if dot and owner in al else text
+
+    def go(t: Node) -> str:
+        if isinstance(t, Number):
+            return str(t.value)
+        if isinstance(t, Name):
+            return name(t.text)
+        if isinstance(t, Unary):
+            return f"(not {go(t.arg)})"
+        if isinstance(t, Call):
+            return f"{name(t.func)}({', '.join(go(a) for a in t.args)})"
+        if isinstance(t, Member):
+            items = ", ".join(go(i) for i in t.items)
+            return f"({go(t.arg)} {'not in' if t.negated else 'in'} {{{items}}})"
+        assert isinstance(t, Binary)
+        return f"({go(t.left)} {t.op} {go(t.right)})"
+
+    return go(tree)

@@ -128,6 +128,8 @@ class Action:
     sends: tuple[str, ...] = ()  # segments appended to the actor's outbound channel
     transitions: tuple[str, ...] = ()  # spec transition ids taken
     channel: str = ""  # for net actions: the channel acted on
+    signal: str = ""  # what the actor's user is told, "" for nothing
+    new_connection: bool = False  # the actor starts a new connection: its per-connection history restarts
 
     def describe(self) -> str:
         """One short line: ``A: rcv FIN -> sends ACK``."""
@@ -170,6 +172,14 @@ class System:
     # Per channel, an object that can print it and say when it is empty
     # (``show(state) -> list[str]``, ``empty()``, ``length()``).
     views: dict[str, Any] = field(default_factory=dict)
+    # What the property language may say about a command's action (the
+    # segments, states and signals it names), and the past-time monitors
+    # added for properties: name -> variable (model/temporal.py).
+    vocabulary: Any = None
+    monitors: dict[str, int] = field(default_factory=dict)
+    # Derived data computed once per system by its readers (not copied by
+    # dataclasses.replace: a changed system starts with an empty cache).
+    cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def index(self, name: str) -> int:
         """Variable number of ``name``."""
@@ -253,3 +263,108 @@ def free_vars(expr: Expr) -> set[int]:
     if isinstance(expr, Ite):
         return free_vars(expr.cond) | free_vars(expr.then) | free_vars(expr.other)
     return free_vars(expr.left) | free_vars(expr.right)
+
+
+def substitute(expr: Expr, values: dict[int, Expr]) -> Expr:
+    """``expr`` with each variable in ``values`` replaced by its expression."""
+    if isinstance(expr, Const):
+        return expr
+    if isinstance(expr, Ref):
+        return values.get(expr.var, expr)
+    if isinstance(expr, Not):
+        return Not(substitute(expr.arg, values))
+    if isinstance(expr, And):
+        return And(tuple(substitute(a, values) for a in expr.args))
+    if isinstance(expr, Or):
+        return Or(tuple(substitute(a, values) for a in expr.args))
+    if isinstance(expr, Add):
+        return Add(tuple(substitute(a, values) for a in expr.args))
+    if isinstance(expr, Ite):
+        return Ite(substitute(expr.cond, values), substitute(expr.then, values), substitute(expr.other, values))
+    return Cmp(expr.op, substitute(expr.left, values), substitute(expr.right, values))
+
+
+def simplify(expr: Expr) -> Expr:
+    """Constant folding: subexpressions without variables become constants, And/Or drop
+    their neutral arguments and collapse on an absorbing one. Booleans fold to 0/1."""
+    if isinstance(expr, Const | Ref):
+        return expr
+    if isinstance(expr, Not):
+        arg = simplify(expr.arg)
+        if isinstance(arg, Const):
+            return Const(int(not arg.value))
+        return arg.arg if isinstance(arg, Not) else Not(arg)
+    if isinstance(expr, And | Or):
+        absorbing = 0 if isinstance(expr, And) else 1
+        kept: list[Expr] = []
+        for a in expr.args:
+            a = simplify(a)
+            if isinstance(a, Const):
+                if bool(a.value) == bool(absorbing):
+                    return Const(absorbing)
+                continue
+            kept.extend(a.args if type(a) is type(expr) else (a,))  # type: ignore[union-attr]
+        if not kept:
+            return Const(1 - absorbing)
+        if len(kept) == 1:
+            return kept[0]
+        return And(tuple(kept)) if isinstance(expr, And) else Or(tuple(kept))
+    if isinstance(expr, Add):
+        args = tuple(simplify(a) for a in expr.args)
+        if all(isinstance(a, Const) for a in args):
+            return Const(sum(a.value for a in args if isinstance(a, Const)))
+        return Add(args)
+    if isinstance(expr, Ite):
+        cond = simplify(expr.cond)
+        if isinstance(cond, Const):
+            return simplify(expr.then if cond.value else expr.other)
+        return Ite(cond, simplify(expr.then), simplify(expr.other))
+    left, right = simplify(expr.left), simplify(expr.right)
+    if isinstance(left, Const) and isinstance(right, Const):
+        return Const(evaluate(Cmp(expr.op, left, right), ()))
+    return Cmp(expr.op, left, right)
+
+
+def partial(expr: Expr, known: dict[int, Expr]) -> Expr:
+    """``simplify(substitute(expr, known))`` in one pass, stopping at the first
+    absorbing argument of an And/Or (the hot path of step predicates)."""
+    if isinstance(expr, Const):
+        return expr
+    if isinstance(expr, Ref):
+        return known.get(expr.var, expr)
+    if isinstance(expr, And | Or):
+        absorbing = 0 if isinstance(expr, And) else 1
+        kept: list[Expr] = []
+        for a in expr.args:
+            a = partial(a, known)
+            if isinstance(a, Const):
+                if bool(a.value) == bool(absorbing):
+                    return Const(absorbing)
+                continue
+            kept.append(a)
+        if not kept:
+            return Const(1 - absorbing)
+        if absorbing == 0:
+            # ``x == c and p``: p may assume x == c (catches ``x == c and x != c``).
+            pins = [(a.left.var, a.right) for a in kept if isinstance(a, Cmp) and a.op == "=="
+                    and isinstance(a.left, Ref) and isinstance(a.right, Const)]
+            pinned: dict[int, Expr] = dict(pins)
+            if len(set(pins)) != len(pinned):
+                return FALSE  # x == a and x == b with a != b
+            if pinned:
+                rest = [partial(a, pinned) for a in kept if not (isinstance(a, Cmp) and a.op == "=="
+                                                             and isinstance(a.left, Ref) and a.left.var in pinned)]
+                if any(r == FALSE for r in rest):
+                    return FALSE
+                kept = [eq(v, c.value) for v, c in pinned.items() if isinstance(c, Const)] + [
+                    r for r in rest if r != TRUE]
+        return kept[0] if len(kept) == 1 else simplify(And(tuple(kept)) if absorbing == 0 else Or(tuple(kept)))
+    if isinstance(expr, Not):
+        arg = partial(expr.arg, known)
+        return Const(int(not arg.value)) if isinstance(arg, Const) else simplify(Not(arg))
+    if isinstance(expr, Cmp):
+        left, right = partial(expr.left, known), partial(expr.right, known)
+        if isinstance(left, Const) and isinstance(right, Const):
+            return Const(evaluate(Cmp(expr.op, left, right), ()))
+        return Cmp(expr.op, left, right)
+    return simplify(substitute(expr, known))

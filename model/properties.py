@@ -1,16 +1,40 @@
-"""Properties as data (``specs/properties.toml``), parsed with located errors."""
+"""Properties as data (``specs/properties.toml``), parsed with located errors.
+
+The file holds three kinds of tables:
+
+* ``[[property]]``: a named claim about the composed system (below);
+* ``[[requirement]]``: a requirement of RFC 9293, with the properties that
+  state it or the reason the model cannot (docs/requirements.md is
+  generated from these, tools/requirements.py);
+* ``[[configuration]]``: the model configurations the project checks its
+  properties and mutants in (channel bound, faults, spec options).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, NoReturn
 
 from tcpcheck.model import gcl
-from tcpcheck.model.compose import ENDPOINTS, property_env
+from tcpcheck.model.compose import ENDPOINTS, MAX_BOUND, ModelOptions, property_env
 from tcpcheck.model.errors import InputError, locate, where
 from tcpcheck.model.expr import Env, ExprError, Node, parse, typecheck
 from tcpcheck.model.spec import read_toml
+
+# The sections of RFC 9293 (its table of contents): an `rfc` field that cites
+# "RFC 9293 §N" must name one of them.
+RFC9293_SECTIONS = frozenset(
+    "1 2 2.1 2.2 3 3.1 3.2 3.2.1 3.2.2 3.3 3.3.1 3.3.2 3.4 3.4.1 3.4.2 3.4.3 3.5 3.5.1 3.5.2 3.5.3 3.6 3.6.1 "
+    "3.7 3.7.1 3.7.2 3.7.3 3.7.4 3.7.5 3.8 3.8.1 3.8.2 3.8.3 3.8.4 3.8.5 3.8.6 3.8.6.1 3.8.6.2 3.8.6.2.1 "
+    "3.8.6.2.2 3.8.6.3 3.9 3.9.1 3.9.1.1 3.9.1.2 3.9.1.3 3.9.1.4 3.9.1.5 3.9.1.6 3.9.1.7 3.9.1.8 3.9.1.9 "
+    "3.9.2 3.9.2.1 3.9.2.2 3.9.2.3 3.10 3.10.1 3.10.2 3.10.3 3.10.4 3.10.5 3.10.6 3.10.7 3.10.7.1 3.10.7.2 "
+    "3.10.7.3 3.10.7.4 3.10.8 4 5 6 7 8 A B".split()
+)
+_RFC = re.compile(r"^RFC \d+\b")
+_SECTION = re.compile(r"RFC 9293 (?:§|Appendix )([0-9A-B][0-9.]*)")
 
 KINDS = {
     "invariant": "holds in every reachable state (AG p)",
@@ -41,8 +65,10 @@ class Property:
     line: int | None
     source: str | None = None  # the 'from' expression of a recoverable property
     source_tree: Node | None = None
+    rfc: str = ""  # the RFC section (and requirement label) the property states
     # ("note3", False, "holds"): with option note3 off, expect "holds" instead
     expect_with: tuple[tuple[str, bool, str], ...] = ()
+    model: str = "untimed"  # the composition it is stated over: untimed (model/compose.py) or timed
 
     def expected(self, options: dict[str, object]) -> str:
         """The verdict expected under these model options (``expect_with``
@@ -58,7 +84,14 @@ class Property:
             if bool(options[name]) == value:
                 return verdict
         return self.expect
-    model: str = "untimed"
+
+    def roles(self) -> list[tuple[str, dict[str, str]]]:
+        """(label, self/peer aliases) per instance: A and B when ``each``, else one unlabelled."""
+        return [(ep, {"self": ep, "peer": o}) for ep, o in (("A", "B"), ("B", "A"))] if self.each else [("", {})]
+
+    def fail(self, exc: ExprError) -> NoReturn:
+        """Raise an expression error as bad input naming the file and line."""
+        raise InputError(where(self.path, self.line), f"property {self.name!r}: {exc}") from None
 
     def instances(self, system: gcl.System) -> list[tuple[str, gcl.Expr]]:
         """(label, boolean expression) per endpoint when ``each``, else one.
@@ -69,9 +102,8 @@ class Property:
 
     def instances_from(self, system: gcl.System) -> list[tuple[str, gcl.Expr, gcl.Expr]]:
         """Like ``instances``, with each instance's 'from' condition (TRUE when absent)."""
-        roles = [(ep, {"self": ep, "peer": o}) for ep, o in (("A", "B"), ("B", "A"))] if self.each else [("", {})]
         out = []
-        for label, aliases in roles:
+        for label, aliases in self.roles():
             env: Env = property_env(system, aliases)
             if not self.each:
                 # self/peer mean nothing here: say so rather than "unknown name"
@@ -85,7 +117,7 @@ class Property:
                 expr = typecheck(self.tree, env)
                 source = typecheck(self.source_tree, env) if self.source_tree is not None else gcl.TRUE
             except ExprError as exc:
-                raise InputError(where(self.path, self.line), f"property {self.name!r}: {exc}") from None
+                self.fail(exc)
             out.append((label, expr, source))
         return out
 
@@ -102,36 +134,194 @@ def default_properties_path() -> Path:
     return Path(str(resources.files("tcpcheck.specs").joinpath("properties.toml")))
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A requirement of RFC 9293 and how the model covers it."""
+
+    id: str
+    rfc: str
+    text: str
+    properties: tuple[str, ...]
+    reason: str  # why the model cannot state it (when no property does)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A model configuration the project checks in: channel bound, faults, spec options."""
+
+    name: str
+    description: str
+    bound: int
+    reorder: bool = False
+    loss: bool = False
+    duplicate: bool = False
+    options: dict[str, bool] = field(default_factory=dict)
+
+    def model_options(self) -> ModelOptions:
+        """The composition options of this configuration."""
+        return ModelOptions(bound=self.bound, reorder=self.reorder, loss=self.loss, duplicate=self.duplicate,
+                            spec_options=dict(self.options))
+
+    def flags(self) -> str:
+        """The ``tcpcheck verify`` options that select it."""
+        out = [f"-k {self.bound}"]
+        out += [f"--{f}" for f in ("reorder", "loss", "duplicate") if getattr(self, f)]
+        out += [f"--option {k}={'on' if v else 'off'}" for k, v in sorted(self.options.items())]
+        return " ".join(out)
+
+
+@dataclass(frozen=True)
+class PropertyFile:
+    """Everything a properties file declares."""
+
+    path: str
+    properties: tuple[Property, ...]
+    requirements: tuple[Requirement, ...]
+    configurations: tuple[Configuration, ...]
+
+    def configuration(self, name: str) -> Configuration:
+        """The configuration called ``name``."""
+        for c in self.configurations:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
 def load_properties(path: str | Path | None = None, model: str = "untimed") -> list[Property]:
     """Load and parse a properties file; errors name the file and line.
 
     Returns the properties stated over ``model`` ("untimed" or "timed").
+    """
+    return list(load_property_file(path, model).properties)
+
+
+def _check_rfc(value: str) -> str | None:
+    """What is wrong with an `rfc` reference, or None."""
+    if not _RFC.match(value):
+        return "must start with the RFC it cites, e.g. 'RFC 9293 §3.10.7.4'"
+    for section in _SECTION.findall(value):
+        if section.rstrip(".") not in RFC9293_SECTIONS:
+            return f"RFC 9293 has no section {section!r}"
+    return None
+
+
+def load_property_file(path: str | Path | None = None, model: str = "untimed") -> PropertyFile:
+    """Load and validate a properties file (the embedded one by default).
+
+    Its properties are those stated over ``model``; requirements cite
+    untimed properties (model/coverage.py checks them over model/compose.py).
     """
     p = Path(path) if path is not None else default_properties_path()
     data, text = read_toml(p)
     rows = data.get("property")
     if not isinstance(rows, list) or not rows:
         raise InputError(str(p), "no properties: declare each with a [[property]] table")
-    extra = set(data) - {"property"}
+    extra = set(data) - {"property", "requirement", "configuration"}
     if extra:
-        raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; only [[property]] is allowed")
-    out: list[Property] = []
-    names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "model"}
+        raise InputError(str(p), f"unknown top-level table {sorted(extra)[0]!r}; "
+                         "the tables are [[property]], [[requirement]] and [[configuration]]")
+    properties = _load_rows(p, text, rows)
+    untimed = {q.name for q in properties if q.model == "untimed"}
+    requirements = _load_requirements(p, text, data.get("requirement", []), untimed)
+    configurations = _load_configurations(p, text, data.get("configuration", []))
+    return PropertyFile(str(p), tuple(q for q in properties if q.model == model), requirements, configurations)
+
+
+def _failer(p: Path, text: str, table: str, i: int) -> Any:
+    def fail(key: str | None, message: str) -> InputError:
+        line = locate(text, table, i, key)
+        return InputError(
+            where(str(p), line), f"[[{table}]] #{i + 1}" + (f" field '{key}'" if key else "") + f": {message}"
+        )
+
+    return fail
+
+
+def _load_requirements(p: Path, text: str, rows: Any, names: set[str]) -> tuple[Requirement, ...]:
+    if not isinstance(rows, list):
+        raise InputError(str(p), "'requirement' must be an array of tables written [[requirement]]")
+    out: list[Requirement] = []
+    covered: set[str] = set()
+    allowed = {"id", "rfc", "text", "properties", "reason"}
     for i, row in enumerate(rows):
-
-        def fail(key: str | None, message: str, i: int = i) -> InputError:
-            line = locate(text, "property", i, key)
-            return InputError(
-                where(str(p), line), f"[[property]] #{i + 1}" + (f" field '{key}'" if key else "") + f": {message}"
-            )
-
+        fail = _failer(p, text, "requirement", i)
         if not isinstance(row, dict):
             raise fail(None, "must be a table")
         for key in row:
             if key not in allowed:
                 raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
-        for key in ("name", "kind", "expr", "expect"):
+        for key in ("id", "rfc", "text"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise fail(key if key in row else None, f"needs a non-empty string field '{key}'")
+        if any(r.id == row["id"] for r in out):
+            raise fail("id", f"requirement {row['id']!r} is declared twice")
+        if problem := _check_rfc(row["rfc"]):
+            raise fail("rfc", problem)
+        props = row.get("properties", [])
+        reason = row.get("reason", "")
+        if not isinstance(props, list) or not all(isinstance(x, str) for x in props):
+            raise fail("properties", "must be a list of property names")
+        if not isinstance(reason, str):
+            raise fail("reason", "must be a string")
+        if bool(props) == bool(reason.strip()):
+            raise fail(None, "give either 'properties' (the properties that state it) or 'reason' "
+                       "(why the model cannot), not both or neither")
+        for name in props:
+            if name not in names:
+                raise fail("properties", f"no property {name!r} in this file")
+        covered.update(props)
+        out.append(Requirement(row["id"], row["rfc"], row["text"], tuple(props), reason,
+                               locate(text, "requirement", i)))
+    if out and names - covered:
+        raise InputError(str(p), f"property {sorted(names - covered)[0]!r} states no requirement: "
+                         "list it under the [[requirement]] it states")
+    return tuple(out)
+
+
+def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, ...]:
+    if not isinstance(rows, list):
+        raise InputError(str(p), "'configuration' must be an array of tables written [[configuration]]")
+    out: list[Configuration] = []
+    allowed = {"name", "description", "bound", "reorder", "loss", "duplicate", "options"}
+    for i, row in enumerate(rows):
+        fail = _failer(p, text, "configuration", i)
+        if not isinstance(row, dict):
+            raise fail(None, "must be a table")
+        for key in row:
+            if key not in allowed:
+                raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        name = row.get("name")
+        if not isinstance(name, str) or not name or any(c.name == name for c in out):
+            raise fail("name" if "name" in row else None, "needs a unique string field 'name'")
+        bound = row.get("bound")
+        if not isinstance(bound, int) or isinstance(bound, bool) or not 1 <= bound <= MAX_BOUND:
+            raise fail("bound" if "bound" in row else None, f"needs 'bound', an integer from 1 to {MAX_BOUND}")
+        faults = {}
+        for key in ("reorder", "loss", "duplicate"):
+            faults[key] = row.get(key, False)
+            if not isinstance(faults[key], bool):
+                raise fail(key, "must be true or false")
+        options = row.get("options", {})
+        if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
+            raise fail("options", "must be a table of spec options set to true or false")
+        out.append(Configuration(name, str(row.get("description", "")), bound, options=dict(options), **faults))
+    return tuple(out)
+
+
+def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
+    out: list[Property] = []
+    names: set[str] = set()
+    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "rfc",
+               "model"}
+    for i, row in enumerate(rows):
+        fail = _failer(p, text, "property", i)
+        if not isinstance(row, dict):
+            raise fail(None, "must be a table")
+        for key in row:
+            if key not in allowed:
+                raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        for key in ("name", "kind", "expr", "expect", "rfc"):
             if not isinstance(row.get(key), str):
                 raise fail(None if key not in row else key, f"needs a string field '{key}'")
         name = row["name"]
@@ -142,6 +332,8 @@ def load_properties(path: str | Path | None = None, model: str = "untimed") -> l
             raise fail("kind", f"unknown kind {row['kind']!r}; use one of: {', '.join(KINDS)}")
         if row["expect"] not in EXPECTS:
             raise fail("expect", f"expect must be 'holds' or 'violated', not {row['expect']!r}")
+        if problem := _check_rfc(row["rfc"]):
+            raise fail("rfc", problem)
         each = row.get("each", False)
         if not isinstance(each, bool):
             raise fail("each", "must be true or false")
@@ -194,11 +386,13 @@ def load_properties(path: str | Path | None = None, model: str = "untimed") -> l
                 line=line,
                 source=source,
                 source_tree=source_tree,
+                rfc=row["rfc"],
                 expect_with=tuple(expect_with),
                 model=stated_over,
             )
         )
-    return [prop for prop in out if prop.model == model]
+    return out
 
 
-__all__ = ["ENDPOINTS", "KINDS", "Property", "default_properties_path", "load_properties"]
+__all__ = ["ENDPOINTS", "KINDS", "Configuration", "Property", "PropertyFile", "Requirement", "default_properties_path",
+           "load_properties", "load_property_file"]

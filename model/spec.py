@@ -66,6 +66,8 @@ class Transition:
     unless: str | None = None
     note: str = ""
     line: int | None = None
+    signal: str = ""  # what the user is told (a Signal's name), "" for nothing
+    new_connection: bool = False  # starts a new incarnation: per-connection history starts afresh
 
     @property
     def id(self) -> str:
@@ -82,10 +84,18 @@ def transition_id(source: str, event: str, target: str, when: str | None = None,
 
 @dataclass(frozen=True)
 class Retransmit:
-    """Under loss, a state whose SYN or FIN is unacknowledged may resend it."""
+    """A segment that, once sent, stays in the retransmission queue until acknowledged."""
 
-    state: str
-    sends: str
+    segment: str
+    rfc: str
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Something the user is told (RFC 9293 §3.10: a delayed response)."""
+
+    name: str
+    text: str
     rfc: str
 
 
@@ -104,6 +114,7 @@ class Spec:
     segments: dict[str, Segment]
     transitions: tuple[Transition, ...]
     retransmits: tuple[Retransmit, ...] = field(default=())
+    signals: dict[str, Signal] = field(default_factory=dict)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -208,7 +219,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
         data, text = _apply_mutant(p, data, text)
     r = _Reader(str(p), text)
 
-    allowed_top = {"machine", "options", "state", "event", "segment", "retransmit", "transition"}
+    allowed_top = {"machine", "options", "state", "event", "segment", "retransmit", "signal", "transition"}
     for key in data:
         if key not in allowed_top:
             raise InputError(str(p), f"unknown top-level table '{key}'; expected {', '.join(sorted(allowed_top))}")
@@ -295,16 +306,26 @@ def load_spec(path: str | Path | None = None) -> Spec:
 
     retransmits: list[Retransmit] = []
     for i, row in enumerate(_rows(r, data, "retransmit")):
-        st = r.get("retransmit", i, row, "state", str)
-        if st not in state_names:
-            raise r.fail("retransmit", i, "state", _known(st, state_names, "state"))
-        seg = r.get("retransmit", i, row, "sends", str)
+        seg = r.get("retransmit", i, row, "segment", str)
         if seg not in segments:
-            raise r.fail("retransmit", i, "sends", _known(seg, segments, "segment"))
-        retransmits.append(Retransmit(st, seg, r.get("retransmit", i, row, "rfc", str, "")))
+            raise r.fail("retransmit", i, "segment", _known(seg, segments, "segment"))
+        if not segments[seg].flags & {"SYN", "FIN"}:
+            raise r.fail("retransmit", i, "segment", f"{seg!r} carries neither SYN nor FIN: only those occupy "
+                         "sequence space and wait in the retransmission queue")
+        if any(x.segment == seg for x in retransmits):
+            raise r.fail("retransmit", i, "segment", f"{seg!r} is listed twice")
+        retransmits.append(Retransmit(seg, r.get("retransmit", i, row, "rfc", str, "")))
+
+    signals: dict[str, Signal] = {}
+    for i, row in enumerate(_rows(r, data, "signal")):
+        name = r.get("signal", i, row, "name", str)
+        if name in signals or name in ("none", ""):
+            raise r.fail("signal", i, "name", f"signal {name!r} is declared twice or reserved")
+        signals[name] = Signal(name, r.get("signal", i, row, "text", str), r.get("signal", i, row, "rfc", str, ""))
 
     transitions: list[Transition] = []
-    allowed_keys = {"from", "event", "to", "sends", "path", "rfc", "when", "option", "unless", "note"}
+    allowed_keys = {"from", "event", "to", "sends", "path", "rfc", "when", "option", "unless", "note", "signal",
+                    "new_connection"}
     for i, row in enumerate(_rows(r, data, "transition")):
         for key in row:
             if key not in allowed_keys:
@@ -340,6 +361,9 @@ def load_spec(path: str | Path | None = None) -> Spec:
                 "an implementation transition must name the option that enables it (e.g. 'implementation')",
             )
         when = r.get("transition", i, row, "when", str, None)
+        signal = r.get("transition", i, row, "signal", str, "")
+        if signal and signal not in signals:
+            raise r.fail("transition", i, "signal", _known(signal, signals, "signal") + " (declare it as a [[signal]])")
         t = Transition(
             index=i,
             source=src,
@@ -353,6 +377,8 @@ def load_spec(path: str | Path | None = None) -> Spec:
             unless=unless,
             note=r.get("transition", i, row, "note", str, ""),
             line=locate(text, "transition", i),
+            signal=signal,
+            new_connection=r.get("transition", i, row, "new_connection", bool, False),
         )
         for other in transitions:
             if (other.source, other.event, other.when, other.option, other.unless) == (
@@ -387,6 +413,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
         segments=segments,
         transitions=tuple(transitions),
         retransmits=tuple(retransmits),
+        signals=signals,
     )
     _check_when_guards(spec, text)
     return spec
@@ -429,6 +456,12 @@ def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str
         [[mutant.change]]
         transition = "CLOSE_WAIT--close-->LAST_ACK"
         to = "TIME_WAIT"             # any transition field; or remove = true
+        [[mutant.add]]               # a whole new transition, as in a spec
+        from = "LISTEN"
+        event = "RST"
+        to = "CLOSED"
+        path = "error"
+        rfc = "..."
 
     Returns the base spec's data with the changes applied, and the mutant's
     text (errors in the changes are located in the mutant file).
@@ -443,10 +476,13 @@ def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str
         raise InputError(str(path), f"[mutant] base {base_name!r} is itself a mutant; name a full spec")
     rows = [dict(t) for t in base_data.get("transition", [])]
     changes = mutant.get("change", [])
-    if not isinstance(changes, list) or not changes:
-        raise InputError(str(path), "a mutant needs at least one [[mutant.change]]")
+    additions = mutant.get("add", [])
+    if not isinstance(changes, list) or not isinstance(additions, list) or not changes and not additions:
+        raise InputError(str(path), "a mutant needs at least one [[mutant.change]] or [[mutant.add]]")
     for i, change in enumerate(changes):
         line = locate(text, "mutant.change", i)
+        if not isinstance(change, dict):
+            raise InputError(where(str(path), line), f"[[mutant.change]] #{i + 1} must be a table")
         target = change.get("transition")
         matches = [n for n, row in enumerate(rows) if _raw_id(row) == target]
         if not matches:
@@ -461,5 +497,10 @@ def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str
         for key, value in change.items():
             if key not in ("transition", "remove"):
                 rows[matches[0]][key] = value
+    for i, added in enumerate(additions):
+        if not isinstance(added, dict):
+            line = locate(text, "mutant.add", i)
+            raise InputError(where(str(path), line), f"[[mutant.add]] #{i + 1} must be a table")
+        rows.append(dict(added))
     base_data["transition"] = rows
     return base_data, text

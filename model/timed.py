@@ -422,7 +422,7 @@ def build_timed_system(spec: Spec, tspec: TimedSpec, options: TimedOptions | Non
     no_conn, exact = set(tspec.no_connection), set(tspec.exact)
 
     # Which states each timer runs in.
-    retransmit_seg = {r.state: r.sends for r in spec.retransmits}
+    retransmit_seg = retransmitted_in(spec, enabled)
     timer_states: dict[str, set[str]] = {}
     for tm in tspec.timers:
         if tm.drives == RETRANSMIT:
@@ -544,14 +544,14 @@ def build_timed_system(spec: Spec, tspec: TimedSpec, options: TimedOptions | Non
         # Retransmission, driven by the retransmission timer.
         if retransmit_timer is not None:
             var = f[f"{retransmit_timer.name}_timer"]
-            for r in spec.retransmits:
-                if r.state not in reach[ep]:
+            for rstate, rseg in retransmit_seg.items():
+                if rstate not in reach[ep]:
                     continue
-                for rcvd_fin, fin_guard in fin_split(f, [r.sends]):
-                    wire = wire_for(spec.segments[r.sends], rcvd_fin, alphabet)
+                for rcvd_fin, fin_guard in fin_split(f, [rseg]):
+                    wire = wire_for(spec.segments[rseg], rcvd_fin, alphabet)
                     for j in range(N):
-                        emit(f"{ep}:retransmit:{r.state}:f{int(rcvd_fin)}:i{j}",
-                             gcl.conj(gcl.eq(f["state"], st[r.state]), gcl.eq(var, 0), gcl.eq(f["inc"], j),
+                        emit(f"{ep}:retransmit:{rstate}:f{int(rcvd_fin)}:i{j}",
+                             gcl.conj(gcl.eq(f["state"], st[rstate]), gcl.eq(var, 0), gcl.eq(f["inc"], j),
                                       *fin_guard, out_ch.room(1)),
                              [(var, gcl.Const(cfg["timers"][retransmit_timer.name])), *out_ch.put([wire], j)],
                              gcl.Action(ep, "retransmit", "", "", (wire,)))
@@ -657,6 +657,46 @@ def _receive(emit: Any, spec: Spec, f: dict[str, int], out_ch: _AgedBag, alphabe
 
 
 
+def retransmitted_in(spec: Spec, enabled: tuple[Transition, ...]) -> dict[str, str]:
+    """The segment an endpoint retransmits in each state, on the retransmission timer.
+
+    specs/tcp.toml lists the segments kept in the retransmission queue until
+    acknowledged; the untimed composition keeps that queue per endpoint
+    (rtx_syn, rtx_fin). The timed one keys retransmission on the state
+    instead, and this derives which queued segment can still be
+    unacknowledged on reaching each state: sent on the way there (the newest
+    queued segment sent: a FIN sent in SYN_RCVD is retransmitted, its SYN,ACK
+    no longer, a simplification of the timed model), not
+    acknowledged by a received ACK (the event's ``acks``), and not flushed with
+    the connection (RFC 9293 §3.10.5 abort; CLOSED or back to LISTEN).
+    """
+    queued = {r.segment for r in spec.retransmits}
+    control = {s: spec.segments[s].flags & {"SYN", "FIN"} for s in queued}
+    out: dict[str, set[str]] = {name: set() for name in spec.state_names}
+    changed = True
+    while changed:
+        changed = False
+        for t in enabled:
+            ev = spec.events[t.event]
+            kept = set() if t.new_connection or t.event == "abort" else set(out[t.source])
+            if ev.kind == "rcv" and "ACK" in ev.flags and "RST" not in ev.flags and ev.acks != "none":
+                kept = {s for s in kept if ev.acks.upper() not in control[s]}
+            for s in t.sends:
+                if s in queued:
+                    kept = {s}
+            if not spec.state(t.target).synchronized and not any("SYN" in spec.segments[s].flags for s in t.sends):
+                kept = set()
+            if not kept <= out[t.target]:
+                out[t.target] |= kept
+                changed = True
+    many = {name: sorted(segs) for name, segs in out.items() if len(segs) > 1}
+    if many:
+        name, segs = next(iter(many.items()))
+        raise InputError(spec.path, f"the timed model retransmits one segment per state, but {name} may have "
+                                    f"{' and '.join(segs)} unacknowledged")
+    return {name: next(iter(segs)) for name, segs in out.items() if segs}
+
+
 def _reachable(spec: Spec, enabled: tuple[Transition, ...], tspec: TimedSpec, dispatcher: _Dispatch,
                guard_vars: list[str], alphabet: dict[str, Wire]) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """Per endpoint, the states it can reach and the segments it can send (an over-approximation).
@@ -667,7 +707,7 @@ def _reachable(spec: Spec, enabled: tuple[Transition, ...], tspec: TimedSpec, di
     """
     sendable: dict[str, set[str]] = {ep: set() for ep in ENDPOINTS}
     reach: dict[str, set[str]] = {ep: {spec.initial} for ep in ENDPOINTS}
-    retransmits = {r.state: r.sends for r in spec.retransmits}
+    retransmits = retransmitted_in(spec, enabled)
     changed = True
     while changed:
         changed = False

@@ -114,7 +114,8 @@ def test_readme_note3_example_ends_as_the_readme_says() -> None:
 
 def test_expect_with_is_validated(tmp_path: Path) -> None:
     props = tmp_path / "p.toml"
-    body = '[[property]]\nname = "x"\nkind = "invariant"\nexpr = "A.state == CLOSED"\nexpect = "holds"\n'
+    body = ('[[property]]\nname = "x"\nrfc = "RFC 9293 §3.3.2"\nkind = "invariant"\nexpr = "A.state == CLOSED"\n'
+            'expect = "holds"\n')
     props.write_text(body + 'expect_with = { "note3" = "holds" }\n')
     assert "NAME=on or NAME=off" in bad(["--properties", str(props)], tmp_path)
     props.write_text(body + 'expect_with = { "nope=on" = "holds" }\n')
@@ -136,8 +137,11 @@ def bad(args: list[str], tmp_path: Path) -> str:
 
 def test_bad_inputs_are_one_line_exit_2(tmp_path: Path) -> None:
     props = tmp_path / "p.toml"
-    props.write_text('[[property]]\nname = "x"\nkind = "invariant"\nexpr = "A.state == NOWHERE"\nexpect = "holds"\n')
-    assert bad(["--properties", str(props)], tmp_path).startswith(f"tcpcheck: {props}:4: property 'x'")
+    props.write_text(
+        '[[property]]\nname = "x"\nrfc = "RFC 9293 §3.6"\nkind = "invariant"\nexpr = "A.state == NOWHERE"\n'
+        'expect = "holds"\n'
+    )
+    assert bad(["--properties", str(props)], tmp_path).startswith(f"tcpcheck: {props}:5: property 'x'")
     assert "no such file" in bad(["--spec", "missing.toml"], tmp_path)
     assert "between 1 and 6" in bad(["--bound", "0"], tmp_path)
     assert "NAME=on or NAME=off" in bad(["--option", "note3"], tmp_path)

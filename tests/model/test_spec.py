@@ -171,3 +171,37 @@ def test_mutant_naming_unknown_transition(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_spec(p)
     assert str(info.value).startswith(f"{p}:4: [[mutant.change]] #1: no transition 'CLOSED--fly-->LISTEN'")
+
+
+def test_signals_are_the_rfc_texts_and_transitions_name_declared_ones(spec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert {s.text for s in spec.signals.values()} == {
+        "connection closing", "connection reset", "connection refused", "connection aborted due to user timeout"}
+    told = {t.id: t.signal for t in spec.transitions if t.signal}
+    assert told["SYN_RCVD--RST[not self.passive]-->CLOSED"] == "refused"
+    assert told["ESTABLISHED--FIN-->CLOSE_WAIT"] == "closing" and told["CLOSE_WAIT--RST-->CLOSED"] == "reset"
+    assert "CLOSING--RST-->CLOSED" not in told  # RFC 9293: enter CLOSED, no signal
+    text = BASE.read_text().replace('signal = "refused"', 'signal = "refusd"', 1)
+    with pytest.raises(InputError, match="unknown signal 'refusd'"):
+        load_spec(write(tmp_path, text))
+
+
+def test_retransmission_queue_holds_segments_with_syn_or_fin(spec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert [r.segment for r in spec.retransmits] == ["SYN", "SYN_ACK", "FIN"]
+    text = BASE.read_text().replace('segment = "FIN"\nrfc', 'segment = "ACK"\nrfc', 1)
+    with pytest.raises(InputError, match="carries neither SYN nor FIN"):
+        load_spec(write(tmp_path, text))
+
+
+def test_only_the_reopening_transition_starts_a_new_connection(spec) -> None:  # type: ignore[no-untyped-def]
+    assert [t.id for t in spec.transitions if t.new_connection] == ["TIME_WAIT--SYN(implementation)-->SYN_RCVD"]
+
+
+def test_mutant_can_add_a_transition(tmp_path: Path) -> None:
+    mutant = load_spec(Path(__file__).resolve().parents[1] / "mutants" / "listen_rst_to_closed.toml")
+    assert len(mutant.transitions) == len(load_spec().transitions) + 1
+    assert mutant.transitions[-1].id == "LISTEN--RST-->CLOSED"
+    p = tmp_path / "m.toml"
+    p.write_text('[mutant]\nbase = "embedded"\n\n[[mutant.add]]\nfrom = "LISTEN"\nevent = "RST"\nto = "NOWHERE"\n'
+                 'path = "error"\nrfc = "x"\n')
+    with pytest.raises(InputError, match="unknown state 'NOWHERE'"):
+        load_spec(p)

@@ -24,6 +24,7 @@ from tcpcheck.model.timed import (
     load_timed,
     parse_segment,
     parse_shown,
+    retransmitted_in,
     sweep_time_wait,
 )
 
@@ -175,7 +176,8 @@ def test_bad_timed_spec_names_file_and_line(tmp_path: Path) -> None:
 
 def test_property_model_field_is_validated(tmp_path: Path) -> None:
     bad = tmp_path / "p.toml"
-    bad.write_text('[[property]]\nname = "x"\nkind = "invariant"\nexpr = "true"\nexpect = "holds"\nmodel = "fast"\n')
+    bad.write_text('[[property]]\nname = "x"\nrfc = "RFC 9293 §3.6"\nkind = "invariant"\nexpr = "true"\n'
+                   'expect = "holds"\nmodel = "fast"\n')
     with pytest.raises(InputError) as exc:
         load_properties(bad)
     assert "model must be one of untimed, timed" in exc.value.message
@@ -221,3 +223,13 @@ def test_z3_agrees_with_the_explicit_engine(spec_path: str | None, time_wait: in
         replay(system, z3.counterexample)
     else:
         assert z3.verdict == "holds"
+
+
+@pytest.mark.parametrize("implementation", [False, True])
+def test_retransmission_by_state_is_derived_from_the_segment_queue(implementation: bool) -> None:
+    """The timed model retransmits per state; the spec lists the queued segments. The derivation
+    finds the RFC's table (RFC 9293 §3.8.1: a SYN, a SYN,ACK, a FIN until acknowledged): FIN_WAIT_1
+    and CLOSING and LAST_ACK resend the FIN, and ESTABLISHED, FIN_WAIT_2 and TIME_WAIT resend nothing."""
+    spec = load_spec()
+    table = retransmitted_in(spec, spec.enabled({"implementation": implementation}))
+    assert table == {"SYN_SENT": "SYN", "SYN_RCVD": "SYN_ACK", "FIN_WAIT_1": "FIN", "CLOSING": "FIN", "LAST_ACK": "FIN"}

@@ -95,10 +95,10 @@ def test_properties_are_measured_beside_the_suites(spec: Spec) -> None:
     first = caught["retarget.CLOSE_WAIT-close-LAST_ACK.to_TIME_WAIT"]
     assert first is not None and first.configuration == "linux profile"
     # Abort answering with RST,ACK: Linux does the same, so no suite may fail
-    # it, but the model's peer in ESTABLISHED takes a RST,ACK for the reply
-    # to a SYN and ignores it, so the two ends disagree: caught, not killed.
+    # it, but ABORT sends a bare RST (RFC 9293 §3.10.5, <SEQ=SND.NXT><CTL=RST>):
+    # the property stating it tells them apart, caught, not killed.
     rst_ack = next(r for r in a.results if r.mutant.name == "change_send.ESTABLISHED-abort-CLOSED.sends_RST_ACK")
-    assert rst_ack.caught is not None and rst_ack.caught.property == "established_iff_quiescent"
+    assert rst_ack.caught is not None and rst_ack.caught.property == "abort_resets"
     assert rst_ack.caught.configuration == "linux profile"
     assert rst_ack.configurations == ("linux profile",)
     # LISTEN--send fires in both configurations, but no suite can drive it

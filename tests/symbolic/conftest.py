@@ -29,9 +29,9 @@ def config_id(cfg: tuple[int, bool, bool]) -> str:
 def explicit_verdicts(spec: Path | None, cfg: tuple[int, bool, bool]) -> tuple[object, object, list]:
     """(system, space, explicit verdicts) for one spec and configuration."""
     k, reorder, loss = cfg
-    system = build_system(load_spec(spec), ModelOptions(bound=k, reorder=reorder, loss=loss))
-    space = explore(system)
     props = load_properties()
+    system = build_system(load_spec(spec), ModelOptions(bound=k, reorder=reorder, loss=loss), props)
+    space = explore(system)
     return system, space, [check(space, p) for p in props]
 
 

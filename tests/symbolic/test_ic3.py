@@ -93,8 +93,15 @@ def test_refuses_unbounded_variables() -> None:
 
 def test_a_sample_guides_lemmas_clear_of_reachable_states() -> None:
     """With the reachable states as its sample, IC3 proves CLOSING unreachable at K = 1 with fewer
-    queries and fewer lemmas (measured: 418 and 14 against 1,663 and 42), and no lemma it learns at
-    any level holds a sampled state. The certificate still re-checks: the sample proves nothing."""
+    queries and fewer lemmas, and no lemma it learns at any level holds a sampled state. The
+    certificate still re-checks: the sample proves nothing.
+
+    How many fewer is Z3's heuristics, not a property of the guidance: on the same system the counts
+    move with the order of the commands and with what Z3 solved before in the process. Measured on
+    this model (queries and lemmas, unguided against guided): 836 against 575 queries in the whole
+    suite, 1,187/29 against 453/17 alone, and over three shuffled command orders 695/24 against 215/14,
+    1,510/34 against 416/18, 1,513/34 against 281/18 (before the props vocabulary: 1,663/42 against
+    418/14). Guided is fewer every time, by a factor from 1.45 to 5.4; this asserts fewer."""
     system, space, _ = explicit_verdicts(None, (1, False, False))
     a_state = system.endpoints["A"]["state"]
     closing = gcl.eq(a_state, system.vars[a_state].values.index("CLOSING"))
@@ -102,7 +109,7 @@ def test_a_sample_guides_lemmas_clear_of_reachable_states() -> None:
     guided_ic3 = IC3(Encoding(system), samples=space.states)
     guided = guided_ic3.reach(closing, 120)
     assert not alone.reachable and not guided.reachable
-    assert guided.queries < alone.queries / 2 and guided.learnt < alone.learnt
+    assert guided.queries < alone.queries and guided.learnt < alone.learnt
     assert certify(Encoding(system), guided, closing)
     inside = [c for frame in guided_ic3.frames for c in frame
               if any(all(st[v] == a for v, a in c) for st in space.states)]

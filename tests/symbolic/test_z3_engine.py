@@ -101,11 +101,16 @@ def test_headline_invariants_hold_for_every_bound() -> None:
                for c in abstraction.system.commands)
 
 
-def test_every_bound_proof_fails_on_a_broken_mutant() -> None:
-    """The abstraction proof is not vacuous: on a mutant that breaks the invariant it proves nothing."""
+@pytest.mark.parametrize("mutant", ["close_wait_close_to_time_wait", "rst_answered_to_time_wait"])
+def test_every_bound_proof_fails_on_a_broken_mutant(mutant: str) -> None:
+    """The abstraction proof is not vacuous: on a mutant that breaks the invariant it proves nothing.
+
+    The second mutant answers a RST with a RST and parks in TIME_WAIT: the old
+    escape clause ("or it sent a RST") let it pass for every channel bound.
+    """
     from tcpcheck.model import ModelOptions, build_system, load_spec
 
-    spec = load_spec(next(m for m in MUTANTS if m.stem == "close_wait_close_to_time_wait"))
+    spec = load_spec(next(m for m in MUTANTS if m.stem == mutant))
     system = build_system(spec, ModelOptions(bound=2, reorder=True))
     props = [p for p in load_properties() if p.name == "time_wait_active_closer"]
     (v,) = prove_every_bound(system, props)

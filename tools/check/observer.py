@@ -405,6 +405,44 @@ def _pruned(configs: dict[Config, _Path]) -> dict[Config, _Path]:
     return dict(best.values())
 
 
+def outstanding(spec: Spec, transitions: Iterable[Transition]) -> set[tuple[str, str]]:
+    """(state, segment): ``segment`` of the spec's ``[[retransmit]]`` may be
+    sent and still unacknowledged in ``state``, so retransmitted there.
+
+    What the composition keeps as a retransmission queue (model/compose.py),
+    as states: a queued segment enters with the transition that sends it and
+    stays along transitions that neither acknowledge it (an ACK-bearing,
+    non-RST segment whose ACK covers it) nor delete the
+    connection (an abort, a new connection, a non-synchronized target).
+    """
+    queued = {r.segment for r in spec.retransmits}
+    ts = list(transitions)
+    pairs = {(t.target, s) for t in ts for s in t.sends if s in queued}
+    todo = list(pairs)
+    while todo:
+        state, seg = todo.pop()
+        bit = "syn" if "SYN" in spec.segments[seg].flags else "fin"
+        for t in ts:
+            if t.source != state or t.new_connection or t.event == "abort":
+                continue
+            ev = spec.events[t.event]
+            # ACKs are cumulative, and a synchronized peer's every ACK covers our SYN.
+            covers = ev.acks == bit or bit == "syn" and (ev.acks == "fin" or spec.state(state).synchronized)
+            if ev.kind == "rcv" and "ACK" in ev.flags and "RST" not in ev.flags and covers:
+                continue
+            if not spec.state(t.target).synchronized and not any("SYN" in spec.segments[x].flags for x in t.sends):
+                continue
+            if bit == "syn" and "SYN" in ev.flags:
+                # its ACK field is today's: a SYN goes out again as SYN,ACK once the peer's SYN is in
+                carried = next((q for q in queued if spec.segments[q].flags == spec.segments[seg].flags | {"ACK"}), seg)
+            else:
+                carried = seg
+            if (t.target, carried) not in pairs:
+                pairs.add((t.target, carried))
+                todo.append((t.target, carried))
+    return pairs
+
+
 class Rules:
     """The spec's machine as the observer needs it, with memoized answers
     (make one per capture with ``rules_for``: every connection shares it)."""
@@ -416,7 +454,7 @@ class Rules:
         self.guard_vars = {v: False for v in HISTORY_VARS}
         self.calls = [t for t in transitions if spec.events[t.event].kind != "rcv"]
         self.silent = [t for t in self.calls if not t.sends]
-        self.retransmits = {(r.state, r.sends) for r in spec.retransmits}
+        self.retransmits = outstanding(spec, transitions)
         self.segments = spec.segments
         self.synchronized = {s.name: s.synchronized for s in spec.states}
         self.sends_data = {s.name: s.sends_data for s in spec.states}

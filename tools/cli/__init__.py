@@ -18,6 +18,7 @@ from tcpcheck.tools.cli.export import export
 from tcpcheck.tools.cli.generate import generate
 from tcpcheck.tools.cli.mutate import mutate
 from tcpcheck.tools.cli.report import report
+from tcpcheck.tools.cli.requirements import requirements
 from tcpcheck.tools.cli.run import run
 from tcpcheck.tools.cli.verify import verify
 
@@ -53,6 +54,7 @@ def main() -> None:
 
     \b
     verify    prove properties of two endpoints over bounded channels
+    requirements  RFC 9293's requirements, the properties stating them, verdicts
     generate  conformance suites from the model (pytest, packetdrill)
     run       play scenarios against the Linux TCP stack in a private netns
     mutate    mutation analysis: the suites' kill scores and the properties' catches
@@ -72,4 +74,5 @@ main.add_command(export)
 main.add_command(census)
 main.add_command(check)
 main.add_command(mutate)
+main.add_command(requirements)
 

@@ -35,7 +35,7 @@ def export(out_path: str, spec_path: str | None, props_path: str | None, bound: 
 
     spec = load_spec(spec_path)
     props = select_properties(load_properties(props_path), only)
-    system = build_system(spec, model_options(spec, bound, reorder, loss, duplicate, spec_options))
+    system = build_system(spec, model_options(spec, bound, reorder, loss, duplicate, spec_options), props)
     text, checks = export(system, props, title=f"spec: {spec.path}")
     target = Path(out_path)
     if not target.parent.is_dir():

@@ -147,7 +147,7 @@ def verify(
             return
     else:
         opts = model_options(spec, bound, reorder, loss, duplicate, spec_options)
-        system = build_system(spec, opts)
+        system = build_system(spec, opts, props)  # with the monitors the properties' past-time operators need
     for p in props:  # type errors surface before a long search
         p.instances(system)
         p.expected(system.options)
@@ -214,6 +214,8 @@ def verify(
         for n, v in enumerate(verdicts):
             row = v.to_json()
             row["description"] = props[n].description
+            if v.verdict == "violated" and v.counterexample:
+                row["forbidden_next"] = _next_steps(system, props[n], v)
             if explicit_verdicts is not None and z3_verdicts is not None:
                 row["engines"] = {e.engine: _engine_json(e) for e in (explicit_verdicts[n], z3_verdicts[n])}
             props_json.append(row)
@@ -289,6 +291,8 @@ def verify(
             click.echo(f"  {v.note}")
         if v.counterexample:
             click.echo(format_trace(v.counterexample))
+            for step in _next_steps(system, p, v):
+                click.echo(f"   next, the step it forbids: {step}")
     if every_bound:
         click.echo("")
         click.echo(f"every channel bound at once ({abstraction}):")
@@ -312,6 +316,14 @@ def verify(
                 "violated as meant)" if controls else ""
         click.echo(f"all {len(verdicts)} properties as expected in {seconds:.2f} s{meant}")
     sys.exit(0 if ok else 1)
+
+
+def _next_steps(system: Any, prop: Any, v: Any) -> list[str]:
+    """For a step property ("not X.can(c)"), the forbidden step enabled where the counterexample ends."""
+    from tcpcheck.model.temporal import violating_steps
+
+    aliases: dict[str, str] = next((a for label, a in prop.roles() if label == v.instance), {})
+    return violating_steps(system, prop.tree, aliases, v.counterexample)
 
 
 def spec_name(spec: Any) -> str:

@@ -5,10 +5,11 @@ comment above each names the command and the spec transitions it takes).
 Variables whose values are names become ``mtype`` variables (one mtype per
 distinct domain), false/true ones ``bool``, counters ``byte``. Properties:
 
-* an invariant instance is ``assert(p || (0 == ID))``, checked by a monitor
+* an invariant instance is ``assert((0 == ID) || p)``, checked by a monitor
   process that can run in every reachable state: the always-false clause
-  only makes pan's message name the check;
-* a ``reachable`` instance is ``assert(!p || (0 == ID))``: pan reporting
+  only makes pan's message name the check (first: pan cuts a long
+  assertion's text short);
+* a ``reachable`` instance is ``assert((0 == ID) || !p)``: pan reporting
   it violated means a state satisfying p is reachable (pan's trail is a
   witness); no report after an exhaustive search means it is unreachable;
 * ``recoverable`` properties (AG (from -> EF p)) are branching-time: LTL,
@@ -48,7 +49,7 @@ class Check:
     kind: str  # invariant | reachable
 
 
-_VIOLATED = re.compile(r"assertion violated .*\|\|\s*\(?0\s*==\s*(\d+)\)?\)")
+_VIOLATED = re.compile(r"assertion violated \(*\s*0\s*==\s*(\d+)\s*\)")
 
 
 def _ident(text: str) -> str:
@@ -178,7 +179,7 @@ def export(system: gcl.System, props: Sequence[Property], title: str = "") -> tu
         w(f" * {title}")
     w(" * Options: " + ", ".join(f"{k}={v}" for k, v in system.options.items()))
     w(" * Check: spin -a THIS.pml && gcc -O2 -DSAFETY -o pan pan.c && ./pan -c0 -m1000000")
-    w(" * Every 'assertion violated (... ||(0==N))' line names check N below.")
+    w(" * Every 'assertion violated (((0==N))|| ...' line names check N below.")
     w(" */")
     w("")
     for values, group in names.groups.items():
@@ -204,7 +205,7 @@ def export(system: gcl.System, props: Sequence[Property], title: str = "") -> tu
             body = expr(e, names) if p.kind == "invariant" else f"!{expr(e, names)}"
             what = "invariant: always" if p.kind == "invariant" else "reachable: violated = a witness exists"
             w(f"/* check {ident}: {p.name}{' [' + label + ']' if label else ''} ({what}) */")
-            w(f"#define check_{ident} assert({body} || (0 == {ident}))")
+            w(f"#define check_{ident} assert((0 == {ident}) || {body})")
     for p, reason in skipped:
         w(f"/* not checked: {p.name} ({p.kind}): {reason} */")
     w("")
@@ -247,8 +248,11 @@ def read_pan(output: str, checks: Sequence[Check]) -> dict[tuple[str, str], bool
     Raises RuntimeError when pan's search was not exhaustive (depth limit,
     out of memory), since "no violation" would then prove nothing.
     """
-    for bad in ("max search depth too small", "out of memory", "aborted"):
-        if bad in output:
+    # pan's own messages, not an assertion's or a statement's text (which may name a variable such as A_aborted)
+    messages = [line for line in output.splitlines()
+                if line.lstrip().startswith(("pan:", "error:", "cpu")) and "assertion violated" not in line]
+    for bad in ("max search depth too small", "out of memory", "insufficient memory", "aborted"):
+        if any(bad in line for line in messages):
             raise RuntimeError(f"pan's search was not exhaustive: {bad}")
     seen = {int(m) for m in _VIOLATED.findall(output)}
     return {(c.prop, c.instance): c.tag in seen for c in checks}

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from tcpcheck.model import gcl
 from tcpcheck.model.compose import ModelOptions, build_system
-from tcpcheck.model.explicit import StateSpace, Successors, check, compile_successors, explore
+from tcpcheck.model.coverage import fired
+from tcpcheck.model.explicit import Successors, check, compile_successors, explore
 from tcpcheck.model.family import derived_successors
 from tcpcheck.model.properties import Property
 from tcpcheck.model.spec import Spec
@@ -85,7 +86,7 @@ def baseline(spec: Spec, properties: tuple[Property, ...],
     """Explore the spec in every configuration once."""
     out = Baseline(properties, configurations)
     for conf in configurations:
-        system = build_system(spec, conf.options)
+        system = build_system(spec, conf.options, properties)
         successors = compile_successors(system)
         space = explore(system, successors=successors)
         out.verdicts[conf.name] = {p.name: check(space, p).verdict for p in properties}
@@ -93,12 +94,6 @@ def baseline(spec: Spec, properties: tuple[Property, ...],
         out.states[conf.name] = len(space.states)
         out.systems[conf.name] = (system, successors)
     return out
-
-
-def fired(space: StateSpace) -> frozenset[str]:
-    """Every spec transition some reachable edge takes."""
-    commands = space.system.commands
-    return frozenset(t for cmd in {c for _, _, c in space.edges} for t in commands[cmd].action.transitions)
 
 
 def catch(base: Baseline, mutant: Spec, transition: str,
@@ -112,7 +107,10 @@ def catch(base: Baseline, mutant: Spec, transition: str,
         if transition not in base.fired[conf.name]:
             continue
         checked.append(conf.name)
-        system = (prebuilt or {}).get(conf.name) or build_system(mutant, conf.options)
+        system = (prebuilt or {}).get(conf.name)
+        if system is None or set(system.monitors) != set(base.systems[conf.name][0].monitors):
+            # the past-time monitors the properties need are variables of the system
+            system = build_system(mutant, conf.options, base.properties)
         derived = None
         if base.states[conf.name] <= _DERIVED_UP_TO:
             derived = derived_successors(*base.systems[conf.name], system)
