@@ -2,7 +2,7 @@
 """Conformance suite: criterion loopback, profile linux.
 
 Regenerate with: tcpcheck generate --criterion loopback --profile linux
-101 scenarios, 2030 steps; covers 138 of 139 goals (99.3 %).
+101 scenarios, 2044 steps; covers 138 of 139 goals (99.3 %).
 Deviation rfc1337_ignores_rst_in_time_wait cannot be provoked by socket calls on loopback.
 """
 
@@ -3369,102 +3369,6 @@ def test_b_syn_rcvd_rst_self_passive_listen(tcpcheck_play_loopback: Player) -> N
     )
 
 
-def test_b_syn_rcvd_rst_not_self_passive_closed(tcpcheck_play_loopback: Player) -> None:
-    """B takes SYN_RCVD--RST[not self.passive]-->CLOSED.
-
-    Covers:
-      CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
-      SYN_SENT--close-->CLOSED: RFC 9293 Figure 5; §3.10.4
-      SYN_SENT--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.3
-      CLOSED--SYN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
-      SYN_RCVD--RST[not self.passive]-->CLOSED: RFC 9293 §3.10.7.4 (connection refused after an active OPEN)
-    """
-    tcpcheck_play_loopback(
-        "b_syn_rcvd_rst_not_self_passive_closed",
-        transitions=[
-            "CLOSED--connect-->SYN_SENT",
-            "SYN_SENT--close-->CLOSED",
-            "SYN_SENT--SYN-->SYN_RCVD",
-            "CLOSED--SYN-->CLOSED",
-            "SYN_RCVD--RST[not self.passive]-->CLOSED",
-        ],
-        profile="linux",
-        steps=[
-            Hold("A"),
-            Hold("B"),
-            # A: CLOSED--connect-->SYN_SENT
-            Call("connect", side="A"),
-            Expect("SYN", side="A"),
-            ExpectState("SYN_SENT", side="A"),
-            # A: SYN_SENT--close-->CLOSED
-            Call("close", side="A"),
-            ExpectState("CLOSED", side="A"),
-            # B: CLOSED--connect-->SYN_SENT
-            Call("connect", side="B"),
-            Expect("SYN", side="B"),
-            ExpectState("SYN_SENT", side="B"),
-            # B: SYN_SENT--SYN-->SYN_RCVD
-            Deliver("A", "SYN"),
-            Expect("SYN_ACK", side="B"),
-            ExpectState("SYN_RCVD", side="B"),
-            # A: CLOSED--SYN-->CLOSED
-            Deliver("B", "SYN"),
-            Expect("RST_ACK", side="A"),
-            # B: SYN_RCVD--RST[not self.passive]-->CLOSED
-            Deliver("A", "RST_ACK"),
-            ExpectState("CLOSED", side="B"),
-        ],
-    )
-
-
-def test_a_syn_rcvd_rst_not_self_passive_closed(tcpcheck_play_loopback: Player) -> None:
-    """A takes SYN_RCVD--RST[not self.passive]-->CLOSED.
-
-    Covers:
-      CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
-      SYN_SENT--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.3
-      SYN_SENT--close-->CLOSED: RFC 9293 Figure 5; §3.10.4
-      CLOSED--SYN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
-      SYN_RCVD--RST[not self.passive]-->CLOSED: RFC 9293 §3.10.7.4 (connection refused after an active OPEN)
-    """
-    tcpcheck_play_loopback(
-        "a_syn_rcvd_rst_not_self_passive_closed",
-        transitions=[
-            "CLOSED--connect-->SYN_SENT",
-            "SYN_SENT--SYN-->SYN_RCVD",
-            "SYN_SENT--close-->CLOSED",
-            "CLOSED--SYN-->CLOSED",
-            "SYN_RCVD--RST[not self.passive]-->CLOSED",
-        ],
-        profile="linux",
-        steps=[
-            Hold("A"),
-            Hold("B"),
-            # A: CLOSED--connect-->SYN_SENT
-            Call("connect", side="A"),
-            Expect("SYN", side="A"),
-            ExpectState("SYN_SENT", side="A"),
-            # B: CLOSED--connect-->SYN_SENT
-            Call("connect", side="B"),
-            Expect("SYN", side="B"),
-            ExpectState("SYN_SENT", side="B"),
-            # A: SYN_SENT--SYN-->SYN_RCVD
-            Deliver("B", "SYN"),
-            Expect("SYN_ACK", side="A"),
-            ExpectState("SYN_RCVD", side="A"),
-            # B: SYN_SENT--close-->CLOSED
-            Call("close", side="B"),
-            ExpectState("CLOSED", side="B"),
-            # B: CLOSED--SYN-->CLOSED
-            Deliver("A", "SYN"),
-            Expect("RST_ACK", side="B"),
-            # A: SYN_RCVD--RST[not self.passive]-->CLOSED
-            Deliver("B", "RST_ACK"),
-            ExpectState("CLOSED", side="A"),
-        ],
-    )
-
-
 def test_a_syn_rcvd_rst_self_passive_listen(tcpcheck_play_loopback: Player) -> None:
     """A takes SYN_RCVD--RST[self.passive]-->LISTEN.
 
@@ -3510,60 +3414,6 @@ def test_a_syn_rcvd_rst_self_passive_listen(tcpcheck_play_loopback: Player) -> N
             # A: SYN_RCVD--RST[self.passive]-->LISTEN
             Deliver("B", "RST"),
             ExpectState("LISTEN", side="A"),
-        ],
-    )
-
-
-def test_b_fin_wait_1_rst_closed(tcpcheck_play_loopback: Player) -> None:
-    """B takes FIN_WAIT_1--RST-->CLOSED.
-
-    Covers:
-      CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
-      SYN_SENT--close-->CLOSED: RFC 9293 Figure 5; §3.10.4
-      SYN_SENT--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.3
-      CLOSED--SYN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
-      SYN_RCVD--close-->FIN_WAIT_1: RFC 9293 Figure 5; §3.10.4
-      FIN_WAIT_1--RST-->CLOSED: RFC 9293 §3.10.7.4 (second, check the RST bit)
-    """
-    tcpcheck_play_loopback(
-        "b_fin_wait_1_rst_closed",
-        transitions=[
-            "CLOSED--connect-->SYN_SENT",
-            "SYN_SENT--close-->CLOSED",
-            "SYN_SENT--SYN-->SYN_RCVD",
-            "CLOSED--SYN-->CLOSED",
-            "SYN_RCVD--close-->FIN_WAIT_1",
-            "FIN_WAIT_1--RST-->CLOSED",
-        ],
-        profile="linux",
-        steps=[
-            Hold("A"),
-            Hold("B"),
-            # A: CLOSED--connect-->SYN_SENT
-            Call("connect", side="A"),
-            Expect("SYN", side="A"),
-            ExpectState("SYN_SENT", side="A"),
-            # A: SYN_SENT--close-->CLOSED
-            Call("close", side="A"),
-            ExpectState("CLOSED", side="A"),
-            # B: CLOSED--connect-->SYN_SENT
-            Call("connect", side="B"),
-            Expect("SYN", side="B"),
-            ExpectState("SYN_SENT", side="B"),
-            # B: SYN_SENT--SYN-->SYN_RCVD
-            Deliver("A", "SYN"),
-            Expect("SYN_ACK", side="B"),
-            ExpectState("SYN_RCVD", side="B"),
-            # A: CLOSED--SYN-->CLOSED
-            Deliver("B", "SYN"),
-            Expect("RST_ACK", side="A"),
-            # B: SYN_RCVD--close-->FIN_WAIT_1
-            Call("close", side="B"),
-            Expect("FIN", side="B"),
-            ExpectState("FIN_WAIT_1", side="B"),
-            # B: FIN_WAIT_1--RST-->CLOSED
-            Deliver("A", "RST_ACK"),
-            ExpectState("CLOSED", side="B"),
         ],
     )
 
@@ -3684,26 +3534,26 @@ def test_a_established_rst_closed(tcpcheck_play_loopback: Player) -> None:
     )
 
 
-def test_a_fin_wait_1_rst_closed(tcpcheck_play_loopback: Player) -> None:
-    """A takes FIN_WAIT_1--RST-->CLOSED.
+def test_b_syn_rcvd_rst_not_self_passive_closed(tcpcheck_play_loopback: Player) -> None:
+    """B takes SYN_RCVD--RST[not self.passive]-->CLOSED.
 
     Covers:
       CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
-      SYN_SENT--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.3
-      SYN_RCVD--close-->FIN_WAIT_1: RFC 9293 Figure 5; §3.10.4
       SYN_SENT--close-->CLOSED: RFC 9293 Figure 5; §3.10.4
+      SYN_SENT--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.3
       CLOSED--SYN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
-      FIN_WAIT_1--RST-->CLOSED: RFC 9293 §3.10.7.4 (second, check the RST bit)
+      CLOSED--SYN_ACK-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+      SYN_RCVD--RST[not self.passive]-->CLOSED: RFC 9293 §3.10.7.4 (connection refused after an active OPEN)
     """
     tcpcheck_play_loopback(
-        "a_fin_wait_1_rst_closed",
+        "b_syn_rcvd_rst_not_self_passive_closed",
         transitions=[
             "CLOSED--connect-->SYN_SENT",
-            "SYN_SENT--SYN-->SYN_RCVD",
-            "SYN_RCVD--close-->FIN_WAIT_1",
             "SYN_SENT--close-->CLOSED",
+            "SYN_SENT--SYN-->SYN_RCVD",
             "CLOSED--SYN-->CLOSED",
-            "FIN_WAIT_1--RST-->CLOSED",
+            "CLOSED--SYN_ACK-->CLOSED",
+            "SYN_RCVD--RST[not self.passive]-->CLOSED",
         ],
         profile="linux",
         steps=[
@@ -3713,27 +3563,28 @@ def test_a_fin_wait_1_rst_closed(tcpcheck_play_loopback: Player) -> None:
             Call("connect", side="A"),
             Expect("SYN", side="A"),
             ExpectState("SYN_SENT", side="A"),
+            # A: SYN_SENT--close-->CLOSED
+            Call("close", side="A"),
+            ExpectState("CLOSED", side="A"),
             # B: CLOSED--connect-->SYN_SENT
             Call("connect", side="B"),
             Expect("SYN", side="B"),
             ExpectState("SYN_SENT", side="B"),
-            # A: SYN_SENT--SYN-->SYN_RCVD
-            Deliver("B", "SYN"),
-            Expect("SYN_ACK", side="A"),
-            ExpectState("SYN_RCVD", side="A"),
-            # A: SYN_RCVD--close-->FIN_WAIT_1
-            Call("close", side="A"),
-            Expect("FIN", side="A"),
-            ExpectState("FIN_WAIT_1", side="A"),
-            # B: SYN_SENT--close-->CLOSED
-            Call("close", side="B"),
-            ExpectState("CLOSED", side="B"),
-            # B: CLOSED--SYN-->CLOSED
+            # B: SYN_SENT--SYN-->SYN_RCVD
             Deliver("A", "SYN"),
-            Expect("RST_ACK", side="B"),
-            # A: FIN_WAIT_1--RST-->CLOSED
-            Deliver("B", "RST_ACK"),
-            ExpectState("CLOSED", side="A"),
+            Expect("SYN_ACK", side="B"),
+            ExpectState("SYN_RCVD", side="B"),
+            # A: CLOSED--SYN-->CLOSED
+            Deliver("B", "SYN"),
+            Expect("RST_ACK", side="A"),
+            # B: ignores RST_ACK
+            Deliver("A", "RST_ACK"),
+            # A: CLOSED--SYN_ACK-->CLOSED
+            Deliver("B", "SYN_ACK"),
+            Expect("RST", side="A"),
+            # B: SYN_RCVD--RST[not self.passive]-->CLOSED
+            Deliver("A", "RST"),
+            ExpectState("CLOSED", side="B"),
         ],
     )
 
@@ -3857,6 +3708,189 @@ def test_b_closed_fin_closed(tcpcheck_play_loopback: Player) -> None:
             # B: CLOSED--FIN-->CLOSED
             Deliver("A", "FIN"),
             Expect("RST", side="B"),
+        ],
+    )
+
+
+def test_a_fin_wait_1_rst_closed(tcpcheck_play_loopback: Player) -> None:
+    """A takes FIN_WAIT_1--RST-->CLOSED.
+
+    Covers:
+      CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
+      CLOSED--listen-->LISTEN: RFC 9293 Figure 5; §3.10.1 (OPEN call, passive)
+      LISTEN--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.2
+      SYN_SENT--SYN_ACK-->ESTABLISHED: RFC 9293 Figure 5; §3.10.7.3
+      SYN_RCVD--ACK_OF_SYN-->ESTABLISHED: RFC 9293 Figure 5; §3.10.7.4
+      ESTABLISHED--close-->FIN_WAIT_1: RFC 9293 Figure 5; §3.10.4
+      ESTABLISHED--abort-->CLOSED: RFC 9293 §3.10.5
+      FIN_WAIT_1--RST-->CLOSED: RFC 9293 §3.10.7.4 (second, check the RST bit)
+    """
+    tcpcheck_play_loopback(
+        "a_fin_wait_1_rst_closed",
+        transitions=[
+            "CLOSED--connect-->SYN_SENT",
+            "CLOSED--listen-->LISTEN",
+            "LISTEN--SYN-->SYN_RCVD",
+            "SYN_SENT--SYN_ACK-->ESTABLISHED",
+            "SYN_RCVD--ACK_OF_SYN-->ESTABLISHED",
+            "ESTABLISHED--close-->FIN_WAIT_1",
+            "ESTABLISHED--abort-->CLOSED",
+            "FIN_WAIT_1--RST-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            Hold("A"),
+            Hold("B"),
+            # A: CLOSED--connect-->SYN_SENT
+            Call("connect", side="A"),
+            Expect("SYN", side="A"),
+            ExpectState("SYN_SENT", side="A"),
+            # B: CLOSED--listen-->LISTEN
+            Call("listen", side="B"),
+            ExpectState("LISTEN", side="B"),
+            # B: LISTEN--SYN-->SYN_RCVD
+            Deliver("A", "SYN"),
+            Expect("SYN_ACK", side="B"),
+            ExpectState("SYN_RCVD", side="B"),
+            # A: SYN_SENT--SYN_ACK-->ESTABLISHED
+            Deliver("B", "SYN_ACK"),
+            Expect("ACK", side="A"),
+            ExpectState("ESTABLISHED", side="A"),
+            # B: SYN_RCVD--ACK_OF_SYN-->ESTABLISHED
+            Deliver("A", "ACK"),
+            ExpectState("ESTABLISHED", side="B"),
+            # the handshake completed on the listener: accept() the connection
+            Call("accept", side="B"),
+            # A: ESTABLISHED--close-->FIN_WAIT_1
+            Call("close", side="A"),
+            Expect("FIN", side="A"),
+            ExpectState("FIN_WAIT_1", side="A"),
+            # B: ESTABLISHED--abort-->CLOSED
+            Call("abort", side="B"),
+            Expect("RST", side="B"),
+            ExpectState("CLOSED", side="B"),
+            # A: FIN_WAIT_1--RST-->CLOSED
+            Deliver("B", "RST"),
+            ExpectState("CLOSED", side="A"),
+        ],
+    )
+
+
+def test_b_fin_wait_1_rst_closed(tcpcheck_play_loopback: Player) -> None:
+    """B takes FIN_WAIT_1--RST-->CLOSED.
+
+    Covers:
+      CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
+      CLOSED--listen-->LISTEN: RFC 9293 Figure 5; §3.10.1 (OPEN call, passive)
+      LISTEN--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.2
+      SYN_SENT--SYN_ACK-->ESTABLISHED: RFC 9293 Figure 5; §3.10.7.3
+      SYN_RCVD--ACK_OF_SYN-->ESTABLISHED: RFC 9293 Figure 5; §3.10.7.4
+      ESTABLISHED--abort-->CLOSED: RFC 9293 §3.10.5
+      ESTABLISHED--close-->FIN_WAIT_1: RFC 9293 Figure 5; §3.10.4
+      FIN_WAIT_1--RST-->CLOSED: RFC 9293 §3.10.7.4 (second, check the RST bit)
+    """
+    tcpcheck_play_loopback(
+        "b_fin_wait_1_rst_closed",
+        transitions=[
+            "CLOSED--connect-->SYN_SENT",
+            "CLOSED--listen-->LISTEN",
+            "LISTEN--SYN-->SYN_RCVD",
+            "SYN_SENT--SYN_ACK-->ESTABLISHED",
+            "SYN_RCVD--ACK_OF_SYN-->ESTABLISHED",
+            "ESTABLISHED--abort-->CLOSED",
+            "ESTABLISHED--close-->FIN_WAIT_1",
+            "FIN_WAIT_1--RST-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            Hold("A"),
+            Hold("B"),
+            # A: CLOSED--connect-->SYN_SENT
+            Call("connect", side="A"),
+            Expect("SYN", side="A"),
+            ExpectState("SYN_SENT", side="A"),
+            # B: CLOSED--listen-->LISTEN
+            Call("listen", side="B"),
+            ExpectState("LISTEN", side="B"),
+            # B: LISTEN--SYN-->SYN_RCVD
+            Deliver("A", "SYN"),
+            Expect("SYN_ACK", side="B"),
+            ExpectState("SYN_RCVD", side="B"),
+            # A: SYN_SENT--SYN_ACK-->ESTABLISHED
+            Deliver("B", "SYN_ACK"),
+            Expect("ACK", side="A"),
+            ExpectState("ESTABLISHED", side="A"),
+            # B: SYN_RCVD--ACK_OF_SYN-->ESTABLISHED
+            Deliver("A", "ACK"),
+            ExpectState("ESTABLISHED", side="B"),
+            # the handshake completed on the listener: accept() the connection
+            Call("accept", side="B"),
+            # A: ESTABLISHED--abort-->CLOSED
+            Call("abort", side="A"),
+            Expect("RST", side="A"),
+            ExpectState("CLOSED", side="A"),
+            # B: ESTABLISHED--close-->FIN_WAIT_1
+            Call("close", side="B"),
+            Expect("FIN", side="B"),
+            ExpectState("FIN_WAIT_1", side="B"),
+            # B: FIN_WAIT_1--RST-->CLOSED
+            Deliver("A", "RST"),
+            ExpectState("CLOSED", side="B"),
+        ],
+    )
+
+
+def test_a_syn_rcvd_rst_not_self_passive_closed(tcpcheck_play_loopback: Player) -> None:
+    """A takes SYN_RCVD--RST[not self.passive]-->CLOSED.
+
+    Covers:
+      CLOSED--connect-->SYN_SENT: RFC 9293 Figure 5; §3.10.1 (OPEN call, active)
+      SYN_SENT--SYN-->SYN_RCVD: RFC 9293 Figure 5; §3.10.7.3
+      SYN_SENT--close-->CLOSED: RFC 9293 Figure 5; §3.10.4
+      CLOSED--SYN-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+      CLOSED--SYN_ACK-->CLOSED: RFC 9293 §3.10.7.1 (an incoming segment not containing a RST causes a RST to be sent)
+      SYN_RCVD--RST[not self.passive]-->CLOSED: RFC 9293 §3.10.7.4 (connection refused after an active OPEN)
+    """
+    tcpcheck_play_loopback(
+        "a_syn_rcvd_rst_not_self_passive_closed",
+        transitions=[
+            "CLOSED--connect-->SYN_SENT",
+            "SYN_SENT--SYN-->SYN_RCVD",
+            "SYN_SENT--close-->CLOSED",
+            "CLOSED--SYN-->CLOSED",
+            "CLOSED--SYN_ACK-->CLOSED",
+            "SYN_RCVD--RST[not self.passive]-->CLOSED",
+        ],
+        profile="linux",
+        steps=[
+            Hold("A"),
+            Hold("B"),
+            # A: CLOSED--connect-->SYN_SENT
+            Call("connect", side="A"),
+            Expect("SYN", side="A"),
+            ExpectState("SYN_SENT", side="A"),
+            # B: CLOSED--connect-->SYN_SENT
+            Call("connect", side="B"),
+            Expect("SYN", side="B"),
+            ExpectState("SYN_SENT", side="B"),
+            # A: SYN_SENT--SYN-->SYN_RCVD
+            Deliver("B", "SYN"),
+            Expect("SYN_ACK", side="A"),
+            ExpectState("SYN_RCVD", side="A"),
+            # B: SYN_SENT--close-->CLOSED
+            Call("close", side="B"),
+            ExpectState("CLOSED", side="B"),
+            # B: CLOSED--SYN-->CLOSED
+            Deliver("A", "SYN"),
+            Expect("RST_ACK", side="B"),
+            # B: CLOSED--SYN_ACK-->CLOSED
+            Deliver("A", "SYN_ACK"),
+            Expect("RST", side="B"),
+            # A: ignores RST_ACK
+            Deliver("B", "RST_ACK"),
+            # A: SYN_RCVD--RST[not self.passive]-->CLOSED
+            Deliver("B", "RST"),
+            ExpectState("CLOSED", side="A"),
         ],
     )
 

@@ -18,6 +18,17 @@ both engines read the result. Its rules, each a choice of the model:
   return"). A segment no state handles whole is handled as its ACK, a
   RST,ACK as its RST (only SYN-SENT reads a RST's ACK). A segment with no
   transition is consumed and ignored.
+* Sequence numbers are not modelled, with one exception the machine cannot
+  do without: the RST that answers a segment without ACK carries SEQ=0
+  (RFC 9293 §3.10.7.1; a segment declared ``seq = "zero"``). A
+  synchronized state (the states of §3.10.7.4, which check sequence numbers
+  first) drops it, since a window at zero needs the peer's ISN to be
+  2^32 - 1, unless the spec gives it a transition on an event declared
+  ``seq = "any"`` (a machine that judges a RST by its ACK alone, as SYN-SENT
+  does); CLOSED, LISTEN and SYN-SENT have no window and take it by its
+  flags and ACK as any other segment. Without this,
+  the RST a closed endpoint sends to a simultaneous open's SYN would reset
+  the peer's SYN-RECEIVED or FIN-WAIT-1, which no stack does.
 * Channels hold at most K segments (FIFO, or any order with ``reorder``).
   A send into a full channel waits: the command is not enabled until there
   is room. With K = 1 this makes simultaneous open and close deadlock (each
@@ -74,6 +85,9 @@ class Wire:
     flags: frozenset[str]
     acks_syn: bool
     acks_fin: bool
+    # SEQ=0 (RFC 9293 §3.10.7.1): a synchronized state drops it (see the
+    # module docstring)
+    seq_zero: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +137,7 @@ def wire_alphabet(spec: Spec) -> dict[str, Wire]:
             name = "ACK_OF_FIN" if seg.flags == {"ACK"} else f"{seg.name}_ACK_OF_FIN"
             out[name] = Wire(name, seg.flags, True, True)
         else:
-            out[seg.name] = Wire(seg.name, seg.flags, seg.acks == "syn", seg.acks == "fin")
+            out[seg.name] = Wire(seg.name, seg.flags, seg.acks == "syn", seg.acks == "fin", seg.seq_zero)
     return out
 
 
@@ -144,12 +158,15 @@ class _Dispatch:
             self.by_state_event.setdefault((t.source, t.event), []).append(t)
         self.guards = {t.index: exprlang.parse(t.when) for t in enabled if t.when}
 
-    def candidates(self, w: Wire) -> list[str]:
-        """Receive events matching ``w`` exactly, most specific first."""
+    def candidates(self, w: Wire, state: str) -> list[str]:
+        """Receive events matching ``w`` exactly in ``state``, most specific first."""
         rank = {"fin": 2, "syn": 1, "none": 0}
         found = []
+        windowed = self.spec.state(state).synchronized
         for e in self.spec.events.values():
             if e.kind != "rcv" or e.flags != w.flags:
+                continue
+            if w.seq_zero and windowed and not e.any_seq:
                 continue
             if e.acks == "syn" and not w.acks_syn or e.acks == "fin" and not w.acks_fin:
                 continue
@@ -165,7 +182,7 @@ class _Dispatch:
         return out
 
     def whole(self, state: str, w: Wire, history: dict[str, bool]) -> list[list[Transition]]:
-        for event in self.candidates(w):
+        for event in self.candidates(w, state):
             ts = self.enabled_at(state, event, history)
             if ts:
                 return [[t] for t in ts]
@@ -174,7 +191,7 @@ class _Dispatch:
         # (RFC 9293 §3.10.7.4 second: "If the RST bit is set", whatever the
         # ACK; only SYN-SENT looks at a RST's ACK, §3.10.7.3).
         if "RST" in w.flags and len(w.flags) > 1:
-            return self.whole(state, Wire(w.name, frozenset({"RST"}), False, False), history)
+            return self.whole(state, Wire(w.name, frozenset({"RST"}), False, False, w.seq_zero), history)
         if "ACK" in w.flags and len(w.flags) > 1:
             return self.whole(state, _ack_part(w), history)
         return []
@@ -183,7 +200,7 @@ class _Dispatch:
         synchronized = self.spec.state(state).synchronized
         if not synchronized or "ACK" not in w.flags or not w.flags & {"SYN", "FIN"}:
             return self.whole(state, w, history)
-        for event in self.candidates(w):
+        for event in self.candidates(w, state):
             if self.spec.events[event].acks != "none":
                 ts = self.enabled_at(state, event, history)
                 if ts:
@@ -194,7 +211,7 @@ class _Dispatch:
         out: list[list[Transition]] = []
         for chain in chains:
             here = chain[-1].target if chain else state
-            fin_events = [e for e in self.candidates(w) if self.spec.events[e].acks == "none"]
+            fin_events = [e for e in self.candidates(w, here) if self.spec.events[e].acks == "none"]
             fins: list[Transition] = []
             if self.spec.state(here).synchronized:
                 for event in fin_events:

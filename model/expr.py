@@ -24,7 +24,8 @@ so every engine decides them):
 In ``c``, ``X.state`` and the other names mean the values before the step,
 and these describe the step itself: ``rcvd`` and ``sent`` (the segment
 received or sent, ``none`` if none), ``rcvd.SYN``/``ACK``/``FIN``/``RST``,
-``rcvd.acks_syn``, ``rcvd.acks_fin``, ``sent.SYN``/``ACK``/``FIN``/``RST``
+``rcvd.acks_syn``, ``rcvd.acks_fin``, ``rcvd.seq_zero`` (a RST sent with
+sequence number zero, RFC 9293 §3.10.7.1), ``sent.SYN``/``ACK``/``FIN``/``RST``
 (some segment sent carries the flag), ``to`` (X's state after the step),
 ``signal`` (what X's user is told, ``none`` if nothing), ``event`` (the user
 call or timer, ``none`` for a segment), ``retransmit``, ``ignored`` (the

@@ -39,6 +39,9 @@ class Event:
     socket: tuple[str, ...] = ()
     meaning: str = ""
     rfc_call: str = ""  # for call events: the RFC's name of the user call (CLOSE, ABORT...)
+    # for rcv events: recognised by flags and ACK whatever the sequence number,
+    # even in a synchronized state (``seq = "any"``; RFC 9293 §3.10.7.3)
+    any_seq: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class Segment:
     name: str
     flags: frozenset[str]
     acks: str
+    # SEQ=0 rather than a number of the sender's sequence space (the RST that
+    # answers a segment without ACK, RFC 9293 §3.10.7.1): unacceptable to a
+    # receiver that checks sequence numbers (§3.10.7.4 first)
+    seq_zero: bool = False
 
 
 @dataclass(frozen=True)
@@ -276,6 +283,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
             raise r.fail("event", i, "kind", _known(kind, EVENT_KINDS, "event kind"))
         flags: frozenset[str] = frozenset()
         acks = "none"
+        any_seq = False
         if kind == "rcv":
             match = r.get("event", i, row, "matches", dict)
             flags = frozenset(match.get("flags", []))
@@ -285,9 +293,15 @@ def load_spec(path: str | Path | None = None) -> Spec:
             acks = match.get("acks", "none")
             if acks not in ("none", "syn", "fin"):
                 raise r.fail("event", i, "matches", "acks must be 'none', 'syn' or 'fin'")
+            unknown = set(match) - {"flags", "acks", "seq"}
+            if unknown:
+                raise r.fail("event", i, "matches", f"unknown key {sorted(unknown)[0]!r}; allowed: acks, flags, seq")
+            if match.get("seq", "checked") not in ("checked", "any"):
+                raise r.fail("event", i, "matches", "seq must be 'checked' (the default) or 'any'")
+            any_seq = match.get("seq") == "any"
         socket = tuple(r.get("event", i, row, "socket", list, []))
         events[name] = Event(name, kind, flags, acks, socket, r.get("event", i, row, "meaning", str, ""),
-                             r.get("event", i, row, "rfc_call", str, ""))
+                             r.get("event", i, row, "rfc_call", str, ""), any_seq)
 
     segments: dict[str, Segment] = {}
     for i, row in enumerate(_rows(r, data, "segment")):
@@ -302,7 +316,13 @@ def load_spec(path: str | Path | None = None) -> Spec:
             raise r.fail("segment", i, "acks", _known(acks, ACKS, "acks value"))
         if acks != "none" and "ACK" not in flags:
             raise r.fail("segment", i, "acks", "a segment without the ACK flag acknowledges nothing")
-        segments[name] = Segment(name, flags, acks)
+        seq = r.get("segment", i, row, "seq", str, "sender")
+        if seq not in ("sender", "zero"):
+            raise r.fail("segment", i, "seq", "must be 'sender' (the default: from the sender's sequence space) "
+                         "or 'zero' (RFC 9293 §3.10.7.1: a RST answering a segment without ACK)")
+        if seq == "zero" and "RST" not in flags:
+            raise r.fail("segment", i, "seq", "only a RST is sent with sequence number zero")
+        segments[name] = Segment(name, flags, acks, seq == "zero")
 
     retransmits: list[Retransmit] = []
     for i, row in enumerate(_rows(r, data, "retransmit")):

@@ -83,7 +83,8 @@ def _step_scope(vocabulary: Any) -> tuple[dict[str, Typed], dict[str, tuple[str,
         "event": (NONE, *vocabulary.events),
     }
     kinds = [("rcvd", "segment"), ("sent", "segment"), ("to", "state"), ("signal", "signal"), ("event", "event"),
-             ("retransmit", "bool"), ("ignored", "bool"), ("rcvd.acks_syn", "bool"), ("rcvd.acks_fin", "bool")]
+             ("retransmit", "bool"), ("ignored", "bool"), ("rcvd.acks_syn", "bool"), ("rcvd.acks_fin", "bool"),
+             ("rcvd.seq_zero", "bool")]
     kinds += [(f"{side}.{flag}", "bool") for side in ("rcvd", "sent") for flag in FLAGS]
     names: dict[str, Typed] = {name: (gcl.Ref(PLACEHOLDER + k), kind) for k, (name, kind) in enumerate(kinds)}
     return names, enums
@@ -116,6 +117,7 @@ def _step_values(system: gcl.System, command: gcl.Command) -> dict[int, gcl.Expr
         "ignored": gcl.Const(int(a.kind == "ignore")),
         "rcvd.acks_syn": gcl.Const(int(bool(wire and wire.acks_syn))),
         "rcvd.acks_fin": gcl.Const(int(bool(wire and wire.acks_fin))),
+        "rcvd.seq_zero": gcl.Const(int(bool(wire and wire.seq_zero))),
     }
     for flag in FLAGS:
         values[f"rcvd.{flag}"] = gcl.Const(int(bool(wire and flag in wire.flags)))

@@ -27,7 +27,10 @@ Each rule is a choice of the model:
   peer's connection, when it exists, takes it as a duplicate.
   Where there is no connection (CLOSED, LISTEN) a segment is processed
   whatever its incarnation; a reply from there (a RST) belongs to the
-  incarnation of the segment it answers, whose numbers it copies.
+  incarnation of the segment it answers, whose numbers it copies. A RST
+  sent with sequence number zero (model/compose.py) is dropped here too:
+  its SEQ is not taken from any incarnation's numbers, so the adversarial
+  choice has nothing to overlap.
 * **Time.** A discrete clock. A tick ages every segment in flight by one;
   a segment is delivered or lost before its age reaches MSL, so a tick
   waits while a segment has age MSL - 1. Timers count down on ticks and

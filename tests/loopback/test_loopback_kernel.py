@@ -147,3 +147,29 @@ def test_a_handwritten_deliver_checks_the_segment(tcp_loopback: Any) -> None:
     assert result.verdict == "fail"
     bad = next(s for s in result.steps if s.verdict == "fail")
     assert (bad.expected, bad.observed) == ("FIN", "SYN")
+
+
+def test_a_rst_of_sequence_zero_leaves_syn_rcvd_alone(tcp_loopback: Any, tmp_path: Path) -> None:
+    # Simultaneous open in which A closes before B's SYN reaches it: A answers
+    # with <SEQ=0><CTL=RST,ACK> (RFC 9293 §3.10.7.1). B is in SYN_RCVD and
+    # checks sequence numbers first (§3.10.7.4): zero is outside its window,
+    # so the RST is dropped and B stays. The model says so (a RST sent with
+    # sequence number zero), the kernel does so, and `check` explains the
+    # capture with the same rule.
+    from tcpcheck.tools.check.analyse import check_capture
+    from tcpcheck.tools.check.capture import read_capture
+    from tcpcheck.tools.runner.pcap import write_pcap
+
+    scenario = _pair(Hold("A"), Hold("B"), Call("connect", side="A"), Expect("SYN", side="A"),
+                     Call("close", side="A"), ExpectState("CLOSED", side="A"),
+                     Call("connect", side="B"), Expect("SYN", side="B"),
+                     Deliver("A", "SYN"), Expect("SYN_ACK", side="B"), ExpectState("SYN_RCVD", side="B"),
+                     Deliver("B", "SYN"), Expect("RST_ACK", side="A"),
+                     Deliver("A", "RST_ACK"), ExpectState("SYN_RCVD", side="B"))
+    result = execute_pair(tcp_loopback, scenario, SPEC, PROFILE)
+    assert result.verdict == "pass", result.note
+    rst = [p for p in result.packets if p.packet.flags & 0x04]
+    assert rst and rst[0].packet.seq == 0
+    pcap = write_pcap(tmp_path / "rst_seq_zero.pcap", result.packets)
+    connections = check_capture(read_capture(str(pcap)), SPEC, PROFILE)
+    assert [c.verdict for c in connections] == ["explained"], [c.observer.flag for c in connections]

@@ -226,18 +226,25 @@ class Observer:
     def _receive(self, configs: dict[Config, _Path], seg: Segment, me: _Side, peer: _Side) -> dict[Config, _Path]:
         if len(configs) == 1:  # the common case (data and ACKs in ESTABLISHED): often nothing changes
             config = next(iter(configs))
-            found = self.rules.receive(config, self._wire(seg, me, config))
+            found = self.rules.receive(config, self._wire(seg, me, peer, config))
             if len(found) == 1 and found[0][0] == config and not found[0][1] and not found[0][2]:
                 return configs
         out: dict[Config, _Path] = {}
         for config, path in configs.items():
-            wire = self._wire(seg, me, config)
+            wire = self._wire(seg, me, peer, config)
             for new, step_cost, steps in self.rules.receive(config, wire):
                 _keep(out, new, path, step_cost, steps, seg.number)
         return _pruned(out)
 
-    def _wire(self, seg: Segment, receiver: _Side, config: Config) -> Wire:
+    def _wire(self, seg: Segment, receiver: _Side, sender: _Side, config: Config) -> Wire:
         flags = seg.flags
+        # The RST that answers a segment without ACK carries SEQ=0 (RFC 9293
+        # §3.10.7.1), outside a synchronized receiver's window unless the
+        # sender's own numbers are near zero (then it is taken as in window).
+        seq_zero = False
+        if flags & RST and seg.seq == 0 and sender.iss is not None:
+            top = ((sender.nxt if sender.nxt is not None else sender.iss) + 1) & MASK32
+            seq_zero = not (seq_geq(0, sender.iss) and seq_geq(top, 0))
         acks_syn = acks_fin = False
         if flags & ACK:
             if receiver.iss is not None:
@@ -250,7 +257,7 @@ class Observer:
                                       " acknowledged by every ACK")
             fin = receiver.fin_seq if receiver.fin_seq is not None else config.fin_at
             acks_fin = fin is not None and seq_geq(seg.ack, (fin + 1) & MASK32)
-        return self.rules.wire(flags, acks_syn, acks_fin)
+        return self.rules.wire(flags, acks_syn, acks_fin, seq_zero)
 
     def _explain(self, configs: dict[Config, _Path], seg: Segment, name: str, new_data: bool, retransmitted: bool,
                  me: _Side) -> dict[Config, _Path]:
@@ -460,18 +467,19 @@ class Rules:
         self.sends_data = {s.name: s.sends_data for s in spec.states}
         alphabet = wire_alphabet(spec)
         self._names = {(w.flags, w.acks_syn, w.acks_fin): w.name for w in alphabet.values()}
-        self._wires: dict[tuple[int, bool, bool], Wire] = {}
+        self._wires: dict[tuple[int, bool, bool, bool], Wire] = {}
         self._receive: dict[tuple[Config, Wire], list[tuple[Config, int, _Templates]]] = {}
         self._send: dict[tuple[Config, str, bool, bool], list[tuple[Config, int, _Templates]]] = {}
         self._closure: dict[Config, list[tuple[Config, tuple[Transition, ...]]]] = {}
 
-    def wire(self, flags: int, acks_syn: bool, acks_fin: bool) -> Wire:
-        key = (flags & (SYN | ACK | FIN | RST), acks_syn and flags & ACK > 0, acks_fin and flags & ACK > 0)
+    def wire(self, flags: int, acks_syn: bool, acks_fin: bool, seq_zero: bool = False) -> Wire:
+        """The model's segment for a captured one (flags, what its ACK covers, SEQ=0 or not)."""
+        key = (flags & (SYN | ACK | FIN | RST), acks_syn and flags & ACK > 0, acks_fin and flags & ACK > 0, seq_zero)
         found = self._wires.get(key)
         if found is None:
             names = frozenset(n for n, bit in CONTROL if flags & bit)
             name = self._names.get((names, key[1], key[2])) or _control_name(flags)
-            found = self._wires[key] = Wire(name, names, key[1], key[2])
+            found = self._wires[key] = Wire(name, names, key[1], key[2], seq_zero)
         return found
 
     # -- unseen steps: user calls and timers that send nothing -------------------
