@@ -169,3 +169,21 @@ def test_not_drivable_after_calls_is_scoped(profile: Profile) -> None:
     assert profile.reason_not_drivable(close) is None
     assert "request socket" in (profile.reason_not_drivable(close, ("listen",)) or "")
     assert profile.reason_not_drivable(close, ("connect",)) is None
+
+
+def test_the_orphan_fin_wait_2_goes_in_a_fraction_of_a_second(tcp_harness: Harness, profile: Profile) -> None:
+    """tcp_fin_timeout=0 leaves 3.5 RTO (0.7 s at Linux's default 200 ms
+    floor); with tcp_rto_min_us the floor is 20 ms for that scenario only,
+    and put back after it."""
+    from tcpcheck.tools.runner.netns import sysctl_exists
+
+    scenario = next(s for s in default_suite() if s.name == "fin_wait_2_orphan_timeout")
+    fast = sysctl_exists("tcp_rto_min_us")
+    before = tcp_harness.ns.sysctls(["net/ipv4/tcp_rto_min_us"]) if fast else {}
+    result = execute(tcp_harness, scenario, profile)
+    assert result.verdict == "deviation" and result.deviations == ["fin_wait_2_orphan_timeout"]
+    waited = next(s for s in result.steps if s.step == "elapse timeout_fin_wait_2")
+    assert waited.verdict == "pass" and waited.seconds < (0.5 if fast else 1.0), waited
+    if fast:
+        assert result.sysctls["net/ipv4/tcp_rto_min_us"] == "20000"
+        assert tcp_harness.ns.sysctls(["net/ipv4/tcp_rto_min_us"]) == before

@@ -41,12 +41,13 @@ from tcpcheck.tools.scenario import Scenario
 
 SYN_TIMEOUT_MS = 100
 # An orphan's FIN_WAIT_2 lasts max(tcp_fin_timeout, 3.5 RTO) (tcp_fin_time()).
-# The scenarios set tcp_fin_timeout=0, leaving 3.5 RTO, whose floor is
-# tcp_rto_min_us (200 ms by default: 0.7 s); where the kernel has that
-# sysctl (Linux 6.11+) a scenario that lets the timer fire lowers the floor
-# for its own sockets, and the orphan goes in tens of milliseconds. 20 ms
-# stays far above a TUN round trip, so nothing is retransmitted before the
-# peer's ACK even on a loaded machine.
+# A scenario that sets tcp_fin_timeout=0 (the built-in one) leaves 3.5 RTO,
+# whose floor is tcp_rto_min_us (200 ms by default: 0.7 s); where the kernel
+# has that sysctl (Linux 6.11+) the floor is lowered for that scenario's
+# sockets, and the orphan goes in tens of milliseconds. 20 ms stays far
+# above a TUN round trip, so nothing is retransmitted before the peer's ACK
+# even on a loaded machine. (The generated suites still set 1 s: their
+# packetdrill scripts pin tcp_rto_min_us to 1 s, where 0 would mean 3.5 s.)
 FAST_RTO_MIN_US = "20000"
 _RTO_MIN = "net/ipv4/tcp_rto_min_us"
 # How long the runner waits for each model timer to move the endpoint on:
@@ -55,8 +56,8 @@ _RTO_MIN = "net/ipv4/tcp_rto_min_us"
 TIMER_BOUNDS = {"timeout_syn": 5.0, "timeout_fin_wait_2": 5.0, "timeout_2msl": 75.0}
 _HOW = {
     "timeout_syn": f"TCP_SYNCNT=1 and TCP_USER_TIMEOUT={SYN_TIMEOUT_MS} ms on the connecting socket",
-    "timeout_fin_wait_2": "sysctl tcp_fin_timeout=0 (the scenario sets it): 3.5 RTO, with tcp_rto_min_us="
-                          f"{FAST_RTO_MIN_US} where the kernel has it",
+    "timeout_fin_wait_2": "sysctl tcp_fin_timeout (the scenario sets it; 0 means 3.5 RTO, with tcp_rto_min_us="
+                          f"{FAST_RTO_MIN_US} where the kernel has it)",
     "timeout_2msl": "fixed 60 s (TCP_TIMEWAIT_LEN); waited out",
 }
 FIRST_PORT = 20000
@@ -251,12 +252,13 @@ class LinuxEndpoint(Endpoint):
 
     def prepare_timer(self, timer: str) -> None:
         """The SYN timeout is a socket option, set when connecting; the
-        orphan FIN_WAIT_2 timeout gets a lower RTO floor (see
-        ``FAST_RTO_MIN_US``) unless the scenario sets one itself. Called
+        orphan FIN_WAIT_2 timeout, under tcp_fin_timeout=0, gets a lower RTO
+        floor (see ``FAST_RTO_MIN_US``) unless the scenario sets one itself. Called
         before the first socket call: the floor is read when a socket is made."""
         if timer == "timeout_syn":
             self.syn_timeout_ms = SYN_TIMEOUT_MS
-        elif timer == "timeout_fin_wait_2" and _RTO_MIN not in self.settings and sysctl_exists(_RTO_MIN):
+        elif timer == "timeout_fin_wait_2" and self.settings.get("net/ipv4/tcp_fin_timeout") == "0" \
+                and _RTO_MIN not in self.settings and sysctl_exists(_RTO_MIN):
             old = self.stack.ns.set_sysctls({_RTO_MIN: FAST_RTO_MIN_US})
             self._restore = {**old, **self._restore}  # what was in force before the scenario wins
             self.settings[_RTO_MIN] = FAST_RTO_MIN_US  # reported with the scenario's own settings
