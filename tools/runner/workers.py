@@ -180,7 +180,10 @@ class _Pool:
             while pending and idle:
                 conn = idle.pop()
                 message = pending.popleft()
-                conn.send(message)
+                try:
+                    conn.send(message)
+                except OSError:
+                    pass  # it is gone: what it said before (its error) or end-of-file is read below
                 busy[conn] = message[0]
             for ready in wait(list(busy)):
                 assert isinstance(ready, Connection)
