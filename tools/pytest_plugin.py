@@ -25,7 +25,6 @@ runs until a test asks for one of its fixtures.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -132,10 +131,9 @@ def tcp_conversation(tcp_harness: Any, request: pytest.FixtureRequest) -> Iterat
         conv.close()
         directory = request.config.getoption("--tcpcheck-pcap")
         if directory:
-            from tcpcheck.tools.runner.pcap import write_pcap
+            from tcpcheck.tools.runner.pcap import pcap_name, write_pcap
 
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid).strip("_")
-            write_pcap(os.path.join(directory, f"{name}.pcap"), packets)
+            write_pcap(os.path.join(directory, pcap_name(request.node.nodeid)), packets)
 
 
 @pytest.fixture

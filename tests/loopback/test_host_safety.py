@@ -16,7 +16,7 @@ from typing import Any
 from tcpcheck.tools.runner.tracer import inspect_tracefs
 from tcpcheck.tools.runner.tracewatch import parse_name
 from tests.loopback.conftest import unavailable
-from tests.runner.hostnet import host_snapshot, task_start_ticks, tasks_in_netns
+from tests.runner.hostnet import host_snapshot, process_start_ticks, task_start_ticks, tasks_in_netns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,7 +49,7 @@ def snapshot(owners: set[int] | None = None) -> dict[str, Any]:
     return snap
 
 
-def _settle(before: dict[str, Any], owners: set[int], timeout: float = 10.0) -> dict[str, Any]:
+def settle(before: dict[str, Any], owners: set[int], timeout: float = 10.0) -> dict[str, Any]:
     # The watchdog removes a dead run's instance when it notices: bounded wait.
     deadline = time.monotonic() + timeout
     while True:
@@ -136,10 +136,16 @@ def test_sigkill_mid_run_leaves_nothing() -> None:
         child.kill()
         child.wait(timeout=10)
     assert child.returncode == -signal.SIGKILL
-    after = _settle(before, {child.pid})
+    after = settle(before, {child.pid})
     assert name not in inspect_tracefs()["instances"]
     assert [t for t in tasks_in_netns(inode) if task_start_ticks(*t) <= killed_at] == []
     assert after == before
+
+
+def _owns_instance(pid: int) -> bool:
+    start = process_start_ticks(pid)
+    return any(parsed is not None and parsed[1:3] == (pid, start)
+               for parsed in map(parse_name, map(str, inspect_tracefs()["instances"])))
 
 
 def test_sigint_of_the_command_leaves_nothing(tmp_path: Any) -> None:
@@ -148,10 +154,14 @@ def test_sigint_of_the_command_leaves_nothing(tmp_path: Any) -> None:
     child = subprocess.Popen([sys.executable, "-m", "tcpcheck", "run", "--loopback", "--json"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        # Interrupt once the run owns a trace instance (it is working).
+        # Interrupt once the run owns a trace instance (it is working). Its
+        # instance, by pid and start time: pids are reused (pid_max can be
+        # 32768), and an instance another process left under this pid (its
+        # watchdog not done yet, under load) once made this interrupt land
+        # while Python was still starting, before the command's handler:
+        # exit by signal -2 instead of 130.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(f"-{child.pid}-" in str(n)
-                                                      for n in inspect_tracefs()["instances"]):
+        while time.monotonic() < deadline and not _owns_instance(child.pid):
             assert child.poll() is None, child.stderr.read() if child.stderr else ""
             time.sleep(0.05)
         child.send_signal(signal.SIGINT)
@@ -160,4 +170,4 @@ def test_sigint_of_the_command_leaves_nothing(tmp_path: Any) -> None:
         child.kill()
     assert child.returncode == 130, err
     assert err.strip().splitlines()[-1] == "tcpcheck: interrupted"
-    assert _settle(before, {child.pid}) == before
+    assert settle(before, {child.pid}) == before

@@ -71,3 +71,44 @@ def task_start_ticks(pid: int, tid: int) -> int:
     """When a task started, in clock ticks since boot (field 22 of stat)."""
     with open(f"/proc/{pid}/task/{tid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(path.split("/")[2]))
+    return found
+
+
+def private_netns(pid: int) -> set[int]:
+    """The network namespaces (inodes) of ``pid``'s tasks other than the
+    host's (the reading process's)."""
+    host = os.stat("/proc/self/ns/net").st_ino
+    found = set()
+    for path in glob.glob(f"/proc/{pid}/task/[0-9]*/ns/net"):
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            continue
+        if inode != host:
+            found.add(inode)
+    return found
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), None if it is
+    gone. A zombie is gone: it holds nothing, and whoever adopted it (init,
+    a subreaper) reaps it in its own time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])

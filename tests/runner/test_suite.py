@@ -3,6 +3,8 @@ verdict pass or a documented deviation, and undocumented differences fail."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tcpcheck.model.spec import load_spec
@@ -18,7 +20,6 @@ EXPECTED_DEVIATIONS = {
     "close_with_unread_data": ["close_with_unread_data_sends_rst"],
     "rst_in_time_wait_rfc1337": ["rfc1337_ignores_rst_in_time_wait"],
     "abort_in_time_wait": ["time_wait_outlives_the_descriptor"],
-    "passive_syn_rcvd_close": ["passive_syn_rcvd_is_a_request_socket"],
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
     "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
 }
@@ -29,9 +30,16 @@ def profile() -> Profile:
     return load_profile(known_transitions={t.id for t in load_spec().transitions})
 
 
+# What the runner cannot drive (a limit of the runner, not of the stack).
+NOT_DRIVABLE = {"passive_syn_rcvd_close"}
+
+
 @pytest.mark.parametrize("scenario", FAST, ids=[s.name for s in FAST])
 def test_builtin_scenario(scenario: Scenario, tcp_harness: Harness, profile: Profile) -> None:
     result = execute(tcp_harness, scenario, profile)
+    if scenario.name in NOT_DRIVABLE:
+        assert result.verdict == "not drivable" and "request socket" in result.note and not result.steps
+        return
     assert result.verdict in ("pass", "deviation"), [s.to_json() for s in result.steps]
     assert result.deviations == EXPECTED_DEVIATIONS.get(scenario.name, [])
     assert result.verdict == ("deviation" if scenario.name in EXPECTED_DEVIATIONS else "pass")
@@ -101,3 +109,81 @@ def test_socket_error_is_a_failed_step(tcp_harness: Harness, profile: Profile) -
     """Two listens on one port: the second bind fails; a verdict, not a crash."""
     result = execute(tcp_harness, Scenario("twice", (Call("listen"), Call("connect"))), profile)
     assert [s.verdict for s in result.steps] == ["pass", "fail"]
+
+
+def _with_entry(profile: Profile, ident: str, **changes: object) -> Profile:
+    """``profile`` with entry ``ident`` changed (a profile that documents the
+    deviation wrongly)."""
+    entries = tuple(dataclasses.replace(d, **changes) if d.id == ident else d  # type: ignore[arg-type]
+                    for d in profile.deviations)
+    return dataclasses.replace(profile, deviations=entries)
+
+
+UNREAD = "close_with_unread_data_sends_rst"
+
+
+def test_a_deviation_whose_precondition_does_not_hold_fails(tcp_harness: Harness, profile: Profile) -> None:
+    """RST on close with unread data is documented after the peer's DATA, with
+    no recv: the same profile entry, but scoped to a sysctl not in force, to
+    a call the scenario did not make, or to a segment the peer did not send,
+    turns the step into a failure."""
+    scenario = next(s for s in default_suite() if s.name == "close_with_unread_data")
+    assert execute(tcp_harness, scenario, profile).deviations == [UNREAD]
+    for changes in ({"condition": {"tcp_rfc1337": "1"}}, {"after_calls": ("listen",)},
+                    {"after_injects": ("DATA", "FIN")}, {"unless_calls": ("connect",)}):
+        result = execute(tcp_harness, scenario, _with_entry(profile, UNREAD, **changes))
+        assert result.verdict == "fail", changes
+        assert [(s.expected, s.observed) for s in result.steps if s.verdict == "fail"] == [("FIN", "RST_ACK")]
+
+
+def test_a_deviation_documents_the_transition_of_its_step(tcp_harness: Harness, profile: Profile) -> None:
+    """An entry for another transition of the same scenario does not excuse
+    the step: the RST comes in ESTABLISHED--close-->FIN_WAIT_1, not in the
+    handshake the scenario also walks."""
+    scenario = next(s for s in default_suite() if s.name == "close_with_unread_data")
+    handshake = "SYN_SENT--SYN_ACK-->ESTABLISHED"
+    claims = dataclasses.replace(scenario, transitions=(handshake, *scenario.transitions))
+    assert execute(tcp_harness, claims, profile).verdict == "deviation"
+    result = execute(tcp_harness, claims, _with_entry(profile, UNREAD, transition=handshake))
+    assert result.verdict == "fail"
+
+
+def test_what_the_profile_says_comes_next_is_checked(tcp_harness: Harness, profile: Profile) -> None:
+    """After the deviation the stack must be where the entry's ``instead``
+    says (CLOSED after the RST); an entry that says TIME_WAIT fails there."""
+    scenario = next(s for s in default_suite() if s.name == "close_with_unread_data")
+    right = execute(tcp_harness, scenario, profile)
+    after = next(s for s in right.steps if s.step.endswith("(profile)"))
+    assert (after.step, after.verdict) == ("expect_state CLOSED (profile)", "pass")
+    wrong = execute(tcp_harness, scenario, _with_entry(profile, UNREAD, instead_to="TIME_WAIT"))
+    failed = [s for s in wrong.steps if s.verdict == "fail"]
+    assert wrong.verdict == "fail" and [(s.step, s.observed) for s in failed] == \
+        [("expect_state TIME_WAIT (profile)", "state CLOSED")]
+
+
+def test_not_drivable_after_calls_is_scoped(profile: Profile) -> None:
+    """Close in SYN_RCVD is not drivable after listen (a request socket) and
+    drivable after connect (simultaneous open); unscoped questions (the
+    generator's) see only the entries that hold everywhere."""
+    close = "SYN_RCVD--close-->FIN_WAIT_1"
+    assert profile.reason_not_drivable(close) is None
+    assert "request socket" in (profile.reason_not_drivable(close, ("listen",)) or "")
+    assert profile.reason_not_drivable(close, ("connect",)) is None
+
+
+def test_the_orphan_fin_wait_2_goes_in_a_fraction_of_a_second(tcp_harness: Harness, profile: Profile) -> None:
+    """tcp_fin_timeout=0 leaves 3.5 RTO (0.7 s at Linux's default 200 ms
+    floor); with tcp_rto_min_us the floor is 20 ms for that scenario only,
+    and put back after it."""
+    from tcpcheck.tools.runner.netns import sysctl_exists
+
+    scenario = next(s for s in default_suite() if s.name == "fin_wait_2_orphan_timeout")
+    fast = sysctl_exists("tcp_rto_min_us")
+    before = tcp_harness.ns.sysctls(["net/ipv4/tcp_rto_min_us"]) if fast else {}
+    result = execute(tcp_harness, scenario, profile)
+    assert result.verdict == "deviation" and result.deviations == ["fin_wait_2_orphan_timeout"]
+    waited = next(s for s in result.steps if s.step == "elapse timeout_fin_wait_2")
+    assert waited.verdict == "pass" and waited.seconds < (0.5 if fast else 1.0), waited
+    if fast:
+        assert result.sysctls["net/ipv4/tcp_rto_min_us"] == "20000"
+        assert tcp_harness.ns.sysctls(["net/ipv4/tcp_rto_min_us"]) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,26 +36,43 @@ def one_line_errors(func: F) -> F:
 
 def check_output_dir(path: str, option: str) -> None:
     """Refuse, before any work, a folder that cannot be written: a file in
-    its place, or a parent that is not a writable folder."""
+    its place, or a nearest existing folder in which a file cannot really be
+    made (tried: root passes every permission check, yet not a read-only or
+    pseudo file system). Nothing is left behind by the check."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise InputError(option, f"{path} is a file, not a folder; give a folder to write into")
     parent = next((q for q in (p, *p.parents) if q.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(option, f"cannot write into {parent} (not a writable folder)")
+    if not parent.is_dir():
+        raise InputError(option, f"cannot write into {path}: {parent} is not a folder")
+    _try_writing(parent, option, path)
 
 
 def check_output_file(path: str, option: str) -> None:
     """Refuse, before any work, a file that cannot be written: a folder in
-    its place, a missing parent folder, or one without write permission."""
+    its place, a missing parent folder, or one in which a file cannot really
+    be made (tried, as for ``check_output_dir``)."""
     p = Path(path)
     if p.is_dir():
         raise InputError(option, f"{path} is a folder; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(option, f"the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError(option, f"cannot write {path} (permission denied)")
+    if p.exists():
+        try:
+            os.close(os.open(p, os.O_WRONLY | os.O_CLOEXEC))  # opened, not truncated
+        except OSError as exc:
+            raise InputError(option, f"cannot write {path} ({exc.strerror})") from None
+    _try_writing(parent, option, path)
+
+
+def _try_writing(folder: Path, option: str, path: str) -> None:
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tcpcheck-probe-", dir=folder)
+    except OSError as exc:
+        raise InputError(option, f"cannot write {path}: {folder} does not take new files ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

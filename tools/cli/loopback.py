@@ -54,7 +54,9 @@ def run_loopback(names: tuple[str, ...], as_json: bool, pcap_dir: str | None, jo
     from tcpcheck.tools.runner.loopback.batch import run_pairs
     from tcpcheck.tools.runner.loopback.pair import LoopbackUnavailable, unavailable_reason
     from tcpcheck.tools.runner.loopback.report import property_totals, rows, summary, to_json
+    from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.workers import WorkerDied
 
     spec = load_spec()
     profile = load_profile(known_transitions={t.id for t in spec.transitions})
@@ -68,7 +70,7 @@ def run_loopback(names: tuple[str, ...], as_json: bool, pcap_dir: str | None, jo
         with progress_bar(len(scenarios), "tcpcheck run --loopback") as advance:
             info, results = run_pairs(scenarios, spec, profile, jobs=jobs, trace=trace, pcap_dir=pcap_dir,
                                       on_result=lambda r: advance(r.scenario))
-    except LoopbackUnavailable as exc:
+    except (LoopbackUnavailable, NamespaceUnavailable, WorkerDied, OSError) as exc:
         raise InputError("run --loopback", str(exc)) from None
     if as_json:
         click.echo(json.dumps(to_json(info, profile, results), indent=2))

@@ -129,13 +129,14 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     if reason:
         raise InputError("run", reason)
     from tcpcheck.tools.runner.batch import run_scenarios
+    from tcpcheck.tools.runner.workers import WorkerDied
 
     try:
         with progress_bar(len(chosen), "tcpcheck run") as advance:
             info, results = run_scenarios(chosen, profile, jobs=jobs, pcap_dir=pcap_dir,
                                           on_result=lambda r: advance(f"{r.scenario}: {r.verdict}"),
                                           stack=stack_name, stack_options=stack_options)
-    except (NamespaceUnavailable, OSError) as exc:
+    except (NamespaceUnavailable, WorkerDied, OSError) as exc:
         raise InputError("run", str(exc)) from None
     rows = matrix_rows(spec, profile, results, not_run)
     if junit_path:
@@ -174,9 +175,11 @@ def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str
     from tcpcheck.tools.runner.batch import run_scenarios
     from tcpcheck.tools.runner.execute import needs_slow
     from tcpcheck.tools.runner.matrix import combine, matrix_table
+    from tcpcheck.tools.runner.netns import NamespaceUnavailable
     from tcpcheck.tools.runner.profile import load_profile, profile_path
     from tcpcheck.tools.runner.report import matrix_rows, to_json
     from tcpcheck.tools.runner.stacks import unavailable
+    from tcpcheck.tools.runner.workers import WorkerDied
 
     for name in ALL_STACKS:
         reason = unavailable(name)
@@ -195,7 +198,7 @@ def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str
                 info, results = run_scenarios(chosen, profile, jobs=jobs,
                                               pcap_dir=os.path.join(pcap_dir, name) if pcap_dir else None,
                                               on_result=lambda r: advance(f"{r.scenario}: {r.verdict}"), stack=name)
-        except OSError as exc:
+        except (NamespaceUnavailable, WorkerDied, OSError) as exc:
             raise InputError(f"--stack {name}", str(exc)) from None
         docs.append(to_json(info, profile, results, matrix_rows(spec, profile, results, not_run)))
     failed = any(r["verdict"] == "fail" for doc in docs for r in doc["results"])

@@ -11,7 +11,6 @@ a way the stack's profile documents.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -60,10 +59,9 @@ def play(stack: Any, scenario: Scenario, profile: str = "linux", pcap_dir: str |
 
     result = execute(stack, scenario, stack.profile(profile))
     if pcap_dir:
-        from tcpcheck.tools.runner.pcap import write_pcap
+        from tcpcheck.tools.runner.pcap import pcap_name, write_pcap
 
-        os.makedirs(pcap_dir, exist_ok=True)
-        write_pcap(os.path.join(pcap_dir, re.sub(r"[^A-Za-z0-9_.-]+", "_", scenario.name) + ".pcap"), result.packets)
+        write_pcap(os.path.join(pcap_dir, pcap_name(scenario.name)), result.packets)
     if result.verdict == "not drivable":
         pytest.skip(f"not drivable on {stack.name}: {result.note}")
     if result.verdict not in ("pass", "deviation"):
@@ -110,10 +108,8 @@ def play_loopback(harness: Any, scenario: Scenario, profile: str = "linux", pcap
 
     result = execute_pair(harness, scenario, _spec(), _profile(profile))
     if pcap_dir:
-        from tcpcheck.tools.runner.loopback.batch import pcap_name
-        from tcpcheck.tools.runner.pcap import write_pcap
+        from tcpcheck.tools.runner.pcap import pcap_name, write_pcap
 
-        os.makedirs(pcap_dir, exist_ok=True)
         write_pcap(os.path.join(pcap_dir, pcap_name(scenario.name)), result.packets)
     if result.verdict not in ("pass", "deviation"):
         raise AssertionError(explain_pair(result))

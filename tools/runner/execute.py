@@ -15,7 +15,7 @@ from tcpcheck.tools.runner.harness import Conversation
 from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
-from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.runner.profile import Deviation, Profile
 from tcpcheck.tools.runner.stack import CallError, Stack, path_text
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
@@ -111,6 +111,19 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
     raise TypeError(f"not a step: {step!r}")
 
 
+def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, transition: str) -> StepResult:
+    """After a documented deviation the scenario's later steps follow the
+    RFC path, which the stack has left; what the profile says the stack does
+    instead (``instead.to``) is checked in their place: pass, or fail."""
+    t0 = time.perf_counter()
+    seen = conv.observe()
+    ok = seen.state == deviation.instead_to
+    note = f"after {deviation.id} the profile says the stack is in {deviation.instead_to}"
+    return StepResult(index, f"expect_state {deviation.instead_to} (profile)", "pass" if ok else "fail", seen.text(),
+                      "" if ok else state_text(deviation.instead_to), "" if ok else state_text(seen.state), note,
+                      time.perf_counter() - t0, "", transition)
+
+
 def not_drivable(scenario: Scenario, profile: Profile) -> str:
     """Why the stack cannot be driven through ``scenario`` ('' when it can):
     it covers or walks through a transition its profile lists as not
@@ -119,6 +132,14 @@ def not_drivable(scenario: Scenario, profile: Profile) -> str:
         reason = profile.reason_not_drivable(tid)
         if reason:
             return f"{tid}: {reason}"
+    # Entries scoped by the calls before the step: drivable elsewhere.
+    calls: tuple[str, ...] = ()
+    for step, tid in zip(scenario.steps, step_transitions(scenario), strict=True):
+        reason = profile.reason_not_drivable(tid, calls) if tid else None
+        if reason:
+            return f"{tid} after {', '.join(calls)}: {reason}"
+        if isinstance(step, Call):
+            calls += (step.op,)
     return ""
 
 
@@ -159,14 +180,19 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             path, recorded = path_text(changes[recorded:]), len(changes)
             calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
             injects = tuple(s.segment for s in scenario.steps[:index] if isinstance(s, Inject))
-            verdict, deviation = step_verdict(ok, expected, observed, profile, scenario.transitions, in_force, calls,
-                                              injects)
+            # An entry documents the transition of this step, not any the
+            # scenario covers: the same difference elsewhere is a failure.
+            here = (taken[index - 1],) if taken[index - 1] else ()
+            verdict, deviation = step_verdict(ok, expected, observed, profile, here, in_force, calls, injects)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
             results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
                                        observed if not ok else "", note, time.perf_counter() - t0, path,
                                        taken[index - 1]))
+            if verdict == "deviation" and deviation is not None and deviation.instead_to:
+                results.append(_what_comes_next(conv, deviation, index, taken[index - 1]))
+                verdict = "fail" if results[-1].verdict == "fail" else verdict
             if verdict == "deviation":
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
             elif verdict == "fail":

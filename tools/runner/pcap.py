@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from tcpcheck.tools.runner.packets import Captured
 
@@ -28,6 +30,27 @@ def write_pcap(path: str | Path, packets: Iterable[Captured]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(pcap_bytes(packets))
     return target
+
+
+def pcap_name(name: str) -> str:
+    """The pcap file of a scenario or test called ``name``: letters, digits,
+    '_', '.' and '-' only, so it names a file inside the folder given, never
+    a path or a hidden file (the one rule for every runner)."""
+    return (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "unnamed") + ".pcap"
+
+
+class _HasPackets(Protocol):
+    @property
+    def scenario(self) -> str: ...
+
+    @property
+    def packets(self) -> Sequence[Captured]: ...
+
+
+def write_pcaps(directory: str | Path, results: Iterable[_HasPackets]) -> None:
+    """One pcap per result in ``directory``, named by ``pcap_name``."""
+    for result in results:
+        write_pcap(Path(directory) / pcap_name(result.scenario), result.packets)
 
 
 def read_pcap(path: str | Path) -> list[bytes]:

@@ -2,14 +2,19 @@
 real stack departs from the RFC 9293 machine.
 
 A step that differs from the model is a ``deviation`` only when an entry
-here names the same expectation, the same observation, the transition
-(when given), a condition that holds, the socket calls the scenario must
+here names the same expectation, the same observation, the transition of
+that step (when given; not merely one the scenario covers), a condition
+that holds, the socket calls the scenario must
 (``after_calls``) or must not (``unless_calls``) have made before the step,
 and the segments the peer must have sent before it (``after_injects``);
 anything else is a failure. The calls scope an entry to its context:
 "passive SYN_RCVD is a request socket" applies after ``listen``, not to the
 SYN_RCVD of a simultaneous open; "close with unread data sends RST" only
-after the peer sent data that no ``recv`` read.
+after the peer sent data that no ``recv`` read. After a deviation the
+runner checks the entry's ``instead`` (the state the stack must then be
+in) in place of the scenario's later steps, which follow the RFC path.
+What the runner cannot drive is a ``[[not_drivable]]`` entry, scoped by
+``after_calls`` when it depends on the calls made, never a deviation.
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ class NotDrivable:
 
     transition: str
     reason: str
+    # Socket calls made before the step that make it undrivable (empty:
+    # never drivable); e.g. close in SYN_RCVD after listen (a request
+    # socket, no descriptor) but not after connect (simultaneous open).
+    after_calls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,9 +121,13 @@ class Profile:
         """The entry called ``ident`` (notes too), or None."""
         return next((d for d in self.deviations if d.id == ident), None)
 
-    def reason_not_drivable(self, transition: str) -> str | None:
-        """Why ``transition`` cannot be driven on this stack, or None."""
-        return next((n.reason for n in self.not_drivable if n.transition == transition), None)
+    def reason_not_drivable(self, transition: str, calls: tuple[str, ...] | None = None) -> str | None:
+        """Why ``transition`` cannot be driven on this stack, or None. With
+        ``calls`` (the socket calls made before the step), also the entries
+        scoped by ``after_calls`` that those calls fit; without, only the
+        entries that hold everywhere."""
+        return next((n.reason for n in self.not_drivable if n.transition == transition
+                     and (not n.after_calls if calls is None else all(c in calls for c in n.after_calls))), None)
 
 
 def profile_path(name: str) -> Path:
@@ -183,7 +196,11 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
             raise InputError(f"{p}: [[not_drivable]] #{i + 1}", "needs 'transition' and 'reason'")
         if known_transitions is not None and row["transition"] not in known_transitions:
             raise InputError(f"{p}: [[not_drivable]] #{i + 1}", f"unknown transition {row['transition']!r}")
-        blocked.append(NotDrivable(row["transition"], row["reason"]))
+        after = row.get("after_calls", [])
+        if not isinstance(after, list) or not all(c in CALLS for c in after):
+            raise InputError(f"{p}: [[not_drivable]] #{i + 1}",
+                             f"after_calls must be a list of socket calls ({', '.join(CALLS)})")
+        blocked.append(NotDrivable(row["transition"], row["reason"], tuple(after)))
     options = head.get("options", {})
     if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
         raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")

@@ -56,7 +56,7 @@ def attribute(result: Mapping[str, Any], extensions: Mapping[str, str] | None = 
     verdict, note = str(result["verdict"]), result_note(result)
     bad = next((s for s in steps if s.get("verdict") in ("fail", "deviation")), None)
     if bad is None:
-        if not transitions or (verdict == "fail" and not steps) or extensions is None:
+        if not transitions or (verdict in ("fail", "not drivable") and not steps) or extensions is None:
             return [(t, verdict, note) for t in transitions] or [("", verdict, note)]
         return [(t, "deviation", extensions[t]) if t in extensions else (t, "pass", "") for t in transitions]
     failed = str(bad.get("transition", ""))

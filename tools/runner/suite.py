@@ -179,7 +179,7 @@ def _build() -> tuple[Scenario, ...]:
                                               _c("recv"), _s(EST)), (), "data in both directions, no state change"),
         _scn("fin_wait_2_orphan_timeout", FIN_WAIT_2 + (_elapse("timeout_fin_wait_2"), _s("CLOSED")),
              ("FIN_WAIT_2--timeout_fin_wait_2(implementation)-->CLOSED",),
-             "an orphaned FIN_WAIT_2 gives up (tcp_fin_timeout=1)", {"tcp_fin_timeout": "1"}),
+             "an orphaned FIN_WAIT_2 gives up (tcp_fin_timeout=0: after 3.5 RTO)", {"tcp_fin_timeout": "0"}),
         _scn("time_wait_syn_reopens", PASSIVE_OPEN + (_c("close"), _e("FIN"), _s("FIN_WAIT_1"),
                                                       _i("FIN_ACK_OF_FIN"), _e("ACK"), _s("TIME_WAIT"),
                                                       _i("SYN"), _e("SYN_ACK"), _s("SYN_RCVD")),
