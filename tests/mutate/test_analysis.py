@@ -94,11 +94,12 @@ def test_properties_are_measured_beside_the_suites(spec: Spec) -> None:
     caught = {r.mutant.name: r.caught for r in a.results}
     first = caught["retarget.CLOSE_WAIT-close-LAST_ACK.to_TIME_WAIT"]
     assert first is not None and first.configuration == "linux profile"
-    # Abort answering with RST,ACK: Linux does the same, so no suite may fail
-    # it, but ABORT sends a bare RST (RFC 9293 §3.10.5, <SEQ=SND.NXT><CTL=RST>):
-    # the property stating it tells them apart, caught, not killed.
+    # Abort sending the model's RST,ACK, the answer to a segment without ACK
+    # (<SEQ=0>, RFC 9293 §3.10.7.1) instead of <SEQ=SND.NXT><CTL=RST>
+    # (§3.10.5): the peer drops it and stays ESTABLISHED while the aborter is
+    # CLOSED: the properties catch it, first by the two ends' disagreement.
     rst_ack = next(r for r in a.results if r.mutant.name == "change_send.ESTABLISHED-abort-CLOSED.sends_RST_ACK")
-    assert rst_ack.caught is not None and rst_ack.caught.property == "abort_resets"
+    assert rst_ack.caught is not None and rst_ack.caught.property == "established_iff_quiescent"
     assert rst_ack.caught.configuration == "linux profile"
     assert rst_ack.configurations == ("linux profile",)
     # LISTEN--send fires in both configurations, but no suite can drive it
