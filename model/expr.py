@@ -5,7 +5,8 @@
     AB.empty and BA.empty -> (A.state == ESTABLISHED <-> B.state == ESTABLISHED)
 
 Names: ``A.``/``B.`` (or ``self.``/``peer.`` in properties written for each
-endpoint) followed by ``state`` or a history variable; ``AB.``/``BA.``
+endpoint) followed by ``state``, a history variable or ``blocked`` (its
+channel to the peer is full: a step that sends must wait); ``AB.``/``BA.``
 followed by ``empty`` or ``len``; state names; ``true``/``false``; integers.
 Operators, loosest first: ``<->``, ``->`` (right-associative), ``since``,
 ``or``, ``and``, ``not``, comparisons (``== != < <= > >=``, ``in {...}``,

@@ -62,9 +62,14 @@ def property_env(system: gcl.System, aliases: dict[str, str] | None = None) -> E
             domain = system.vars[var].values
             kind = "state" if key == "state" else "bool" if domain == ("false", "true") else "int"
             names[f"{ep}.{key}"] = (gcl.Ref(var), kind)
+    bound = system.options.get("bound")
     for ch, view in system.views.items():
         names[f"{ch}.empty"] = (view.empty(), "bool")
         names[f"{ch}.len"] = (view.length(), "int")
+        if isinstance(bound, int) and len(ch) == 2 and ch[0] in system.endpoints:
+            # X.blocked: X's channel to its peer is full, so any step of X
+            # that sends waits (the bounded channel's artefact, not TCP's)
+            names[f"{ch[0]}.blocked"] = (gcl.Cmp(">=", view.length(), gcl.Const(bound)), "bool")
     if system.vocabulary is not None:
         # The step names exist only inside X.did/X.can; elsewhere they are an error that says so.
         names.update({name: (gcl.FALSE, STEP_ONLY) for name in _step_scope(system.vocabulary)[0]})

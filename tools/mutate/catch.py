@@ -50,9 +50,15 @@ QUICK = (
                   ModelOptions(spec_options={"implementation": True, "note3": False})),
     Configuration("default", "", ModelOptions()),
     Configuration("loss, K=1", "--loss -k 1", ModelOptions(bound=1, loss=True)),
+    # where a SYN reaches TIME_WAIT (the implementation's reopening) and the
+    # orphan FIN_WAIT_2 timeout fires under the RFC's Note 3
+    Configuration("implementation, loss, K=1", "--option implementation=on --loss -k 1",
+                  ModelOptions(bound=1, loss=True, spec_options={"implementation": True})),
 )
 FULL = (
     *QUICK,
+    # the only one where a listener meets an ACK (a RST overtaken by it)
+    Configuration("reorder, K=2", "--reorder -k 2", ModelOptions(bound=2, reorder=True)),
     Configuration("rfc1337", "--option rfc1337=on", ModelOptions(spec_options={"rfc1337": True})),
     Configuration("duplicate, K=2", "--duplicate -k 2", ModelOptions(bound=2, duplicate=True)),
     Configuration("loss, K=2", "--loss -k 2", ModelOptions(bound=2, loss=True)),
