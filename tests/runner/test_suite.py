@@ -4,6 +4,7 @@ verdict pass or a documented deviation, and undocumented differences fail."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -22,6 +23,7 @@ EXPECTED_DEVIATIONS = {
     "abort_in_time_wait": ["time_wait_outlives_the_descriptor"],
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
     "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
+    "time_wait_refuses_old_window_syn": ["time_wait_refuses_syn_in_old_window"],
 }
 
 
@@ -61,6 +63,67 @@ def test_why_time_wait_reason_1_on_linux(tcp_harness: Harness, profile: Profile)
     assert skipped.sysctls == {"net/ipv4/tcp_max_tw_buckets": "0"}
     # the same difference without the profile entry is a failure
     assert execute(tcp_harness, suite["no_time_wait_fin_again"], Profile("empty", "none")).verdict == "fail"
+
+
+def test_why_time_wait_reason_2_on_linux(tcp_harness: Harness, profile: Profile) -> None:
+    """The peer reopens the 4-tuple with its old ISN, so the old incarnation's
+    DATA and FIN fall exactly into the new window. In TIME_WAIT Linux refuses
+    that SYN (an ACK of the old connection, RFC 6191); with
+    tcp_max_tw_buckets=0 the new connection opens and takes the old data and
+    FIN for its own: the model's no_old_segment_accepted counterexample."""
+    suite = {s.name: s for s in default_suite()}
+    kept = execute(tcp_harness, suite["time_wait_refuses_old_window_syn"], profile)
+    syn = next(s for s in kept.steps if s.step == "inject SYN (old_window)")
+    refused = kept.steps[kept.steps.index(syn) + 1]
+    assert (refused.expected, refused.observed, refused.verdict) == ("SYN_ACK", "ACK", "deviation")
+    after = kept.steps[kept.steps.index(refused) + 1]
+    assert (after.step, after.verdict) == ("expect_state TIME_WAIT (profile)", "pass")
+    old_fin = next(s for s in kept.steps if s.step == "inject FIN_ACK_OF_FIN")
+    # the ACK acknowledges the OLD connection's FIN, not the new SYN
+    assert _ack_of(refused.note) == _seq_of(old_fin.note) + 1 != _seq_of(syn.note) + 1
+    assert kept.verdict == "deviation" and kept.deviations == ["time_wait_refuses_syn_in_old_window"]
+
+    taken = execute(tcp_harness, suite["no_time_wait_old_segments_accepted"], profile)
+    assert taken.verdict == "pass" and taken.sysctls == {"net/ipv4/tcp_max_tw_buckets": "0"}
+    first_data = next(s for s in taken.steps if s.step == "inject DATA")
+    old_data = next(s for s in taken.steps if s.step == "inject DATA (old_acceptable)")
+    assert _seq_of(old_data.note) == _seq_of(first_data.note)  # the old incarnation's bytes, at the same place
+    answer = taken.steps[taken.steps.index(old_data) + 1]
+    assert answer.verdict == "pass" and _ack_of(answer.note) == _seq_of(old_data.note) + len("tcpcheck")
+    assert taken.steps[-1].state.startswith("CLOSE_WAIT")  # the old FIN closed the new connection
+    # Without the scenario's sysctl, the same steps meet TIME_WAIT and fail at the SYN.
+    strict = dataclasses.replace(suite["no_time_wait_old_segments_accepted"], sysctls={})
+    assert [s.step for s in execute(tcp_harness, strict, Profile("empty", "none")).steps
+            if s.verdict == "fail"] == ["expect SYN_ACK"]
+
+
+def test_old_segment_replayed_as_sent_is_dropped(tcp_harness: Harness, profile: Profile) -> None:
+    """The old DATA replayed with its own ACK field (which acknowledges the
+    old connection's bytes): the reopened connection has acknowledged none of
+    its own yet, so Linux drops it with a challenge ACK and stays ESTABLISHED
+    (RFC 5961 §5.2, tcp_ack(); profile note old_ack_of_bytes_never_sent_dropped)."""
+    base = next(s for s in default_suite() if s.name == "no_time_wait_old_segments_accepted")
+    cut = base.steps.index(Inject("DATA", "old_acceptable"))
+    replay = (Inject("DATA", "old"), Expect("ACK"), ExpectState("ESTABLISHED"))
+    scenario = Scenario("replayed", base.steps[:cut] + replay, sysctls=base.sysctls)
+    result = execute(tcp_harness, scenario, profile)
+    assert profile.entry("old_ack_of_bytes_never_sent_dropped") is not None
+    sent = next(s for s in result.steps if s.step == "inject DATA (old)")
+    challenge = result.steps[result.steps.index(sent) + 1]
+    assert challenge.verdict == "fail" and challenge.observed == "ACK"
+    # its ACK still asks for the old data's first byte: not taken
+    assert f"acknowledges {_seq_of(sent.note)}," in challenge.note
+    assert challenge.state.startswith("ESTABLISHED")
+
+
+def _seq_of(summary: str) -> int:
+    """The sequence number of the packet a step's note summarises."""
+    return int(re.findall(r"\] seq (\d+)", summary)[-1])
+
+
+def _ack_of(summary: str) -> int:
+    """Its acknowledgment number."""
+    return int(re.findall(r" ack (\d+)", summary)[-1])
 
 
 def test_undocumented_difference_fails(tcp_harness: Harness) -> None:

@@ -41,6 +41,32 @@ def test_packet_round_trip_and_checksums() -> None:
     assert not parse(corrupt).checksum_ok
 
 
+def test_peer_reopens_in_the_old_window_and_replays_old_segments() -> None:
+    """Why TIME_WAIT, reason 2: ``old_window`` reuses the old ISN; ``old``
+    replays the old DATA/FIN as sent, ``old_acceptable`` with the new
+    connection's ACK; neither exists before a connection has ended."""
+    f = flow()
+    f.build("SYN")
+    with pytest.raises(SegmentError, match="none has ended"):
+        f.build("SYN", "old_window")
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    data = f.build("DATA")
+    f.absorb(from_stack(FIN | ACK, 5001, 1009))
+    fin = f.build("FIN_ACK_OF_FIN")
+    with pytest.raises(SegmentError, match="none"):
+        f.build("DATA", "old")  # no earlier incarnation yet
+    assert f.build("SYN", "old_window").seq == 1000
+    f.absorb(from_stack(SYN | ACK, 9000, 1001))
+    assert f.build("DATA", "old") == data  # byte for byte, old ACK field
+    assert f.snd_nxt == 1009  # it landed at RCV.NXT: an RFC receiver takes it
+    old_fin = f.build("FIN", "old_acceptable")
+    assert (old_fin.seq, old_fin.ack, old_fin.flags) == (fin.seq, 9001, fin.flags)
+    with pytest.raises(SegmentError, match="variant"):
+        f.build("DATA", "stale")
+    with pytest.raises(SegmentError, match="variant"):
+        f.build("SYN", "stale")
+
+
 def test_parse_rejects_garbage() -> None:
     with pytest.raises(ValueError):
         parse(b"\x60" + b"\0" * 50)

@@ -179,7 +179,9 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             changes = conv.endpoint.changes()
             path, recorded = path_text(changes[recorded:]), len(changes)
             calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
-            injects = tuple(s.segment for s in scenario.steps[:index] if isinstance(s, Inject))
+            # a variant is in scope as SEGMENT:variant as well (e.g. SYN:old_window)
+            injects = tuple(name for s in scenario.steps[:index] if isinstance(s, Inject)
+                            for name in (s.segment, f"{s.segment}:{s.variant}")[:2 if s.variant else 1])
             # An entry documents the transition of this step, not any the
             # scenario covers: the same difference elsewhere is a failure.
             here = (taken[index - 1],) if taken[index - 1] else ()

@@ -20,6 +20,19 @@ OUT_OF_WINDOW = 0x40000000
 # A new incarnation of the connection (a SYN to a TIME_WAIT socket) must
 # start above the old one's sequence space (RFC 1122 §4.2.2.13).
 NEW_INCARNATION = 0x00100000
+# Variants for why TIME_WAIT, reason 2 (docs/time_wait.md).
+# ``old_window``: the new incarnation's SYN reuses the old one's ISN, so the
+# old incarnation's sequence numbers fall exactly into the new receive
+# window (the model's adversarial ISNs; RFC 9293 §3.4 leaves it to the ISN
+# clock and to TIME_WAIT to prevent).
+# ``old``: a FIN or DATA of the previous incarnation replayed as it was sent
+# (its ACK field from the old sequence space: Linux drops it, RFC 5961 §5.2).
+# ``old_acceptable``: the same old segment (sequence number and payload)
+# with an ACK field that also lands in the new connection's window, as it
+# does when the ISNs collide: nothing in it then tells it from a new one.
+OLD_WINDOW = "old_window"
+OLD = "old"
+OLD_ACCEPTABLE = "old_acceptable"
 
 
 def seq_after(a: int, b: int) -> bool:
@@ -48,6 +61,8 @@ class PeerFlow:
     rcv_nxt: int | None = None  # next sequence number expected from the stack
     stack_fin_seq: int | None = None
     last_probe_ack: int = 0  # the ACK field of the last segment injected
+    sent: dict[str, Packet] = field(default_factory=dict)  # this incarnation's last FIN and DATA
+    previous: dict[str, Packet] = field(default_factory=dict)  # the same, of the incarnation before
     fin_acked: bool = False  # the peer has acknowledged the stack's FIN
     reset: bool = False  # an acceptable RST ended the connection (either way)
     _seen: set[tuple[int, int, int]] = field(default_factory=set)
@@ -93,14 +108,20 @@ class PeerFlow:
         if self.stack_fin_seq is None:
             raise SegmentError(f"{name} acknowledges the stack's FIN, but the stack has sent none yet")
 
-    def _syn_seq(self) -> int:
+    def _syn_seq(self, variant: str = "") -> int:
+        if variant not in ("", OLD_WINDOW):
+            raise SegmentError(f"unknown SYN variant {variant!r}; use {OLD_WINDOW}")
         over = self.fin_seq is not None or self.reset
+        if variant and not (self.syn_sent and over):
+            raise SegmentError(f"a SYN ({variant}) reopens a connection, but none has ended yet")
         if self.syn_sent and not over:
             return self.iss  # a retransmission of our SYN (or SYN,ACK)
         if self.syn_sent and over:
             # The old connection is over (FIN or RST): a new incarnation,
-            # above the old sequence space.
-            self.iss = (self.snd_nxt + NEW_INCARNATION) & MASK32
+            # above the old sequence space (or on top of it: old_window).
+            if variant != OLD_WINDOW:
+                self.iss = (self.snd_nxt + NEW_INCARNATION) & MASK32
+            self.previous, self.sent = self.sent, {}
             self.fin_seq = None
             self.stack_iss = self.rcv_nxt = self.stack_fin_seq = None
             self.fin_acked = self.reset = False
@@ -110,7 +131,23 @@ class PeerFlow:
         return self.iss
 
     def _build_syn(self, variant: str, payload: bytes) -> Packet:
-        return self._packet(SYN, self._syn_seq(), options=mss_option())
+        return self._packet(SYN, self._syn_seq(variant), options=mss_option())
+
+    def _old(self, name: str, variant: str) -> Packet:
+        """The previous incarnation's ``name`` segment, as it was sent
+        (``old``) or with an acceptable ACK field (``old_acceptable``)."""
+        if name not in self.previous:
+            raise SegmentError(f"{name} ({variant}) replays the previous incarnation's {name}, but it sent none")
+        packet = self.previous[name]
+        if variant == OLD_ACCEPTABLE:
+            packet = self._packet(packet.flags, packet.seq, self._ack_all(), packet.payload, packet.options)
+        if packet.seq == self.snd_nxt:
+            # It lands at RCV.NXT: an RFC receiver takes it for new (the
+            # hazard TIME_WAIT is there for), so the peer's view follows it.
+            if packet.flags & FIN:
+                self.fin_seq = packet.seq
+            self.snd_nxt = (self.snd_nxt + packet.seg_len) & MASK32
+        return packet
 
     def _build_syn_ack(self, variant: str, payload: bytes) -> Packet:
         # Without a SYN from the stack this is a stray SYN,ACK (a probe of
@@ -130,9 +167,14 @@ class PeerFlow:
             self.fin_seq = self.snd_nxt
             self.snd_nxt = (self.snd_nxt + 1) & MASK32
         # A second FIN is a retransmission of the first (same sequence number).
-        return self._packet(FIN | ACK, self.fin_seq, ack)
+        self.sent["FIN"] = self._packet(FIN | ACK, self.fin_seq, ack)
+        return self.sent["FIN"]
 
     def _build_fin(self, variant: str, payload: bytes) -> Packet:
+        if variant in (OLD, OLD_ACCEPTABLE):
+            return self._old("FIN", variant)
+        if variant:
+            raise SegmentError(f"unknown FIN variant {variant!r}; use {OLD} or {OLD_ACCEPTABLE}")
         return self._fin(self._ack_not_fin())
 
     def _build_fin_ack_of_fin(self, variant: str, payload: bytes) -> Packet:
@@ -162,8 +204,13 @@ class PeerFlow:
         return self._packet(RST | ACK, self._rst_seq(variant), ack)
 
     def _build_data(self, variant: str, payload: bytes) -> Packet:
+        if variant in (OLD, OLD_ACCEPTABLE):
+            return self._old("DATA", variant)
+        if variant:
+            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD} or {OLD_ACCEPTABLE}")
         packet = self._packet(PSH | ACK, self.snd_nxt, self._ack_all(), payload=payload)
         self.snd_nxt = (self.snd_nxt + len(payload)) & MASK32
+        self.sent.setdefault("DATA", packet)  # the first: it starts the old sequence space
         return packet
 
     # -- what the stack sends -------------------------------------------------------

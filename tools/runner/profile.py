@@ -181,8 +181,10 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
             raise InputError(where, f"provoke {provoke!r}: use one of {', '.join(PROVOKE)}")
         scope["provoke"] = provoke
         injects = row.get("after_injects", [])
-        if not isinstance(injects, list) or not all(s in SEGMENTS for s in injects):
-            raise InputError(where, f"after_injects must be a list of segments ({', '.join(SEGMENTS)})")
+        if not isinstance(injects, list) or not all(isinstance(s, str) and s.split(":")[0] in SEGMENTS
+                                                      for s in injects):
+            raise InputError(where, f"after_injects must be a list of segments ({', '.join(SEGMENTS)}),"
+                                    " optionally SEGMENT:variant")
         scope["after_injects"] = tuple(injects)
         deviations.append(Deviation(
             id=row["id"], reference=row["reference"], kind=kind, transition=transition,

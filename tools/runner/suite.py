@@ -52,6 +52,14 @@ CLOSING_FD = FIN_WAIT_1_FD + (_i("FIN"), _e("ACK"), _s("CLOSING"))
 CLOSE_WAIT = PASSIVE_OPEN + (_i("FIN"), _e("ACK"), _s("CLOSE_WAIT"))
 LAST_ACK = CLOSE_WAIT + (_c("close"), _e("FIN"), _s("LAST_ACK"))
 LAST_ACK_FD = CLOSE_WAIT + (_c("shutdown_wr"), _e("FIN"), _s("LAST_ACK"))
+# Why TIME_WAIT, reason 2: an incarnation that leaves old segments behind
+# (the peer's DATA and FIN) and ends with the stack as the active closer.
+OLD_INCARNATION = PASSIVE_OPEN + (_i("DATA"), _e("ACK"), _c("recv"), _c("close"), _e("FIN"), _s("FIN_WAIT_1"),
+                                  _i("FIN_ACK_OF_FIN"), _e("ACK"))
+# The peer reopens the 4-tuple with the old ISN: the old segments fall into
+# the new window (peer.py, OLD_WINDOW).
+REOPEN_IN_OLD_WINDOW = (_i("SYN", "old_window"), _e("SYN_ACK"), _s("SYN_RCVD"), _i("ACK"), _e("NONE"),
+                        _s("ESTABLISHED"), _c("accept"))
 
 EST = "ESTABLISHED"
 
@@ -152,6 +160,20 @@ def _build() -> tuple[Scenario, ...]:
              ("FIN_WAIT_2--FIN-->TIME_WAIT", "TIME_WAIT--FIN-->TIME_WAIT"),
              "with tcp_max_tw_buckets=0 Linux skips TIME_WAIT: the retransmitted FIN gets a RST",
              {"tcp_max_tw_buckets": "0"}),
+        # Why TIME_WAIT, reason 2 (docs/time_wait.md): the peer reopens the
+        # 4-tuple with its old ISN, so that the old incarnation's segments
+        # would fall into the new window. TIME_WAIT refuses that SYN (it is
+        # not above the old sequence space, RFC 6191); with no TIME_WAIT the
+        # new connection opens and takes the old data and FIN for its own.
+        _scn("time_wait_refuses_old_window_syn",
+             OLD_INCARNATION + (_s("TIME_WAIT"), _i("SYN", "old_window"), _e("SYN_ACK"), _s("SYN_RCVD")),
+             (), "a SYN that reopens the 4-tuple inside the old sequence space gets an ACK: TIME_WAIT stays",
+             rfc=("RFC 6191 §2", "RFC 1122 §4.2.2.13", "RFC 5961 §4")),
+        _scn("no_time_wait_old_segments_accepted",
+             OLD_INCARNATION + REOPEN_IN_OLD_WINDOW + (_i("DATA", "old_acceptable"), _e("ACK"),
+                                                       _i("FIN", "old_acceptable"), _e("ACK"), _s("CLOSE_WAIT")),
+             (), "with tcp_max_tw_buckets=0 the reopened connection takes the old incarnation's data and FIN",
+             {"tcp_max_tw_buckets": "0"}, rfc=("RFC 9293 §3.4", "RFC 9293 §3.10.7.4")),
         _rst_in(EST, ACTIVE_OPEN),
         _rst_in("FIN_WAIT_1", FIN_WAIT_1),
         _rst_in("FIN_WAIT_2", FIN_WAIT_2),
