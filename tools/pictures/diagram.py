@@ -25,10 +25,8 @@ in the SVG.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -461,24 +459,11 @@ def load_runs(path: str | Path) -> list[dict[str, Any]]:
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename, so that
-    a reader never sees half a file and a failure leaves nothing behind."""
-    p = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    directory = p.parent if str(p.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=directory)
-    except OSError as exc:
-        raise InputError(str(p), f"cannot write here ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` whole or not at all, never through a symlink
+    (``tcpcheck.tools.outputs.write_file``)."""
+    from tcpcheck.tools.outputs import write_file
+
+    write_file(path, data)
 
 
 def parse_walk(text: str | None) -> tuple[str, ...]:
