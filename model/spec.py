@@ -159,14 +159,13 @@ def default_spec_path() -> Path:
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     """Parse a TOML file; syntax errors become one InputError line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "no such file; pass an existing TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read it ({exc}); pass a UTF-8 TOML file") from None
+    from tcpcheck.model.source import read_input
+
+    text = read_input(path, "an existing UTF-8 TOML file")
     try:
         return tomllib.loads(text), text
+    except RecursionError:
+        raise InputError(str(path), "malformed TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib says "... (at line L, column C)": lift the line to the front.
         msg = str(exc)
