@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from tcpcheck.model.errors import InputError
 
@@ -51,3 +52,31 @@ def read_input(path: str | Path, what: str, limit: int = MAX_INPUT_BYTES) -> str
         return b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(shown, f"not UTF-8 text (byte {exc.start}); pass {what}") from None
+
+
+def parse_json(text: str, shown: str, what: str) -> Any:
+    """A JSON document, as one InputError when it is not one: malformed,
+    nested too deeply, or holding a string that is not Unicode text (JSON
+    can spell a lone surrogate, ``"\\ud800"``, which no output can encode)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{shown}:{exc.lineno}", f"not valid JSON ({exc.msg}); pass {what}") from None
+    except RecursionError:
+        raise InputError(shown, f"not valid JSON (nested too deeply); pass {what}") from None
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(shown, f"a string holds a lone surrogate ({value[:20]!r}); pass {what}") from None
+    return data

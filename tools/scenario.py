@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tcpcheck.model.errors import InputError
-from tcpcheck.model.source import read_input
+from tcpcheck.model.source import parse_json, read_input
 
 SCHEMA_FILE = "scenario.schema.json"  # beside this module: the JSON scenario format, documented
 MAX_SUITE_BYTES = 64 << 20
@@ -398,13 +398,8 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
     """Scenarios from a JSON suite file, validated against the schema and
     against the spec's vocabulary; bad input is one located InputError."""
     p = Path(path)
-    text = read_input(p, "a JSON scenario file or a scenario name", MAX_SUITE_BYTES)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}", f"malformed JSON: {exc.msg}") from None
-    except RecursionError:
-        raise InputError(str(p), "malformed JSON: nested too deeply") from None
+    what = "a JSON scenario file or a scenario name"
+    data = parse_json(read_input(p, what, MAX_SUITE_BYTES), str(p), what)
     validate_suite(data, str(p))
     rows = data["scenarios"] if isinstance(data, dict) else data
     prefix = "$.scenarios" if isinstance(data, dict) else "$"

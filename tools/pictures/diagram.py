@@ -433,17 +433,10 @@ def results_list(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
 
 
 def _read_json(p: Path) -> Any:
-    from tcpcheck.model.source import read_input
+    from tcpcheck.model.source import parse_json, read_input
 
-    text = read_input(p, "the output of 'tcpcheck run --json'")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}", f"not valid JSON ({exc.msg}); pass the output of 'tcpcheck run --json'") \
-            from None
-    except RecursionError:
-        raise InputError(str(p), "not valid JSON (nested too deeply); pass the output of 'tcpcheck run --json'") \
-            from None
+    what = "the output of 'tcpcheck run --json'"
+    return parse_json(read_input(p, what), str(p), what)
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

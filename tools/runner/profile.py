@@ -177,8 +177,8 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         instead = row.get("instead", {})
         if not isinstance(instead, dict) or set(instead) - {"to", "sends"} or \
                 not isinstance(instead.get("to", ""), str) or \
-                not all(isinstance(x, str) for x in instead.get("sends", [])) or \
-                not isinstance(instead.get("sends", []), list):
+                not isinstance(instead.get("sends", []), list) or \
+                not all(isinstance(x, str) for x in instead.get("sends", [])):
             raise InputError(where, "instead must be a table { to = \"STATE\", sends = [\"SEGMENT\", ...] }")
         if instead and (kind != "differs" or "to" not in instead):
             raise InputError(where, "instead needs 'to', and only a 'differs' entry has it")
