@@ -120,8 +120,8 @@ def test_a_property_the_run_violates_fails_it(tmp_path: Path) -> None:
     # A deliberately false invariant ("nobody is ever in CLOSING") must be
     # violated on the simultaneous close, at the event that entered CLOSING.
     props = tmp_path / "props.toml"
-    props.write_text('[[property]]\nname = "never_closing"\nrfc = "RFC 9293 §3.6 (a test)"\nkind = "invariant"\neach = true\n'
-                     'expr = "self.state != CLOSING"\nexpect = "holds"\n')
+    props.write_text('[[property]]\nname = "never_closing"\nrfc = "RFC 9293 §3.6 (a test)"\nkind = "invariant"\n'
+                     'each = true\nexpr = "self.state != CLOSING"\nexpect = "holds"\n')
     check = check_run(SPEC, PROFILE, _run(_data("pair_closing__closing")), properties=load_properties(props))
     assert check.verdict == "fail"
     (p,) = check.properties
