@@ -459,8 +459,8 @@ def _check_property_options(spec: Spec, properties: Sequence[Any]) -> None:
         for option in named:
             if option not in known_options:
                 known = ", ".join(sorted(known_options))
-                raise InputError(where(p.path, p.line), f"property {p.name!r} names option {option!r}, which "
-                                 f"neither the model nor the spec {spec.path} has; use one of: {known}")
+                raise InputError(where(p.path, p.line), f"property {p.name!r}: unknown option {option!r} (neither "
+                                 f"the model nor the spec {spec.path} has it); use one of: {known}")
 
 
 def build_system(spec: Spec, options: ModelOptions | None = None, properties: Sequence[Any] = ()) -> gcl.System:
