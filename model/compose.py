@@ -64,7 +64,7 @@ from typing import Any
 
 from tcpcheck.model import expr as exprlang
 from tcpcheck.model import gcl
-from tcpcheck.model.errors import InputError
+from tcpcheck.model.errors import InputError, where
 from tcpcheck.model.spec import Segment, Spec, Transition
 from tcpcheck.model.temporal import add_monitors, property_env
 
@@ -449,6 +449,20 @@ class Vocabulary:
     events: tuple[str, ...]
 
 
+def _check_property_options(spec: Spec, properties: Sequence[Any]) -> None:
+    """A property's ``unless`` and ``expect_with`` must name options of the
+    model (its faults, or the spec's options): a misspelt one would
+    silently never apply."""
+    known_options = set(ModelOptions().as_dict(spec)) - {"bound"}
+    for p in properties:
+        named = [*getattr(p, "unless", ()), *(o for o, _, _ in getattr(p, "expect_with", ()))]
+        for option in named:
+            if option not in known_options:
+                known = ", ".join(sorted(known_options))
+                raise InputError(where(p.path, p.line), f"property {p.name!r}: unknown option {option!r} (neither "
+                                 f"the model nor the spec {spec.path} has it); use one of: {known}")
+
+
 def build_system(spec: Spec, options: ModelOptions | None = None, properties: Sequence[Any] = ()) -> gcl.System:
     """Compose two endpoints of ``spec`` over bounded channels.
 
@@ -457,6 +471,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
     the system (model/temporal.py).
     """
     opts = options or ModelOptions()
+    _check_property_options(spec, properties)
     if not 1 <= opts.bound <= MAX_BOUND:
         raise InputError("--bound", f"the channel bound must be between 1 and {MAX_BOUND}, not {opts.bound}")
     spec_opts = opts.resolved(spec)

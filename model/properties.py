@@ -22,7 +22,7 @@ from tcpcheck.model import gcl
 from tcpcheck.model.compose import ENDPOINTS, MAX_BOUND, ModelOptions, property_env
 from tcpcheck.model.errors import InputError, locate, where
 from tcpcheck.model.expr import Env, ExprError, Node, parse, typecheck
-from tcpcheck.model.spec import read_toml
+from tcpcheck.model.spec import MAX_TEXT, NAME, NAME_RULE, read_toml
 
 # The sections of RFC 9293 (its table of contents): an `rfc` field that cites
 # "RFC 9293 §N" must name one of them.
@@ -325,6 +325,11 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
             if not isinstance(row.get(key), str):
                 raise fail(None if key not in row else key, f"needs a string field '{key}'")
         name = row["name"]
+        if not NAME.match(name):  # it names files (verify --draw) and Promela checks
+            raise fail("name", f"{name[:40]!r} {NAME_RULE}")
+        for key in ("description", "expr", "rfc", "from"):
+            if isinstance(row.get(key), str) and len(row[key]) > MAX_TEXT:
+                raise fail(key, f"longer than {MAX_TEXT} characters")
         if name in names:
             raise fail("name", f"property {name!r} is declared twice")
         names.add(name)
@@ -340,8 +345,10 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
         unless = row.get("unless", [])
         if isinstance(unless, str):
             unless = [unless]
-        if not isinstance(unless, list) or not all(isinstance(u, str) for u in unless):
+        if not isinstance(unless, list) or not all(isinstance(u, str) and NAME.match(u) for u in unless):
             raise fail("unless", "must be an option name or a list of them")
+        if not isinstance(row.get("description", ""), str):
+            raise fail("description", "must be a string")
         expect_with = []
         raw_with = row.get("expect_with", {})
         if not isinstance(raw_with, dict):

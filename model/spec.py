@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,6 +15,12 @@ PATHS = ("client", "server", "simultaneous", "error", "implementation")
 EVENT_KINDS = ("call", "rcv", "timer")
 FLAGS = ("SYN", "ACK", "FIN", "RST")
 ACKS = ("none", "syn", "fin", "history")
+# Names of states, events, segments, signals and options reach generated
+# code (Promela, Python, packetdrill), file names and pictures: identifiers
+# only, so that none of them can carry anything but a name.
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+NAME_RULE = "must be an identifier: letters, digits and '_', not starting with a digit, at most 64 characters"
+MAX_TEXT = 4000  # characters in any free-text field (meaning, rfc, note, ...)
 
 
 @dataclass(frozen=True)
@@ -152,14 +159,13 @@ def default_spec_path() -> Path:
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     """Parse a TOML file; syntax errors become one InputError line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(path), "no such file; pass an existing TOML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"cannot read it ({exc}); pass a UTF-8 TOML file") from None
+    from tcpcheck.model.source import read_input
+
+    text = read_input(path, "an existing UTF-8 TOML file")
     try:
         return tomllib.loads(text), text
+    except RecursionError:
+        raise InputError(str(path), "malformed TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib says "... (at line L, column C)": lift the line to the front.
         msg = str(exc)
@@ -199,8 +205,42 @@ class _Reader:
         value = row[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.fail(table, index, key, f"must be a {names}, not {value!r}")
+            raise self.fail(table, index, key, f"must be a {names}, not {_short(value)}")
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise self.fail(table, index, key, f"longer than {MAX_TEXT} characters")
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise self.fail(table, index, key, "must be a list of strings")
         return value
+
+    def name(self, table: str, index: int, row: dict[str, Any], key: str = "name") -> str:
+        """A required identifier field (``NAME``)."""
+        value: str = self.get(table, index, row, key, str)
+        if not NAME.match(value):
+            raise self.fail(table, index, key, f"{value[:40]!r} {NAME_RULE}")
+        return value
+
+    def keys(self, table: str, index: int, row: dict[str, Any], allowed: set[str]) -> None:
+        """Reject a field the format does not have (a typo would otherwise be ignored)."""
+        for key in row:
+            if key not in allowed:
+                raise self.fail(table, index, key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+TRANSITION_FIELDS = frozenset({"from", "event", "to", "sends", "path", "rfc", "when", "option", "unless", "note",
+                               "signal", "new_connection"})
+
+
+def locate_key(text: str, key: str) -> int | None:
+    """Line of the first ``key = ...`` in ``text`` (for tables that are not arrays)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.split("=", 1)[0].strip() == key:
+            return number
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _rows(reader: _Reader, data: dict[str, Any], table: str) -> list[dict[str, Any]]:
@@ -234,6 +274,11 @@ def load_spec(path: str | Path | None = None) -> Spec:
     machine = data.get("machine", {})
     if not isinstance(machine, dict):
         raise InputError(str(p), "[machine] must be a table")
+    for key, value in machine.items():
+        if key not in ("name", "reference", "initial"):
+            raise InputError(str(p), f"[machine] unknown field '{str(key)[:40]}'; allowed: initial, name, reference")
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise InputError(str(p), f"[machine] field '{key}' must be a string (at most {MAX_TEXT} characters)")
 
     options: dict[str, bool] = {}
     option_help: dict[str, str] = {}
@@ -241,18 +286,20 @@ def load_spec(path: str | Path | None = None) -> Spec:
     if not isinstance(raw_options, dict):
         raise InputError(str(p), "[options] must be a table of [options.NAME] tables")
     for name, body in raw_options.items():
+        if not NAME.match(name):
+            raise InputError(str(p), f"[options] option {name[:40]!r} {NAME_RULE}")
         if not isinstance(body, dict) or not isinstance(body.get("default"), bool):
             raise InputError(str(p), f"[options.{name}] needs 'default = true' or 'default = false'")
+        if set(body) - {"default", "description"} or not isinstance(body.get("description", ""), str):
+            raise InputError(str(p), f"[options.{name}] holds only 'default' (true/false) and 'description' (a string)")
         options[name] = body["default"]
         option_help[name] = str(body.get("description", ""))
 
     states: list[State] = []
     state_keys = {"name", "synchronized", "meaning", "rfc", "arrival", "sends_data"}
     for i, row in enumerate(_rows(r, data, "state")):
-        for key in row:
-            if key not in state_keys:
-                raise r.fail("state", i, key, f"unknown field; allowed: {', '.join(sorted(state_keys))}")
-        name = r.get("state", i, row, "name", str)
+        r.keys("state", i, row, state_keys)
+        name = r.name("state", i, row)
         if any(s.name == name for s in states):
             raise r.fail("state", i, "name", f"state {name!r} is declared twice")
         states.append(
@@ -269,13 +316,15 @@ def load_spec(path: str | Path | None = None) -> Spec:
         raise InputError(str(p), "no states: declare each with a [[state]] table")
     state_names = {s.name for s in states}
 
-    initial = machine.get("initial", "CLOSED")
+    initial = str(machine.get("initial", "CLOSED"))
     if initial not in state_names:
         raise InputError(str(p), f"[machine] initial: {_known(initial, state_names, 'state')}")
 
     events: dict[str, Event] = {}
     for i, row in enumerate(_rows(r, data, "event")):
-        name = r.get("event", i, row, "name", str)
+        r.keys("event", i, row, {"name", "kind", "matches", "socket", "meaning", "rfc", "rfc_call"})
+        r.get("event", i, row, "rfc", str, "")
+        name = r.name("event", i, row)
         if name in events:
             raise r.fail("event", i, "name", f"event {name!r} is declared twice")
         kind = r.get("event", i, row, "kind", str)
@@ -286,7 +335,10 @@ def load_spec(path: str | Path | None = None) -> Spec:
         any_seq = False
         if kind == "rcv":
             match = r.get("event", i, row, "matches", dict)
-            flags = frozenset(match.get("flags", []))
+            raw_flags = match.get("flags", [])
+            if not isinstance(raw_flags, list) or not all(isinstance(f, str) for f in raw_flags):
+                raise r.fail("event", i, "matches", f"flags must be a non-empty list from {FLAGS}")
+            flags = frozenset(raw_flags)
             bad = flags - set(FLAGS)
             if bad or not flags:
                 raise r.fail("event", i, "matches", f"flags must be a non-empty subset of {FLAGS}")
@@ -305,7 +357,8 @@ def load_spec(path: str | Path | None = None) -> Spec:
 
     segments: dict[str, Segment] = {}
     for i, row in enumerate(_rows(r, data, "segment")):
-        name = r.get("segment", i, row, "name", str)
+        r.keys("segment", i, row, {"name", "flags", "acks", "seq"})
+        name = r.name("segment", i, row)
         if name in segments:
             raise r.fail("segment", i, "name", f"segment {name!r} is declared twice")
         flags = frozenset(r.get("segment", i, row, "flags", list))
@@ -326,6 +379,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
 
     retransmits: list[Retransmit] = []
     for i, row in enumerate(_rows(r, data, "retransmit")):
+        r.keys("retransmit", i, row, {"segment", "rfc"})
         seg = r.get("retransmit", i, row, "segment", str)
         if seg not in segments:
             raise r.fail("retransmit", i, "segment", _known(seg, segments, "segment"))
@@ -338,18 +392,16 @@ def load_spec(path: str | Path | None = None) -> Spec:
 
     signals: dict[str, Signal] = {}
     for i, row in enumerate(_rows(r, data, "signal")):
-        name = r.get("signal", i, row, "name", str)
+        r.keys("signal", i, row, {"name", "text", "rfc"})
+        name = r.name("signal", i, row)
         if name in signals or name in ("none", ""):
             raise r.fail("signal", i, "name", f"signal {name!r} is declared twice or reserved")
         signals[name] = Signal(name, r.get("signal", i, row, "text", str), r.get("signal", i, row, "rfc", str, ""))
 
     transitions: list[Transition] = []
-    allowed_keys = {"from", "event", "to", "sends", "path", "rfc", "when", "option", "unless", "note", "signal",
-                    "new_connection"}
+    allowed_keys = set(TRANSITION_FIELDS)
     for i, row in enumerate(_rows(r, data, "transition")):
-        for key in row:
-            if key not in allowed_keys:
-                raise r.fail("transition", i, key, f"unknown field; allowed: {', '.join(sorted(allowed_keys))}")
+        r.keys("transition", i, row, allowed_keys)
         src = r.get("transition", i, row, "from", str)
         dst = r.get("transition", i, row, "to", str)
         for key, value in (("from", src), ("to", dst)):
@@ -489,12 +541,23 @@ def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str
     mutant = data["mutant"]
     if set(data) != {"mutant"} or not isinstance(mutant, dict):
         raise InputError(str(path), "a mutant file holds only a [mutant] table and its [[mutant.change]] entries")
+    for key in mutant:
+        # breaks/equivalent: what the mutant must break (tests/model/test_mutants.py);
+        # operator: which mutation operator made it (tcpcheck mutate --write)
+        if key not in ("base", "description", "change", "add", "breaks", "equivalent", "operator"):
+            raise InputError(where(str(path), locate_key(text, key)), f"[mutant] unknown field '{str(key)[:40]}'; "
+                             "allowed: add, base, breaks, change, description, equivalent, operator")
     base_name = mutant.get("base", "embedded")
-    base = default_spec_path() if base_name == "embedded" else (path.parent / str(base_name))
+    if not all(isinstance(mutant.get(k, ""), str) for k in ("base", "description", "operator")):
+        raise InputError(str(path), "[mutant] 'base', 'description' and 'operator' must be strings")
+    base = default_spec_path() if base_name == "embedded" else (path.parent / base_name)
     base_data, _ = read_toml(base)
     if "mutant" in base_data:
         raise InputError(str(path), f"[mutant] base {base_name!r} is itself a mutant; name a full spec")
-    rows = [dict(t) for t in base_data.get("transition", [])]
+    base_rows = base_data.get("transition", [])
+    if not isinstance(base_rows, list) or not all(isinstance(t, dict) for t in base_rows):
+        raise InputError(str(base), "'transition' must be an array of tables written [[transition]]")
+    rows = [dict(t) for t in base_rows]
     changes = mutant.get("change", [])
     additions = mutant.get("add", [])
     if not isinstance(changes, list) or not isinstance(additions, list) or not changes and not additions:
@@ -503,7 +566,17 @@ def _apply_mutant(path: Path, data: dict[str, Any], text: str) -> tuple[dict[str
         line = locate(text, "mutant.change", i)
         if not isinstance(change, dict):
             raise InputError(where(str(path), line), f"[[mutant.change]] #{i + 1} must be a table")
+        for key in change:
+            if key not in TRANSITION_FIELDS | {"transition", "remove"}:
+                raise InputError(where(str(path), locate(text, "mutant.change", i, key)),
+                                 f"[[mutant.change]] #{i + 1}: unknown field '{str(key)[:40]}'; allowed: transition, "
+                                 f"remove, or a transition field ({', '.join(sorted(TRANSITION_FIELDS))})")
+        if not isinstance(change.get("remove", False), bool):
+            raise InputError(where(str(path), locate(text, "mutant.change", i, "remove")),
+                             f"[[mutant.change]] #{i + 1} field 'remove': must be true or false")
         target = change.get("transition")
+        if not isinstance(target, str):
+            raise InputError(where(str(path), line), f"[[mutant.change]] #{i + 1}: needs a string field 'transition'")
         matches = [n for n, row in enumerate(rows) if _raw_id(row) == target]
         if not matches:
             known = ", ".join(_raw_id(row) for row in rows[:4])

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from tcpcheck.model.errors import InputError
+from tcpcheck.model.source import parse_json, read_input
 
 SCHEMA_FILE = "scenario.schema.json"  # beside this module: the JSON scenario format, documented
 MAX_SUITE_BYTES = 64 << 20
@@ -397,16 +398,8 @@ def load_scenarios(path: str | Path) -> tuple[Scenario, ...]:
     """Scenarios from a JSON suite file, validated against the schema and
     against the spec's vocabulary; bad input is one located InputError."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_SUITE_BYTES:
-            raise InputError(str(p), f"larger than {MAX_SUITE_BYTES >> 20} MiB: not a scenario suite")
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(str(p), "no such suite file; pass a JSON scenario file or a scenario name") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(p), f"cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}", f"malformed JSON: {exc.msg}") from None
+    what = "a JSON scenario file or a scenario name"
+    data = parse_json(read_input(p, what, MAX_SUITE_BYTES), str(p), what)
     validate_suite(data, str(p))
     rows = data["scenarios"] if isinstance(data, dict) else data
     prefix = "$.scenarios" if isinstance(data, dict) else "$"

@@ -49,7 +49,7 @@ def test_failure_exits_1(tcp_harness: Harness, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (("no_such_scenario",), "no_such_scenario: unknown scenario; use a JSON suite file or one of: passive_open"),
-    (("missing.json",), "missing.json: no such suite file"),
+    (("missing.json",), "missing.json: no such file; pass a JSON scenario file"),
 ])
 def test_bad_input_is_one_line(args: tuple[str, ...], message: str) -> None:
     code, out, err = _invoke(*args)

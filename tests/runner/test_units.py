@@ -180,7 +180,7 @@ def test_suite_file_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("{", "malformed JSON"),
+    ("{", "not valid JSON"),
     ('[{"name": "x", "steps": [{"kind": "warp"}]}]', r"\$\[0\]\.steps\[0\]\.kind: 'warp' is not one of"),
     ('{"nope": 1}', "the format is tools/scenario.schema.json"),
 ])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -32,6 +30,7 @@ def export(out_path: str, spec_path: str | None, props_path: str | None, bound: 
     from tcpcheck.model import build_system, load_properties, load_spec
     from tcpcheck.model.errors import InputError
     from tcpcheck.tools.export.promela import export
+    from tcpcheck.tools.outputs import write_file
 
     spec = load_spec(spec_path)
     props = select_properties(load_properties(props_path), only)
@@ -40,13 +39,5 @@ def export(out_path: str, spec_path: str | None, props_path: str | None, bound: 
     target = Path(out_path)
     if not target.parent.is_dir():
         raise InputError(out_path, "the directory does not exist")
-    # Write atomically: a reader never sees half a model.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file(target, text)  # whole or not at all: a reader never sees half a model
     click.echo(f"wrote {target}: {len(system.commands)} commands, {len(checks)} assertions")

@@ -4,10 +4,7 @@ and packetdrill scripts."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -91,36 +88,22 @@ def render(
 
 
 def write_atomically(out: Path, files: dict[str, str], criteria: tuple[str, ...], fmt: str) -> None:
-    """Replace ``out`` by a copy that holds ``files``, with the previous files
-    of the regenerated criteria removed; the copy is built in a temporary
-    folder beside ``out`` and renamed into place, so nothing is half-written."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        new = stage / "new"
-        if out.exists():
-            shutil.copytree(out, new, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            new.mkdir()
-        for criterion in criteria:
-            if fmt in ("pytest", "all"):
-                (new / f"test_generated_{criterion}.py").unlink(missing_ok=True)
-            if fmt in ("packetdrill", "all") and (new / "packetdrill").is_dir():
-                for old in (new / "packetdrill").glob(f"{criterion}_*.pkt"):
-                    old.unlink()
-            if fmt == "json":
-                (new / "json" / f"{criterion}.json").unlink(missing_ok=True)
-        for rel, text in files.items():
-            path = new / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        if out.exists():
-            old_dir = stage / "old"
-            os.rename(out, old_dir)
-        os.rename(new, out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    """Write ``files`` into ``out`` and remove the files of the regenerated
+    criteria that this run no longer writes; every other file in ``out`` is
+    left alone and the folder itself is never replaced
+    (``tcpcheck.tools.outputs.write_files``)."""
+    from tcpcheck.tools.outputs import write_files
+
+    stale: list[str] = []
+    for criterion in criteria:
+        if fmt in ("pytest", "all"):
+            stale.append(f"test_generated_{criterion}.py")
+        if fmt in ("packetdrill", "all") and (out / "packetdrill").is_dir() \
+                and not (out / "packetdrill").is_symlink():
+            stale += [f"packetdrill/{old.name}" for old in sorted((out / "packetdrill").glob(f"{criterion}_*.pkt"))]
+        if fmt == "json":
+            stale.append(f"json/{criterion}.json")
+    write_files(out, files, [rel for rel in stale if rel not in files])
 
 
 @click.command()

@@ -25,13 +25,20 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            click.echo(f"tcpcheck: {exc}", err=True)
+            click.echo(f"tcpcheck: {one_line(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("tcpcheck: interrupted", err=True)
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def one_line(text: str, limit: int = 600) -> str:
+    """``text`` as one printable line: an error quotes input (a key, a name),
+    which may hold newlines or terminal escapes; those are shown escaped."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def check_output_dir(path: str, option: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +105,10 @@ def mutate(spec_path: str | None, props_path: str | None, criteria: tuple[str, .
 def _write(directory: str, mutants: list[Any], spec_path: str | None) -> list[str]:
     """Each mutant as DIR/NAME.toml, each file written whole or not at all;
     its base is the spec mutated (a path relative to DIR, or the embedded one)."""
+    from tcpcheck.tools.outputs import safe_name, write_files
+
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     base = os.path.relpath(Path(spec_path).resolve(), out.resolve()) if spec_path else "embedded"
-    names = []
-    for mutant in mutants:
-        target = out / f"{mutant.name}.toml"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".tcpcheck-", suffix=".toml")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(mutant.to_toml(base))
-        os.replace(tmp, target)
-        names.append(target.name)
-    return names
+    files = {safe_name(mutant.name, ".toml"): mutant.to_toml(base) for mutant in mutants}
+    write_files(out, files)
+    return list(files)

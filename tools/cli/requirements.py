@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -57,13 +55,8 @@ def requirements(spec_path: str | None, props_path: str | None, out_path: str | 
         sys.exit(0 if ok else 1)
     if not target.parent.is_dir():
         raise InputError(out_path, "the directory does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from tcpcheck.tools.outputs import write_file
+
+    write_file(target, text)
     click.echo(f"wrote {target}: {len(pf.requirements)} requirements, {len(pf.properties)} properties")
     sys.exit(0 if ok else 1)

@@ -453,15 +453,15 @@ def _draw(verdicts: list[Any], directory: str, timed: bool = False) -> list[str]
     """One sequence chart per violated property with a counterexample."""
     from pathlib import Path
 
+    from tcpcheck.tools.outputs import safe_name
     from tcpcheck.tools.pictures.msc import write_trace_svg
     from tcpcheck.tools.pictures.timed_chart import write_timed_trace_svg
 
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for v in verdicts:
         if v.verdict == "violated" and v.counterexample:
-            path = out / f"{v.name}.svg"
+            path = out / safe_name(v.name, ".svg")
             title = f"{v.name}: counterexample" + (f" for {v.instance}" if v.instance else "")
             (write_timed_trace_svg if timed else write_trace_svg)(v.counterexample, path, title)
             written.append(str(path))

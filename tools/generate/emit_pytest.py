@@ -41,7 +41,24 @@ def file_name(suite: Suite) -> str:
     return f"test_generated_{suite.criterion}.py"
 
 
+def _doc(text: str) -> str:
+    """Free text from the spec or a profile (an RFC reference, a note) made
+    safe inside a triple-quoted docstring: one line, no backslash escape,
+    no closing quotes. Without this a spec could end the docstring and put
+    code in a generated test, which runs when the suite runs."""
+    one_line = "".join(c if c.isprintable() else " " for c in text)
+    return one_line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _comment(text: str) -> str:
+    """Text for a ``#`` comment: one line, whatever it holds."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _q(text: str) -> str:
+    """``text`` as a Python string literal (repr's escapes for anything unprintable)."""
+    if not text.isprintable():
+        return repr(text)
     return repr(text) if "'" in text and '"' not in text else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -67,11 +84,11 @@ def _step(step: Step) -> str:
 
 def _doc_lines(scenario: Scenario, spec: Spec) -> list[str]:
     by_id = {t.id: t for t in spec.transitions}
-    summary = scenario.description[:1].upper() + scenario.description[1:] + "." if scenario.description else \
-        scenario.name
+    summary = _doc(scenario.description[:1].upper() + scenario.description[1:] + "." if scenario.description else
+                   scenario.name)
     lines = [*_wrap(summary, "", 7), "", "Covers:"]
     for tid in scenario.transitions:
-        lines.extend(_wrap(f"{tid}: {by_id[tid].rfc}", "  ", 4))
+        lines.extend(_wrap(_doc(f"{tid}: {by_id[tid].rfc}"), "  ", 4))
     return lines
 
 
@@ -88,7 +105,7 @@ def _grouped(scenario: Scenario) -> list[str]:
     for step in scenario.steps:
         starts = isinstance(step, (Inject, Elapse, Deliver)) or (isinstance(step, Call) and step.op != "accept")
         if starts and walk:
-            out.append(f"# {walk.pop(0)}")
+            out.append(f"# {_comment(walk.pop(0))}")
         elif isinstance(step, Call) and step.op == "accept":
             out.append("# the handshake completed on the listener: accept() the connection")
         out.append(_step(step) + ",")
@@ -129,24 +146,24 @@ def emit_pytest(suite: Suite, spec: Spec, command: str) -> str:
     covered = len(set(suite.covered) & set(suite.goals))
     head = [
         HEADER,
-        f'"""Conformance suite: criterion {suite.criterion}, profile {suite.profile}.',
+        f'"""Conformance suite: criterion {suite.criterion}, profile {_doc(suite.profile)}.',
         "",
-        f"Regenerate with: {command}",
+        f"Regenerate with: {_doc(command)}",
         f"{len(suite.scenarios)} scenarios, {suite.steps} steps; covers {covered} of {len(suite.goals)} "
         f"goals ({100 * suite.coverage:.1f} %).",
     ]
     for note in suite.notes:
-        head.append(note[:1].upper() + note[1:] + ".")
+        head.append(_doc(note[:1].upper() + note[1:] + "."))
     if suite.not_drivable:
         head.append("")
-        head.append(f"Not drivable on {suite.profile}:")
+        head.append(f"Not drivable on {_doc(suite.profile)}:")
         for k, v in suite.not_drivable.items():
-            head.extend(_wrap(f"{k}: {v}", "  ", 0))
+            head.extend(_wrap(_doc(f"{k}: {v}"), "  ", 0))
     if suite.disabled:
         head.append("")
         head.append("Outside the model under the profile's options:")
         for k, v in suite.disabled.items():
-            head.extend(_wrap(f"{k}: {v}", "  ", 0))
+            head.extend(_wrap(_doc(f"{k}: {v}"), "  ", 0))
     head.append('"""')
     head.append("")
     head.append("from __future__ import annotations")

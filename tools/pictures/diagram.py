@@ -25,10 +25,8 @@ in the SVG.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,66 +417,85 @@ def results_list(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
             raise InputError(where, f"field 'results[{n}]' needs string fields 'scenario' and 'verdict'")
         if not isinstance(r.get("transitions", []), list) or not isinstance(r.get("steps", []), list):
             raise InputError(where, f"field 'results[{n}]': 'transitions' and 'steps' must be lists")
+        if not all(isinstance(t, str) for t in r.get("transitions", [])):
+            raise InputError(where, f"field 'results[{n}].transitions' must be a list of strings")
+        if not isinstance(r.get("sysctls") or {}, dict) or not _number(r.get("seconds") or 0):
+            raise InputError(where, f"field 'results[{n}]': 'sysctls' must be an object and 'seconds' a number")
+        for k, step in enumerate(r.get("steps", [])):
+            if not isinstance(step, dict):
+                raise InputError(where, f"field 'results[{n}].steps[{k}]' must be an object")
+            if "index" in step and (not isinstance(step["index"], int) or isinstance(step["index"], bool)):
+                raise InputError(where, f"field 'results[{n}].steps[{k}].index' must be an integer")
+        for key in ("observed", "check"):
+            if not isinstance(r.get(key) or {}, dict):
+                raise InputError(where, f"field 'results[{n}].{key}' must be an object")
     return results
+
+
+def _read_json(p: Path) -> Any:
+    from tcpcheck.model.source import parse_json, read_input
+
+    what = "the output of 'tcpcheck run --json'"
+    return parse_json(read_input(p, what), str(p), what)
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read a ``tcpcheck run --json`` document; bad files become one InputError."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(str(p), "no such file; pass the output of 'tcpcheck run --json'") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(p), f"cannot read it ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{p}:{exc.lineno}", f"not valid JSON ({exc.msg}); pass the output of 'tcpcheck run --json'") \
-            from None
+    return _checked_run(_read_json(p), str(p))
+
+
+def _checked_run(data: Any, where: str) -> dict[str, Any]:
+    """``data`` if it has the shape of one ``tcpcheck run --json`` document."""
     if not isinstance(data, dict):
-        raise InputError(str(p), "expected a JSON object as written by 'tcpcheck run --json'")
-    results_list(data, str(p))
+        raise InputError(where, "expected a JSON object as written by 'tcpcheck run --json'")
+    for key in ("stack", "summary"):
+        if not isinstance(data.get(key, {}), dict):
+            raise InputError(where, f"field '{key}' must be an object")
+    for key in ("matrix", "properties"):
+        if not isinstance(data.get(key, []), list) or not all(isinstance(x, dict) for x in data.get(key) or []):
+            raise InputError(where, f"field '{key}' must be a list of objects")
+    stack, summary = data.get("stack", {}), data.get("summary", {})
+    if not isinstance(stack.get("sysctls", {}), dict):
+        raise InputError(where, "field 'stack.sysctls' must be an object")
+    if not _number(summary.get("seconds", 0)):
+        raise InputError(where, "field 'summary.seconds' must be a number")
+    for n, prop in enumerate(data.get("properties") or []):
+        if not all(_number(prop.get(k, 0)) for k in ("runs", "states")):
+            raise InputError(where, f"field 'properties[{n}]': 'runs' and 'states' must be numbers")
+    results_list(data, where)
     return data
+
+
+def _number(value: Any) -> bool:
+    import math
+
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) < 1e15
 
 
 def load_runs(path: str | Path) -> list[dict[str, Any]]:
     """The runs in a results file: one for ``tcpcheck run --json``, one per
     stack for ``tcpcheck run --stack all --json`` (its ``runs``)."""
     p = Path(path)
-    if p.suffix == ".json" or p.exists():
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            data = None  # load_results says what is wrong
-        if isinstance(data, dict) and isinstance(data.get("runs"), list):
-            for n, run in enumerate(data["runs"]):
-                if not isinstance(run, dict):
-                    raise InputError(str(p), f"field 'runs[{n}]' must be a 'tcpcheck run --json' object")
-                results_list(run, f"{p}: runs[{n}]")
-            return list(data["runs"])
-    return [load_results(p)]
+    data = _read_json(p)
+    if isinstance(data, dict) and "runs" in data:
+        if not isinstance(data["runs"], list) or not data["runs"]:
+            raise InputError(str(p), "field 'runs' must be a non-empty list of 'tcpcheck run --json' objects")
+        for n, run in enumerate(data["runs"]):
+            if not isinstance(run, dict) or not isinstance(run.get("stack"), dict):
+                raise InputError(str(p), f"field 'runs[{n}]' must be a 'tcpcheck run --json' object with a 'stack'")
+            _checked_run(run, f"{p}: runs[{n}]")
+        return list(data["runs"])
+    return [_checked_run(data, str(p))]
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename, so that
-    a reader never sees half a file and a failure leaves nothing behind."""
-    p = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    directory = p.parent if str(p.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=directory)
-    except OSError as exc:
-        raise InputError(str(p), f"cannot write here ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` whole or not at all, never through a symlink
+    (``tcpcheck.tools.outputs.write_file``)."""
+    from tcpcheck.tools.outputs import write_file
+
+    write_file(path, data)
 
 
 def parse_walk(text: str | None) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tcpcheck.tools.pictures.report import _CSS, _badge, _slug
+from tcpcheck.tools.pictures.report import _CSS, CSP_META, _badge, _slug
 
 if TYPE_CHECKING:
     from tcpcheck.model.spec import Spec
@@ -42,8 +42,12 @@ def _first_departure(result: Mapping[str, Any]) -> int | None:
 def _pcap(stack: str, scenario: str, pcap_dir: Path | None, out_dir: Path) -> str | None:
     if pcap_dir is None:
         return None
-    path = pcap_dir / stack / f"{scenario}.pcap"
-    if not path.exists():
+    from tcpcheck.tools.outputs import safe_name
+    from tcpcheck.tools.runner.pcap import pcap_name
+
+    # Stack and scenario names come from the run files: file name components only.
+    path = pcap_dir / safe_name(stack) / pcap_name(scenario)
+    if not path.is_file():
         return None
     return os.path.relpath(path.resolve(), out_dir.resolve())
 
@@ -59,6 +63,7 @@ def build_matrix_html(spec: Spec, runs: Sequence[Mapping[str, Any]], matrix: Map
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        CSP_META,
         "<title>tcpcheck conformance matrix</title>",
         f"<style>{_CSS}{_MORE_CSS}</style></head><body><main>",
         "<h1>tcpcheck conformance matrix</h1>",

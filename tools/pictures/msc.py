@@ -14,12 +14,13 @@ what the tests look at besides the SVG.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from html import escape  # quotes too: text from a run.json also reaches attributes
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from tcpcheck.model.results import Step
 
@@ -314,10 +315,17 @@ def chart_from_pair(result: dict[str, Any], stack: str = "Linux") -> Chart:
 # ------------------------------------------------------------------ draw ---
 
 
+def _token(text: str) -> str:
+    """``text`` as a safe class-name token: anything else than letters,
+    digits, ``_`` and ``-`` becomes ``-`` (verdicts and fates come from a
+    run.json, which is input)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text)
+
+
 def _text(x: float, y: float, s: str, size: int = 12, anchor: str = "start", weight: str = "normal",
           fill: str = "#1f2933", extra: str = "") -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" '
-            f'fill="{fill}"{extra}>{escape(s)}</text>')
+            f'fill="{escape(fill)}"{extra}>{escape(s)}</text>')
 
 
 def render_svg(chart: Chart, ident: str = "msc") -> str:
@@ -391,7 +399,7 @@ def render_svg(chart: Chart, ident: str = "msc") -> str:
         if row.verdict:
             colour = _COLOURS.get(row.verdict, "#1f2933")
             out.append(_text(width - 20, y + 4, f"{_MARKS.get(row.verdict, '')} {row.verdict}", 11, "end",
-                             "bold", colour, f' class="verdict verdict-{row.verdict}"'))
+                             "bold", colour, f' class="verdict verdict-{_token(row.verdict)}"'))
         out.append("</g>")
 
     placed: list[tuple[float, float, float]] = []  # label centres so far, to keep labels apart
@@ -429,7 +437,7 @@ def _arrow(msg: Message, left_x: float, right_x: float, y_of: Any, bottom: float
     if msg.fate == "missing":
         dash = ' stroke-dasharray="5 4"'
     marker = f' marker-end="url(#{ident}-arrow)"' if msg.fate not in ("lost", "missing") else ""
-    parts = [f'<g class="segment fate-{msg.fate.replace(" ", "-")}">',
+    parts = [f'<g class="segment fate-{_token(msg.fate)}">',
              f"<title>{escape(msg.label)}: {escape(msg.fate)}</title>",
              f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{end_x:.1f}" y2="{y2:.1f}" stroke="{colour}" '
              f'stroke-width="1.6"{dash}{marker}/>']

@@ -31,6 +31,11 @@ from tcpcheck.tools.pictures.msc import chart_from_pair, chart_from_result, rend
 if TYPE_CHECKING:
     from tcpcheck.model.spec import Spec
 
+# The page needs no script, no fetch and no frame: a policy that forbids
+# them keeps a value that slipped past escaping from running (defence in depth).
+CSP_META = ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">")
+
 _CSS = """
 :root { --fg: #1f2933; --muted: #52606d; --line: #d9e2ec; --bg: #ffffff; --soft: #f5f7fa; }
 * { box-sizing: border-box; }
@@ -81,14 +86,20 @@ def _slug(name: str) -> str:
 def _pcap_link(result: Mapping[str, Any], pcap_dir: Path | None, out_dir: Path) -> str | None:
     """A link to the scenario's pcap when one exists: ``pcap`` in the result,
     or ``PCAP_DIR/<scenario>.pcap`` as ``tcpcheck run --pcap DIR`` writes it."""
+    from tcpcheck.tools.runner.pcap import pcap_name
+
     candidates = []
     if isinstance(result.get("pcap"), str):
         candidates.append(Path(result["pcap"]))
     if pcap_dir is not None:
-        candidates.append(pcap_dir / f"{result['scenario']}.pcap")
+        candidates.append(pcap_dir / pcap_name(str(result["scenario"])))
+    # A run.json is input: link only a .pcap inside the pcap directory or
+    # beside the report, never whatever local file it names.
+    roots = [d.resolve() for d in (pcap_dir, out_dir) if d is not None]
     for c in candidates:
-        if c.is_file():
-            return os.path.relpath(c.resolve(), out_dir.resolve())
+        real = c.resolve()
+        if real.suffix == ".pcap" and real.is_file() and any(real.is_relative_to(r) for r in roots):
+            return os.path.relpath(real, out_dir.resolve())
     return None
 
 
@@ -192,6 +203,7 @@ def build_html(spec: Spec, data: Mapping[str, Any], source: str, out_path: Path,
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        CSP_META,
         f"<title>tcpcheck conformance report: {escape(title)}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>tcpcheck conformance report</h1>",

@@ -80,4 +80,6 @@ def chart_from_timed_trace(steps: Sequence[Step], title: str) -> Chart:
 
 def write_timed_trace_svg(steps: list[Step], path: Path, title: str) -> None:
     """Write a timed counterexample as an SVG sequence chart."""
-    path.write_text(render_svg(chart_from_timed_trace(steps, title)), encoding="utf-8")
+    from tcpcheck.tools.outputs import write_file
+
+    write_file(path, render_svg(chart_from_timed_trace(steps, title)))

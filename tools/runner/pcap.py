@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,17 +25,18 @@ def pcap_bytes(packets: Iterable[Captured]) -> bytes:
 
 def write_pcap(path: str | Path, packets: Iterable[Captured]) -> Path:
     """Write ``packets`` to ``path`` (parent directories made); return it."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(pcap_bytes(packets))
-    return target
+    from tcpcheck.tools.outputs import write_file
+
+    return write_file(path, pcap_bytes(packets))
 
 
 def pcap_name(name: str) -> str:
     """The pcap file of a scenario or test called ``name``: letters, digits,
     '_', '.' and '-' only, so it names a file inside the folder given, never
     a path or a hidden file (the one rule for every runner)."""
-    return (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "unnamed") + ".pcap"
+    from tcpcheck.tools.outputs import safe_name
+
+    return safe_name(name, ".pcap")
 
 
 class _HasPackets(Protocol):

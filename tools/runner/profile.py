@@ -140,12 +140,20 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     InputError names the file and entry on any problem."""
     p = Path(path) if path is not None else profile_path("linux")
     data, _ = read_toml(p)
+    _only(data, {"profile", "deviation", "not_drivable"}, str(p), "table")
     head = data.get("profile")
-    if not isinstance(head, dict) or "name" not in head:
+    if not isinstance(head, dict) or not isinstance(head.get("name"), str):
         raise InputError(str(p), "needs a [profile] table with 'name' and 'stack'")
+    _only(head, {"name", "stack", "options"}, f"{p}: [profile]")
+    if not isinstance(head.get("stack", ""), str):
+        raise InputError(f"{p}: [profile]", "'stack' must be a string")
     deviations = []
-    for i, row in enumerate(data.get("deviation", [])):
+    for i, row in enumerate(_table_rows(data, "deviation", p)):
         where = f"{p}: [[deviation]] #{i + 1}"
+        _only(row, DEVIATION_FIELDS, where)
+        for key in ("transition", "expected", "observed", "note", "kind", "provoke"):
+            if not isinstance(row.get(key, ""), str):
+                raise InputError(where, f"'{key}' must be a string")
         for key in ("id", "reference"):
             if not isinstance(row.get(key), str) or not row[key]:
                 raise InputError(where, f"missing '{key}'")
@@ -158,7 +166,7 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         if kind == "differs" and not (row.get("expected") and row.get("observed")):
             raise InputError(where, "a 'differs' entry needs 'expected' and 'observed'")
         condition = row.get("condition", {})
-        if not isinstance(condition, dict):
+        if not isinstance(condition, dict) or not all(isinstance(v, str | int) for v in condition.values()):
             raise InputError(where, "condition must be a table of sysctl = \"value\"")
         scope: dict[str, Any] = {}
         for key in ("after_calls", "unless_calls"):
@@ -169,8 +177,8 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         instead = row.get("instead", {})
         if not isinstance(instead, dict) or set(instead) - {"to", "sends"} or \
                 not isinstance(instead.get("to", ""), str) or \
-                not all(isinstance(x, str) for x in instead.get("sends", [])) or \
-                not isinstance(instead.get("sends", []), list):
+                not isinstance(instead.get("sends", []), list) or \
+                not all(isinstance(x, str) for x in instead.get("sends", [])):
             raise InputError(where, "instead must be a table { to = \"STATE\", sends = [\"SEGMENT\", ...] }")
         if instead and (kind != "differs" or "to" not in instead):
             raise InputError(where, "instead needs 'to', and only a 'differs' entry has it")
@@ -193,8 +201,10 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
             **scope,
         ))
     blocked = []
-    for i, row in enumerate(data.get("not_drivable", [])):
-        if not row.get("transition") or not row.get("reason"):
+    for i, row in enumerate(_table_rows(data, "not_drivable", p)):
+        _only(row, {"transition", "reason", "after_calls"}, f"{p}: [[not_drivable]] #{i + 1}")
+        if not isinstance(row.get("transition"), str) or not isinstance(row.get("reason"), str) \
+                or not row["transition"] or not row["reason"]:
             raise InputError(f"{p}: [[not_drivable]] #{i + 1}", "needs 'transition' and 'reason'")
         if known_transitions is not None and row["transition"] not in known_transitions:
             raise InputError(f"{p}: [[not_drivable]] #{i + 1}", f"unknown transition {row['transition']!r}")
@@ -208,6 +218,24 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")
     return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p),
                    dict(options))
+
+
+DEVIATION_FIELDS = frozenset({"id", "reference", "kind", "transition", "expected", "observed", "condition",
+                              "after_calls", "unless_calls", "instead", "provoke", "after_injects", "note"})
+
+
+def _only(table: dict[str, Any], allowed: set[str] | frozenset[str], where: str, what: str = "field") -> None:
+    """Reject a key the profile format does not have (a typo would silently widen a deviation)."""
+    for key in table:
+        if key not in allowed:
+            raise InputError(where, f"unknown {what} '{str(key)[:40]}'; allowed: {', '.join(sorted(allowed))}")
+
+
+def _table_rows(data: dict[str, Any], table: str, p: Path) -> list[dict[str, Any]]:
+    rows = data.get(table, [])
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError(str(p), f"'{table}' must be an array of tables written [[{table}]]")
+    return rows
 
 
 def choose_profile(name: str, known_transitions: set[str] | None = None) -> Profile | None:
