@@ -78,16 +78,24 @@ def main() -> None:
 
         command_line()
     except KeyboardInterrupt:
-        sys.stderr.write(MESSAGE)
-        sys.exit(130)
+        _leave_interrupted()
     except Exception:
         # After a Ctrl-C, whatever surfaces is its echo: ctypes (Z3's
         # bindings) wraps a KeyboardInterrupt raised while it converts an
         # argument into ArgumentError("argument 1: KeyboardInterrupt").
         if not _interrupts:
             raise
-        sys.stderr.write(MESSAGE)
-        sys.exit(130)
+        _leave_interrupted()
+
+
+def _leave_interrupted() -> None:
+    # A SIGINT still on its way (the retry sent for one that landed in a
+    # __del__, a second Ctrl-C) would otherwise raise KeyboardInterrupt
+    # during interpreter shutdown, outside any handler, and Python then
+    # ends by SIGINT (status -2) instead of 130: seen once in CI under Z3.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stderr.write(MESSAGE)
+    sys.exit(130)
 
 
 if __name__ == "__main__":
