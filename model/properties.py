@@ -238,6 +238,18 @@ def _failer(p: Path, text: str, table: str, i: int) -> Any:
     return fail
 
 
+def _row_failer(p: Path, text: str, table: str, i: int, row: Any, allowed: set[str]) -> Any:
+    """The located error maker for row ``i`` of ``[[table]]``, once the row is
+    a table holding only ``allowed`` fields."""
+    fail = _failer(p, text, table, i)
+    if not isinstance(row, dict):
+        raise fail(None, "must be a table")
+    for key in row:
+        if key not in allowed:
+            raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+    return fail
+
+
 def _load_requirements(p: Path, text: str, rows: Any, names: set[str]) -> tuple[Requirement, ...]:
     if not isinstance(rows, list):
         raise InputError(str(p), "'requirement' must be an array of tables written [[requirement]]")
@@ -245,12 +257,7 @@ def _load_requirements(p: Path, text: str, rows: Any, names: set[str]) -> tuple[
     covered: set[str] = set()
     allowed = {"id", "rfc", "text", "properties", "reason"}
     for i, row in enumerate(rows):
-        fail = _failer(p, text, "requirement", i)
-        if not isinstance(row, dict):
-            raise fail(None, "must be a table")
-        for key in row:
-            if key not in allowed:
-                raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        fail = _row_failer(p, text, "requirement", i, row, allowed)
         for key in ("id", "rfc", "text"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise fail(key if key in row else None, f"needs a non-empty string field '{key}'")
@@ -285,12 +292,7 @@ def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, 
     out: list[Configuration] = []
     allowed = {"name", "description", "bound", "reorder", "loss", "duplicate", "options"}
     for i, row in enumerate(rows):
-        fail = _failer(p, text, "configuration", i)
-        if not isinstance(row, dict):
-            raise fail(None, "must be a table")
-        for key in row:
-            if key not in allowed:
-                raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        fail = _row_failer(p, text, "configuration", i, row, allowed)
         name = row.get("name")
         if not isinstance(name, str) or not name or any(c.name == name for c in out):
             raise fail("name" if "name" in row else None, "needs a unique string field 'name'")
@@ -315,12 +317,7 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
     allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "rfc",
                "model"}
     for i, row in enumerate(rows):
-        fail = _failer(p, text, "property", i)
-        if not isinstance(row, dict):
-            raise fail(None, "must be a table")
-        for key in row:
-            if key not in allowed:
-                raise fail(key, f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        fail = _row_failer(p, text, "property", i, row, allowed)
         for key in ("name", "kind", "expr", "expect", "rfc"):
             if not isinstance(row.get(key), str):
                 raise fail(None if key not in row else key, f"needs a string field '{key}'")

@@ -11,10 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.check.analyse import check_capture
+from tcpcheck.tools.check.capture import read_capture
 from tcpcheck.tools.cli import main
 from tcpcheck.tools.cli.loopback import builtin_suite
 from tcpcheck.tools.runner.loopback.execute import execute_pair
-from tcpcheck.tools.runner.pcap import read_pcap
+from tcpcheck.tools.runner.pcap import read_pcap, write_pcap
 from tcpcheck.tools.runner.profile import load_profile
 from tcpcheck.tools.scenario import Call, Deliver, Expect, ExpectState, Hold, Release, Scenario
 
@@ -156,10 +158,6 @@ def test_a_rst_of_sequence_zero_leaves_syn_rcvd_alone(tcp_loopback: Any, tmp_pat
     # so the RST is dropped and B stays. The model says so (a RST sent with
     # sequence number zero), the kernel does so, and `check` explains the
     # capture with the same rule.
-    from tcpcheck.tools.check.analyse import check_capture
-    from tcpcheck.tools.check.capture import read_capture
-    from tcpcheck.tools.runner.pcap import write_pcap
-
     scenario = _pair(Hold("A"), Hold("B"), Call("connect", side="A"), Expect("SYN", side="A"),
                      Call("close", side="A"), ExpectState("CLOSED", side="A"),
                      Call("connect", side="B"), Expect("SYN", side="B"),
