@@ -102,7 +102,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         from tcpcheck.tools.runner.profile import profile_path
 
-        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions})
+        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions}, set(spec.signals))
         # Only Linux waits for a timer it cannot shorten (its fixed 60 s
         # TIME_WAIT); lwIP, like the model, fires its timers when asked.
         waits = needs_slow if stack_name == "linux" else (lambda s: False)
@@ -189,7 +189,7 @@ def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str
         check_output_dir(pcap_dir, "--pcap")
     docs = []
     for name in ALL_STACKS:
-        profile = load_profile(profile_path(name), {t.id for t in spec.transitions})
+        profile = load_profile(profile_path(name), {t.id for t in spec.transitions}, set(spec.signals))
         waits = needs_slow if name == "linux" else (lambda s: False)
         chosen = [s for s in scenarios if slow or not waits(s)]
         not_run = [s for s in scenarios if waits(s) and not slow]

@@ -69,9 +69,9 @@ def _scn(name: str, steps: tuple[Step, ...], transitions: tuple[str, ...] = (), 
     return Scenario(name, steps, transitions, rfc, description, dict(sysctls or {}), slow)
 
 
-def _rst_in(state: str, prefix: tuple[Step, ...]) -> Scenario:
-    return _scn(f"rst_in_{state.lower()}", prefix + (_i("RST"), _e("NONE"), _s("CLOSED")),
-                (f"{state}--RST-->CLOSED",), f"an acceptable RST (SEQ = RCV.NXT) in {state}")
+def _rst_in(state: str, prefix: tuple[Step, ...], suffix: str = "", how: str = "") -> Scenario:
+    return _scn(f"rst_in_{state.lower()}{suffix}", prefix + (_i("RST"), _e("NONE"), _s("CLOSED")),
+                (f"{state}--RST-->CLOSED",), f"an acceptable RST (SEQ = RCV.NXT) in {state}{how}")
 
 
 def _abort_in(state: str, prefix: tuple[Step, ...], sends: str) -> Scenario:
@@ -177,6 +177,9 @@ def _build() -> tuple[Scenario, ...]:
         _rst_in(EST, ACTIVE_OPEN),
         _rst_in("FIN_WAIT_1", FIN_WAIT_1),
         _rst_in("FIN_WAIT_2", FIN_WAIT_2),
+        # After shutdown_wr the application still holds the descriptor: it is told of the reset.
+        _rst_in("FIN_WAIT_1", FIN_WAIT_1_FD, "_told", ", the descriptor kept (the user is told)"),
+        _rst_in("FIN_WAIT_2", FIN_WAIT_2_FD, "_told", ", the descriptor kept (the user is told)"),
         _rst_in("CLOSE_WAIT", CLOSE_WAIT),
         _rst_in("CLOSING", CLOSING),
         _rst_in("LAST_ACK", LAST_ACK),

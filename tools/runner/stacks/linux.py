@@ -213,6 +213,10 @@ class LinuxEndpoint(Endpoint):
         else:
             getattr(self.local, op)()
 
+    def told(self, call: str) -> str | None:
+        """What ``call`` tells the application on the connection's descriptor."""
+        return self.local.told(call)
+
     def deliver(self, packet: Packet) -> None:
         """Write the packet into the TUN (Linux answers before this returns)."""
         self.stack.wire.send(packet)
