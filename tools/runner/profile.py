@@ -270,7 +270,8 @@ def _signals(data: dict[str, Any], p: Path, known: set[str] | None) -> dict[str,
         if call not in TOLD_CALLS:
             raise InputError(where, f"call {call!r}: use one of {', '.join(TOLD_CALLS)}")
         if result not in TOLD_RESULTS and not (result.startswith("E") and result.isalnum() and result.isupper()):
-            raise InputError(where, f"result {result!r}: an errno name (ECONNRESET) or one of {', '.join(TOLD_RESULTS)}")
+            raise InputError(where, f"result {result!r}: an errno name (ECONNRESET) or one of "
+                                    f"{', '.join(TOLD_RESULTS)}")
         out[signal] = Told(signal, call, result, row["reference"], row.get("note", ""))
     return out
 
