@@ -7,6 +7,7 @@ namespace's, put back afterwards, and the host's are never touched."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,30 @@ def test_repeats_give_the_same_verdicts(tcp_harness: Stack) -> None:
     stack = _linux(tcp_harness)
     for _ in range(3):
         assert [run_crowd(stack, s).verdict for s in CROWD] == ["pass"] * len(CROWD)
+
+
+def test_cli_lists_runs_and_refuses() -> None:
+    from click.testing import CliRunner
+
+    from tcpcheck.tools.cli.run import run
+
+    listed = CliRunner().invoke(run, ["--crowd", "--list", "--json"])
+    assert listed.exit_code == 0 and [s["name"] for s in json.loads(listed.output)] == [s.name for s in CROWD]
+    unknown = CliRunner().invoke(run, ["--crowd", "nope"])
+    assert unknown.exit_code == 2 and "unknown --crowd scenario" in unknown.output
+    assert len(unknown.output.strip().splitlines()) == 1
+    other = CliRunner().invoke(run, ["--crowd", "--stack", "model"])
+    assert other.exit_code == 2 and "runs on Linux" in other.output
+
+
+def test_cli_runs_one(tcp_harness: Stack) -> None:
+    _linux(tcp_harness)
+    from click.testing import CliRunner
+
+    from tcpcheck.tools.cli.run import run
+
+    done = CliRunner().invoke(run, ["--crowd", "close_wait_pile", "--json"])
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.output)
+    assert out["summary"] == {"scenarios": 1, "fail": 0, "pass": 1}
+    assert any("c1, c2, c3, c4, c5: CLOSE_WAIT" in s.get("state", "") for s in out["results"][0]["steps"])

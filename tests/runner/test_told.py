@@ -124,3 +124,17 @@ def test_the_shipped_profile_loads_with_its_signals() -> None:
     spec = load_spec()
     shipped = load_profile(profile_path("linux"), {t.id for t in spec.transitions}, set(spec.signals))
     assert shipped.signals["refused"].call == "connect" and shipped.signals["closing"].result == "EOF"
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('kind = "told"\nexpected = "FIN"\nobserved = "told EOF"', "is a kind = \"told\" entry, and only that"),
+    ('expected = "told ECONNRESET"\nobserved = "told EOF"', "is a kind = \"told\" entry, and only that"),
+])
+def test_told_entries_are_their_own_kind(row: str, message: str, tmp_path: Path) -> None:
+    """A 'told' entry changes no state or segment, so the loopback generator
+    keeps walking its transition; mixing it with a 'differs' one is refused."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[deviation]]\nid = "x"\nreference = "r"\n{row}\n')
+    with pytest.raises(InputError) as err:
+        load_profile(path)
+    assert message in str(err.value)

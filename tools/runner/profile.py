@@ -36,7 +36,7 @@ from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import read_toml
 from tcpcheck.tools.scenario import CALLS, SEGMENTS
 
-KINDS = ("differs", "extension", "note")
+KINDS = ("differs", "extension", "note", "told")
 # The socket calls that tell the user (``Endpoint.told``) and what they may say.
 TOLD_CALLS = ("recv", "connect")
 TOLD_RESULTS = ("EOF", "EAGAIN", "connected")
@@ -55,7 +55,11 @@ class Deviation:
 
     id: str
     reference: str
-    kind: str = "differs"  # "extension": a non-RFC transition it takes; "note": no verdict
+    # "extension": a non-RFC transition it takes; "note": no verdict; "told":
+    # the transition is taken as the RFC says, but the user is told something
+    # else ("told ERRNO" expected and observed; the state and segments are
+    # unchanged, so the loopback generator still walks the transition)
+    kind: str = "differs"
     transition: str = ""
     expected: str = ""
     observed: str = ""
@@ -133,7 +137,7 @@ class Profile:
         socket calls the scenario made before the step; ``injects``: the
         segments the peer sent before it)."""
         for d in self.deviations:
-            if d.kind != "differs" or d.expected != expected or d.observed != observed:
+            if d.kind not in ("differs", "told") or d.expected != expected or d.observed != observed:
                 continue
             if d.transition and d.transition not in transitions:
                 continue
@@ -193,8 +197,12 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         transition = row.get("transition", "")
         if known_transitions is not None and transition and transition not in known_transitions:
             raise InputError(where, f"unknown transition {transition!r} (ids are FROM--event-->TO)")
-        if kind == "differs" and not (row.get("expected") and row.get("observed")):
-            raise InputError(where, "a 'differs' entry needs 'expected' and 'observed'")
+        if kind in ("differs", "told") and not (row.get("expected") and row.get("observed")):
+            raise InputError(where, f"a '{kind}' entry needs 'expected' and 'observed'")
+        told = [row.get(k, "").startswith("told ") for k in ("expected", "observed")]
+        if kind == "told" and not all(told) or kind != "told" and any(told):
+            raise InputError(where, "what the user is told ('told ERRNO' in expected and observed) is a kind = "
+                                    "\"told\" entry, and only that")
         condition = row.get("condition", {})
         if not isinstance(condition, dict) or not all(isinstance(v, str | int) for v in condition.values()):
             raise InputError(where, "condition must be a table of sysctl = \"value\"")
