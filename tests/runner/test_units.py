@@ -269,3 +269,14 @@ def test_in_window_syn_probes_only_a_synchronized_connection() -> None:
     probe = f.build("SYN", "in_window")
     assert probe.flags == SYN and probe.seq == 1002 and f.snd_nxt == 1001  # in the window, not at RCV.NXT
     assert match_segment("ACK", from_stack(ACK, 5001, 1001), f).ok  # the challenge ACK: <SEQ=SND.NXT><ACK=RCV.NXT>
+
+
+def test_duplicate_data_repeats_the_first_below_rcv_nxt() -> None:
+    f = flow()
+    with pytest.raises(SegmentError):
+        f.build("DATA", "duplicate")
+    f.build("SYN")
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    first = f.build("DATA")
+    again = f.build("DATA", "duplicate")
+    assert (again.seq, again.payload) == (first.seq, first.payload) and f.snd_nxt == first.seq + len(first.payload)

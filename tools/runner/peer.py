@@ -32,6 +32,7 @@ NEW_INCARNATION = 0x00100000
 # does when the ISNs collide: nothing in it then tells it from a new one.
 OLD_WINDOW = "old_window"
 IN_WINDOW = "in_window"
+DUPLICATE = "duplicate"  # a segment of this incarnation sent again (already acknowledged)
 OLD = "old"
 OLD_ACCEPTABLE = "old_acceptable"
 
@@ -225,8 +226,15 @@ class PeerFlow:
     def _build_data(self, variant: str, payload: bytes) -> Packet:
         if variant in (OLD, OLD_ACCEPTABLE):
             return self._old("DATA", variant)
+        if variant == DUPLICATE:
+            # This incarnation's first DATA again, below RCV.NXT once the
+            # stack took it: not acceptable, answered with an ACK (RFC 9293 §3.10.7.4, first).
+            if "DATA" not in self.sent:
+                raise SegmentError("DATA (duplicate) repeats the peer's first DATA, but it sent none")
+            first = self.sent["DATA"]
+            return self._packet(PSH | ACK, first.seq, self._ack_all(), payload=first.payload)
         if variant:
-            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD} or {OLD_ACCEPTABLE}")
+            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD}, {OLD_ACCEPTABLE} or {DUPLICATE}")
         packet = self._packet(PSH | ACK, self.snd_nxt, self._ack_all(), payload=payload)
         self.snd_nxt = (self.snd_nxt + len(payload)) & MASK32
         self.sent.setdefault("DATA", packet)  # the first: it starts the old sequence space
