@@ -129,3 +129,14 @@ def test_cli_runs_one(tcp_harness: Stack) -> None:
     out = json.loads(done.output)
     assert out["summary"] == {"scenarios": 1, "fail": 0, "pass": 1}
     assert any("c1, c2, c3, c4, c5: CLOSE_WAIT" in s.get("state", "") for s in out["results"][0]["steps"])
+
+
+def test_a_step_that_cannot_be_made_fails_the_scenario(tcp_harness: Stack) -> None:
+    stack = _linux(tcp_harness)
+
+    def impossible(crowd: Crowd) -> None:
+        port = crowd.listen("listener", 8)
+        crowd.inject(crowd.peers("x", 1, port), "ACK_OF_FIN", "NONE")  # the stack sent no FIN
+
+    result = run_crowd(stack, CrowdScenario("impossible", impossible, {}, ""))
+    assert result.verdict == "fail" and result.steps[-1].step == "error" and "FIN" in result.steps[-1].note

@@ -34,7 +34,7 @@ from tcpcheck.tools.runner import sockdiag
 from tcpcheck.tools.runner.execute import ScenarioResult, StepResult
 from tcpcheck.tools.runner.judge import match_segment
 from tcpcheck.tools.runner.packets import Captured
-from tcpcheck.tools.runner.peer import PeerFlow
+from tcpcheck.tools.runner.peer import PeerFlow, SegmentError
 from tcpcheck.tools.runner.stack import FourTuple
 from tcpcheck.tools.runner.stacks.linux import LinuxStack, full_sysctl
 
@@ -104,8 +104,7 @@ class Crowd:
         self.steps: list[StepResult] = []
         self.sysctls = {full_sysctl(k): v for k, v in (sysctls or {}).items()}
         self._restore = self.ns.set_sysctls(self.sysctls) if self.sysctls else {}
-        stack._count += 1  # fresh ports per scenario: nothing left from an earlier one (TIME_WAIT) is met
-        self.slot = stack._count % SLOTS
+        self.slot = stack.next_number() % SLOTS
 
     # -- recording -------------------------------------------------------------------
 
@@ -294,7 +293,10 @@ def _abort(sock: socket.socket) -> None:
 
 def _names(names: list[str]) -> str:
     """``a1..a8`` for a run of numbered names, else a comma list."""
-    if len(names) > 2 and names[0].rstrip("0123456789") == names[-1].rstrip("0123456789"):
+    prefix = names[0].rstrip("0123456789") if names else ""
+    numbers = [n[len(prefix):] for n in names]
+    if len(names) > 2 and all(n.startswith(prefix) and x.isdigit() for n, x in zip(names, numbers, strict=True)) \
+            and [int(x) for x in numbers] == list(range(int(numbers[0]), int(numbers[0]) + len(names))):
         return f"{names[0]}..{names[-1]}"
     return ", ".join(names)
 
@@ -466,6 +468,9 @@ def run_crowd(stack: LinuxStack, scenario: CrowdScenario) -> ScenarioResult:
         scenario.play(crowd)
     except _Stop as stop:
         note = f"stopped at: {stop}"
+    except (OSError, SegmentError) as exc:  # e.g. bind: address in use; the step could not be made
+        crowd.steps.append(StepResult(len(crowd.steps) + 1, "error", "fail", "", "", "error", str(exc)))
+        note = f"stopped: {exc}"
     finally:
         packets = sorted((p for c in crowd.conns.values() for p in c.packets), key=lambda p: p.time)
         crowd.finish()
