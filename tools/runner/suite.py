@@ -61,6 +61,9 @@ OLD_INCARNATION = PASSIVE_OPEN + (_i("DATA"), _e("ACK"), _c("recv"), _c("close")
 REOPEN_IN_OLD_WINDOW = (_i("SYN", "old_window"), _e("SYN_ACK"), _s("SYN_RCVD"), _i("ACK"), _e("NONE"),
                         _s("ESTABLISHED"), _c("accept"))
 
+# The peer reopens the 4-tuple above the old sequence space (RFC 6191).
+REOPEN_ABOVE = (_i("SYN"), _e("SYN_ACK"), _s("SYN_RCVD"), _i("ACK"), _e("NONE"), _s("ESTABLISHED"), _c("accept"))
+
 EST = "ESTABLISHED"
 
 
@@ -223,6 +226,12 @@ def _build() -> tuple[Scenario, ...]:
                              _s("TIME_WAIT")), (),
              "an old duplicate of the connection's data reaches TIME_WAIT: acknowledged, TIME_WAIT stays",
              rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)", "RFC 9293 §3.6.1")),
+        _scn("old_segments_below_a_new_window",
+             OLD_INCARNATION + REOPEN_ABOVE + (_i("DATA", "old"), _e("ACK"), _i("FIN", "old"), _e("ACK"), _s(EST)),
+             (), "the 4-tuple reopened above the old sequence space (tcp_max_tw_buckets=0: no TIME_WAIT): the old "
+             "incarnation's DATA and FIN fall below the new window, each is answered with an ACK and ignored",
+             {"tcp_max_tw_buckets": "0"}, rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)",
+                                              "RFC 1122 §4.2.2.13", "RFC 6191 §2")),
         _abort_in(EST, ACTIVE_OPEN, "RST"),
         _abort_in("FIN_WAIT_1", FIN_WAIT_1_FD, "RST"),
         _abort_in("FIN_WAIT_2", FIN_WAIT_2_FD, "RST"),
