@@ -49,7 +49,8 @@ def _model() -> ModelStack:
 
 
 def _states(result: ScenarioResult) -> list[str]:
-    return [s.state.split(" ", 1)[0] for s in result.steps]
+    # What the user is told ("told recv: ...") is asked of a sockets API; the model stack has none.
+    return [s.state.split(" ", 1)[0] for s in result.steps if not s.step.startswith("told ")]
 
 
 def test_the_comparison_covers_every_generated_transition() -> None:

@@ -24,6 +24,10 @@ EXPECTED_DEVIATIONS = {
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
     "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
     "time_wait_refuses_old_window_syn": ["time_wait_refuses_syn_in_old_window"],
+    # what the user is told ([[signal]] in the profile)
+    "syn_sent_rst_acceptable": ["syn_sent_rst_told_refused"],
+    "simultaneous_open_rst": ["simultaneous_open_rst_told_reset"],
+    "rst_in_close_wait": ["close_wait_rst_told_eof"],
 }
 
 

@@ -237,3 +237,46 @@ def test_profile_deviation_is_scoped_by_the_segments_received() -> None:
     assert found is not None and found.id == "close_with_unread_data_sends_rst"
     assert profile.find("FIN", "RST_ACK", t, {}, calls, ("SYN_ACK",)) is None
     assert profile.find("FIN", "RST_ACK", t, {}, ("connect", "recv", "close"), ("SYN_ACK", "DATA")) is None
+
+
+def test_unacceptable_syn_ack_draws_a_rst_at_its_ack() -> None:
+    """SYN_ACK (bad_ack) acknowledges the ISS itself (SEG.ACK =< ISS); the
+    RST it draws must be <SEQ=SEG.ACK> (RFC 9293 §3.10.7.3), ends nothing,
+    and the right SYN_ACK after it repeats the peer's ISN."""
+    f = flow()
+    f.absorb(from_stack(SYN, 5000))
+    bad = f.build("SYN_ACK", "bad_ack")
+    assert (bad.seq, bad.ack) == (1000, 5000)
+    assert match_segment("RST", from_stack(RST, 5000), f).ok
+    wrong = match_segment("RST", from_stack(RST, 5001), f)
+    assert not wrong.ok and "expected the probe's ACK 5000" in wrong.detail
+    f.absorb(from_stack(RST, 5000))
+    assert not f.reset
+    good = f.build("SYN_ACK")
+    assert (good.seq, good.ack) == (1000, 5001)
+    assert not match_segment("RST", from_stack(RST, 5000), f).ok  # no longer answering an unacceptable ACK
+    with pytest.raises(SegmentError):
+        flow().build("SYN_ACK", "sideways")
+
+
+def test_in_window_syn_probes_only_a_synchronized_connection() -> None:
+    f = flow()
+    with pytest.raises(SegmentError):
+        f.build("SYN", "in_window")
+    f.build("SYN")
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    f.build("ACK")
+    probe = f.build("SYN", "in_window")
+    assert probe.flags == SYN and probe.seq == 1002 and f.snd_nxt == 1001  # in the window, not at RCV.NXT
+    assert match_segment("ACK", from_stack(ACK, 5001, 1001), f).ok  # the challenge ACK: <SEQ=SND.NXT><ACK=RCV.NXT>
+
+
+def test_duplicate_data_repeats_the_first_below_rcv_nxt() -> None:
+    f = flow()
+    with pytest.raises(SegmentError):
+        f.build("DATA", "duplicate")
+    f.build("SYN")
+    f.absorb(from_stack(SYN | ACK, 5000, 1001))
+    first = f.build("DATA")
+    again = f.build("DATA", "duplicate")
+    assert (again.seq, again.payload) == (first.seq, first.payload) and f.snd_nxt == first.seq + len(first.payload)

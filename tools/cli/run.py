@@ -39,6 +39,9 @@ ALL_STACKS = ("linux", "lwip")
 @click.option("--loopback", is_flag=True,
               help="Both endpoints are kernel sockets on lo (two-sided scenarios; the built-in suite is the generated "
                    "loopback suite); each run is checked against the composed model and the pair properties.")
+@click.option("--crowd", is_flag=True,
+              help="Linux: the scenarios with several connections (SYN flood with and without cookies, CLOSE_WAIT "
+                   "pile, TIME_WAIT reuse, ephemeral ports exhausted), states from sock_diag dumps of the namespace.")
 @click.option("--no-trace", is_flag=True,
               help="Linux: observe states by sampling (TCP_INFO, sock_diag) after every step instead of tracing every "
                    "change with sock:inet_sock_set_state.")
@@ -51,7 +54,7 @@ ALL_STACKS = ("linux", "lwip")
               help="Also write the results as JUnit XML (one testcase per scenario) for CI systems.")
 @one_line_errors
 def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool, jobs: int, stack_name: str,
-        spec_path: str | None, loopback: bool, no_trace: bool, list_only: bool, keyword: str | None,
+        spec_path: str | None, loopback: bool, crowd: bool, no_trace: bool, list_only: bool, keyword: str | None,
         junit_path: str | None) -> None:
     """Run conformance scenarios against a TCP stack.
 
@@ -66,9 +69,18 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     real stack and prints one matrix, transitions down, stacks across. With
     --loopback, A and B are both real sockets on lo in a private namespace,
     every state change is traced, and the whole run is checked against the
-    composed model. Exit status 0 iff no scenario failed, 2 for bad input or
-    a stack that is not installed, 130 when interrupted.
+    composed model. --crowd runs the scenarios with several connections
+    (their names as SUITE). Exit status 0 iff no scenario failed, 2 for bad
+    input or a stack that is not installed, 130 when interrupted.
     """
+    if crowd:
+        from tcpcheck.tools.cli.crowd import run_crowd_cli
+
+        if stack_name != "linux" or spec_path or loopback or keyword or junit_path or jobs > 1:
+            raise InputError("--crowd", "runs on Linux, serially; it does not take --stack, --spec, --loopback, -k, "
+                             "--junit-xml or -j")
+        run_crowd_cli(suite, as_json, pcap_dir, list_only)
+        return
     if loopback:
         from tcpcheck.tools.cli.loopback import run_loopback
 
@@ -102,7 +114,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         from tcpcheck.tools.runner.profile import profile_path
 
-        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions})
+        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions}, set(spec.signals))
         # Only Linux waits for a timer it cannot shorten (its fixed 60 s
         # TIME_WAIT); lwIP, like the model, fires its timers when asked.
         waits = needs_slow if stack_name == "linux" else (lambda s: False)
@@ -189,7 +201,7 @@ def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str
         check_output_dir(pcap_dir, "--pcap")
     docs = []
     for name in ALL_STACKS:
-        profile = load_profile(profile_path(name), {t.id for t in spec.transitions})
+        profile = load_profile(profile_path(name), {t.id for t in spec.transitions}, set(spec.signals))
         waits = needs_slow if name == "linux" else (lambda s: False)
         chosen = [s for s in scenarios if slow or not waits(s)]
         not_run = [s for s in scenarios if waits(s) and not slow]

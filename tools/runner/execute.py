@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from tcpcheck.tools.runner.harness import Conversation
 from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
-from tcpcheck.tools.runner.profile import Deviation, Profile
+from tcpcheck.tools.runner.profile import Deviation, Profile, told_text
 from tcpcheck.tools.runner.stack import CallError, Stack, path_text
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
@@ -124,6 +125,44 @@ def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, trans
                       time.perf_counter() - t0, "", transition)
 
 
+@cache
+def _signals() -> dict[str, tuple[str, str]]:
+    """Transition id -> (signal, the text the RFC tells the user), from the
+    embedded spec (the one the suites are generated from)."""
+    from tcpcheck.model.spec import load_spec
+
+    spec = load_spec()
+    return {t.id: (t.signal, spec.signals[t.signal].text) for t in spec.transitions if t.signal}
+
+
+def _told(conv: Conversation, profile: Profile, index: int, transition: str, sysctls: dict[str, str],
+          calls: tuple[str, ...], injects: tuple[str, ...]) -> tuple[StepResult, Deviation | None] | None:
+    """After a transition that signals the user (RFC 9293 §3.10), make the
+    socket call the profile maps that signal to and judge its answer: pass,
+    a deviation documented for this transition, or fail. None when the
+    transition signals nothing, the profile maps no such signal, or there is
+    no descriptor left to ask (an orphan after close(): nobody to tell)."""
+    signal, text = _signals().get(transition, ("", ""))
+    told = profile.signals.get(signal)
+    if told is None:
+        return None
+    t0 = time.perf_counter()
+    answer = conv.endpoint.told(told.call)
+    if answer is None:
+        return None
+    expected, observed = told_text(told.result), told_text(answer)
+    verdict, deviation = step_verdict(answer == told.result, expected, observed, profile, (transition,), sysctls,
+                                      calls, injects)
+    note = f"{told.call} says {answer}; the RFC tells the user '{text}', which {profile.name} says as {told.result}" \
+        f" ({told.reference})"
+    if deviation is not None:
+        note = f"{told.call} says {answer}; {deviation.id}: {deviation.reference}"
+    ok = verdict == "pass"
+    return StepResult(index, f"told {told.call}: {signal}", verdict, conv.observe().text(),
+                      "" if ok else expected, "" if ok else observed, note, time.perf_counter() - t0, "",
+                      transition), deviation
+
+
 def not_drivable(scenario: Scenario, profile: Profile) -> str:
     """Why the stack cannot be driven through ``scenario`` ('' when it can):
     it covers or walks through a transition its profile lists as not
@@ -199,6 +238,15 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
             elif verdict == "fail":
                 stopped = f"not run: step {index} failed"
+            elif taken[index - 1] and (index == len(scenario.steps) or taken[index] != taken[index - 1]):
+                # The transition is complete: what is the user told?
+                told = _told(conv, profile, index, taken[index - 1], in_force, calls, injects)
+                if told is not None:
+                    results.append(told[0])
+                    if told[1] is not None:
+                        deviations.append(told[1].id)  # the state is on the path: the steps go on
+                    elif told[0].verdict == "fail":
+                        stopped = f"not run: step {index} told the user something else"
     finally:
         packets = list(conv.packets)  # the pcap shows the scenario, not the teardown
         conv.close()

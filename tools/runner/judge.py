@@ -81,8 +81,9 @@ def _numbers(expected: str, packet: Packet, flow: PeerFlow) -> str:
     if expected == "RST_ACK" and packet.ack != acks_everything:
         return f"RST_ACK acknowledges {packet.ack}, the peer's next sequence number is {acks_everything}"
     if expected in ("RST", "RST_ACK"):
-        if flow.rcv_nxt is None:
-            # No connection: RFC 9293 §3.10.7.1, <SEQ=SEG.ACK> or <SEQ=0><ACK=SEG.SEQ+SEG.LEN>.
+        if flow.rcv_nxt is None or flow.unacceptable:
+            # No connection: RFC 9293 §3.10.7.1, <SEQ=SEG.ACK> or <SEQ=0><ACK=SEG.SEQ+SEG.LEN>;
+            # an unacceptable ACK in SYN_SENT: <SEQ=SEG.ACK><CTL=RST> (§3.10.7.3).
             if packet.seq != flow.last_probe_ack:
                 return f"RST at sequence {packet.seq}, expected the probe's ACK {flow.last_probe_ack}"
         elif packet.seq != flow.rcv_nxt:

@@ -7,6 +7,7 @@ once made, they are used from any thread like any descriptor.
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import struct
 from collections.abc import Callable
@@ -120,6 +121,36 @@ class LocalSide:
             pass
         except OSError as exc:
             self.last_error = errno.errorcode.get(exc.errno or 0, str(exc))
+
+    def told(self, call: str) -> str | None:
+        """What socket call ``call`` (``recv`` or ``connect``) tells the
+        application now, without blocking: an errno name (``ECONNRESET``),
+        ``EOF`` (recv returns 0: the peer's FIN), ``EAGAIN`` (nothing to
+        say yet) or ``connected``; None when there is no descriptor to ask
+        (after close() the connection is an orphan: nobody to tell).
+
+        A pending error is reported once, as the kernel does (sock_error()
+        clears it); data already queued is peeked at, never consumed, so a
+        later close() still sees it unread."""
+        conn = self.conn
+        if conn is None or conn.fileno() < 0:
+            return None
+        if call == "connect":
+            err = conn.connect_ex((self.peer_addr, self.rport))
+            return "connected" if err == errno.EISCONN else errno.errorcode.get(err, str(err))
+        try:
+            data = conn.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return "EAGAIN"
+        except OSError as exc:
+            return errno.errorcode.get(exc.errno or 0, str(exc))
+        if not data:
+            return "EOF"
+        # Data is queued ahead of what the call would say next: recv returns
+        # it first, then 0 if the peer's FIN came after it (POLLRDHUP).
+        poller = select.poll()
+        poller.register(conn, select.POLLRDHUP)
+        return "EOF" if any(ev & select.POLLRDHUP for _, ev in poller.poll(0)) else "EAGAIN"
 
     def _guard(self, action: Callable[[], object]) -> None:
         # ECONNRESET, EPIPE...: the call was made; what it says is a

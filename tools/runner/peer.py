@@ -31,6 +31,8 @@ NEW_INCARNATION = 0x00100000
 # with an ACK field that also lands in the new connection's window, as it
 # does when the ISNs collide: nothing in it then tells it from a new one.
 OLD_WINDOW = "old_window"
+IN_WINDOW = "in_window"
+DUPLICATE = "duplicate"  # a segment of this incarnation sent again (already acknowledged)
 OLD = "old"
 OLD_ACCEPTABLE = "old_acceptable"
 
@@ -65,6 +67,9 @@ class PeerFlow:
     previous: dict[str, Packet] = field(default_factory=dict)  # the same, of the incarnation before
     fin_acked: bool = False  # the peer has acknowledged the stack's FIN
     reset: bool = False  # an acceptable RST ended the connection (either way)
+    # The last segment injected carries an unacceptable ACK (SYN_ACK bad_ack in
+    # SYN_SENT): the RST it draws is <SEQ=SEG.ACK> (RFC 9293 §3.10.7.3) and ends nothing.
+    unacceptable: bool = False
     _seen: set[tuple[int, int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -79,6 +84,7 @@ class PeerFlow:
         if maker is None:
             raise SegmentError(f"the peer cannot send {name!r}")
         packet: Packet = maker(variant, payload)
+        self.unacceptable = (name, variant) == ("SYN_ACK", "bad_ack")
         self.last_probe_ack = packet.ack if packet.flags & ACK else 0
         if packet.flags & ACK and not packet.flags & RST and self.stack_fin_seq is not None \
                 and packet.ack == (self.stack_fin_seq + 1) & MASK32:
@@ -109,8 +115,15 @@ class PeerFlow:
             raise SegmentError(f"{name} acknowledges the stack's FIN, but the stack has sent none yet")
 
     def _syn_seq(self, variant: str = "") -> int:
+        if variant == IN_WINDOW:
+            # A SYN inside the stack's receive window of a synchronized
+            # connection, not at RCV.NXT: RFC 5961 §4 (RFC 9293 §3.10.7.4,
+            # fourth) answers with a challenge ACK. It changes nothing here.
+            if self.rcv_nxt is None or not self.syn_sent or self.fin_seq is not None or self.reset:
+                raise SegmentError("a SYN (in_window) probes a synchronized connection, and there is none")
+            return (self.snd_nxt + 1) & MASK32
         if variant not in ("", OLD_WINDOW):
-            raise SegmentError(f"unknown SYN variant {variant!r}; use {OLD_WINDOW}")
+            raise SegmentError(f"unknown SYN variant {variant!r}; use {OLD_WINDOW} or {IN_WINDOW}")
         over = self.fin_seq is not None or self.reset
         if variant and not (self.syn_sent and over):
             raise SegmentError(f"a SYN ({variant}) reopens a connection, but none has ended yet")
@@ -153,6 +166,13 @@ class PeerFlow:
         # Without a SYN from the stack this is a stray SYN,ACK (a probe of
         # a closed port, RFC 9293 §3.10.7.1); any ACK number will do.
         ack = self.stack_iss + 1 if self.stack_iss is not None else self._ack_all()
+        if variant == "bad_ack":
+            # SEG.ACK =< ISS: unacceptable in SYN_SENT (RFC 9293 §3.10.7.3, first)
+            if self.stack_iss is None:
+                raise SegmentError("a SYN_ACK (bad_ack) answers the stack's SYN, and it has sent none")
+            ack = self.stack_iss
+        elif variant:
+            raise SegmentError(f"unknown SYN_ACK variant {variant!r}; use bad_ack")
         return self._packet(SYN | ACK, self._syn_seq(), ack, options=mss_option())
 
     def _build_ack(self, variant: str, payload: bytes) -> Packet:
@@ -206,8 +226,15 @@ class PeerFlow:
     def _build_data(self, variant: str, payload: bytes) -> Packet:
         if variant in (OLD, OLD_ACCEPTABLE):
             return self._old("DATA", variant)
+        if variant == DUPLICATE:
+            # This incarnation's first DATA again, below RCV.NXT once the
+            # stack took it: not acceptable, answered with an ACK (RFC 9293 §3.10.7.4, first).
+            if "DATA" not in self.sent:
+                raise SegmentError("DATA (duplicate) repeats the peer's first DATA, but it sent none")
+            first = self.sent["DATA"]
+            return self._packet(PSH | ACK, first.seq, self._ack_all(), payload=first.payload)
         if variant:
-            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD} or {OLD_ACCEPTABLE}")
+            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD}, {OLD_ACCEPTABLE} or {DUPLICATE}")
         packet = self._packet(PSH | ACK, self.snd_nxt, self._ack_all(), payload=payload)
         self.snd_nxt = (self.snd_nxt + len(payload)) & MASK32
         self.sent.setdefault("DATA", packet)  # the first: it starts the old sequence space
@@ -226,7 +253,7 @@ class PeerFlow:
         if packet.seg_len > 0:
             self._seen.add((packet.flags, packet.seq, len(packet.payload)))
         if packet.flags & RST:
-            self.reset = True
+            self.reset = self.reset or not self.unacceptable
             return
         if packet.flags & SYN:
             self.stack_iss = packet.seq

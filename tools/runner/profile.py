@@ -15,6 +15,14 @@ runner checks the entry's ``instead`` (the state the stack must then be
 in) in place of the scenario's later steps, which follow the RFC path.
 What the runner cannot drive is a ``[[not_drivable]]`` entry, scoped by
 ``after_calls`` when it depends on the calls made, never a deviation.
+
+What the user is told: a ``[[signal]]`` entry maps a signal of the spec
+(``specs/tcp.toml``: reset, refused, closing, timeout) to what a socket
+call says on this stack (``recv`` raises ECONNRESET, returns 0: ``EOF``).
+After every transition that signals the user, the runner makes that call
+and compares; a different answer is a deviation only when an entry
+documents it for that transition (``expected = "told ECONNREFUSED"``,
+``observed = "told ECONNRESET"``), else a failure.
 """
 
 from __future__ import annotations
@@ -28,7 +36,15 @@ from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import read_toml
 from tcpcheck.tools.scenario import CALLS, SEGMENTS
 
-KINDS = ("differs", "extension", "note")
+KINDS = ("differs", "extension", "note", "told")
+# The socket calls that tell the user (``Endpoint.told``) and what they may say.
+TOLD_CALLS = ("recv", "connect")
+TOLD_RESULTS = ("EOF", "EAGAIN", "connected")
+
+
+def told_text(result: str) -> str:
+    """How a call's answer appears in profile entries: ``told ECONNRESET``."""
+    return f"told {result}"
 # What a loopback scenario must do before the call for an entry to apply.
 PROVOKE = {"unread_data": "the peer sends data this side does not read"}
 
@@ -39,7 +55,11 @@ class Deviation:
 
     id: str
     reference: str
-    kind: str = "differs"  # "extension": a non-RFC transition it takes; "note": no verdict
+    # "extension": a non-RFC transition it takes; "note": no verdict; "told":
+    # the transition is taken as the RFC says, but the user is told something
+    # else ("told ERRNO" expected and observed; the state and segments are
+    # unchanged, so the loopback generator still walks the transition)
+    kind: str = "differs"
     transition: str = ""
     expected: str = ""
     observed: str = ""
@@ -82,6 +102,17 @@ class NotDrivable:
 
 
 @dataclass(frozen=True)
+class Told:
+    """What one spec signal looks like through the stack's sockets API."""
+
+    signal: str  # a [[signal]] of the spec
+    call: str  # the socket call that tells it (TOLD_CALLS)
+    result: str  # an errno name, or one of TOLD_RESULTS
+    reference: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Profile:
     """A stack's documented deviations."""
 
@@ -91,6 +122,7 @@ class Profile:
     not_drivable: tuple[NotDrivable, ...] = ()
     path: str = ""
     options: dict[str, bool] = field(default_factory=dict)  # model options the stack matches
+    signals: dict[str, Told] = field(default_factory=dict)  # spec signal -> what the sockets API says
 
     def find(
         self,
@@ -105,7 +137,7 @@ class Profile:
         socket calls the scenario made before the step; ``injects``: the
         segments the peer sent before it)."""
         for d in self.deviations:
-            if d.kind != "differs" or d.expected != expected or d.observed != observed:
+            if d.kind not in ("differs", "told") or d.expected != expected or d.observed != observed:
                 continue
             if d.transition and d.transition not in transitions:
                 continue
@@ -135,12 +167,14 @@ def profile_path(name: str) -> Path:
     return Path(str(resources.files("tcpcheck.specs.profiles").joinpath(f"{name}.toml")))
 
 
-def load_profile(path: str | Path | None = None, known_transitions: set[str] | None = None) -> Profile:
+def load_profile(path: str | Path | None = None, known_transitions: set[str] | None = None,
+                 known_signals: set[str] | None = None) -> Profile:
     """Load and validate a profile (the shipped Linux one by default);
-    InputError names the file and entry on any problem."""
+    InputError names the file and entry on any problem (``known_signals``:
+    the spec's signals, which ``[[signal]]`` entries must name)."""
     p = Path(path) if path is not None else profile_path("linux")
     data, _ = read_toml(p)
-    _only(data, {"profile", "deviation", "not_drivable"}, str(p), "table")
+    _only(data, {"profile", "deviation", "not_drivable", "signal"}, str(p), "table")
     head = data.get("profile")
     if not isinstance(head, dict) or not isinstance(head.get("name"), str):
         raise InputError(str(p), "needs a [profile] table with 'name' and 'stack'")
@@ -163,8 +197,12 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         transition = row.get("transition", "")
         if known_transitions is not None and transition and transition not in known_transitions:
             raise InputError(where, f"unknown transition {transition!r} (ids are FROM--event-->TO)")
-        if kind == "differs" and not (row.get("expected") and row.get("observed")):
-            raise InputError(where, "a 'differs' entry needs 'expected' and 'observed'")
+        if kind in ("differs", "told") and not (row.get("expected") and row.get("observed")):
+            raise InputError(where, f"a '{kind}' entry needs 'expected' and 'observed'")
+        told = [row.get(k, "").startswith("told ") for k in ("expected", "observed")]
+        if kind == "told" and not all(told) or kind != "told" and any(told):
+            raise InputError(where, "what the user is told ('told ERRNO' in expected and observed) is a kind = "
+                                    "\"told\" entry, and only that")
         condition = row.get("condition", {})
         if not isinstance(condition, dict) or not all(isinstance(v, str | int) for v in condition.values()):
             raise InputError(where, "condition must be a table of sysctl = \"value\"")
@@ -217,7 +255,33 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
         raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")
     return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p),
-                   dict(options))
+                   dict(options), _signals(data, p, known_signals))
+
+
+def _signals(data: dict[str, Any], p: Path, known: set[str] | None) -> dict[str, Told]:
+    """The ``[[signal]]`` entries, validated."""
+    out: dict[str, Told] = {}
+    for i, row in enumerate(_table_rows(data, "signal", p)):
+        where = f"{p}: [[signal]] #{i + 1}"
+        _only(row, {"signal", "call", "result", "reference", "note"}, where)
+        for key in ("signal", "call", "result", "reference", "note"):
+            if not isinstance(row.get(key, ""), str):
+                raise InputError(where, f"'{key}' must be a string")
+        for key in ("signal", "call", "result", "reference"):
+            if not row.get(key):
+                raise InputError(where, f"missing '{key}'")
+        signal, call, result = row["signal"], row["call"], row["result"]
+        if known is not None and signal not in known:
+            raise InputError(where, f"unknown signal {signal!r}; the spec has {', '.join(sorted(known))}")
+        if signal in out:
+            raise InputError(where, f"signal {signal!r} is mapped twice")
+        if call not in TOLD_CALLS:
+            raise InputError(where, f"call {call!r}: use one of {', '.join(TOLD_CALLS)}")
+        if result not in TOLD_RESULTS and not (result.startswith("E") and result.isalnum() and result.isupper()):
+            raise InputError(where, f"result {result!r}: an errno name (ECONNRESET) or one of "
+                                    f"{', '.join(TOLD_RESULTS)}")
+        out[signal] = Told(signal, call, result, row["reference"], row.get("note", ""))
+    return out
 
 
 DEVIATION_FIELDS = frozenset({"id", "reference", "kind", "transition", "expected", "observed", "condition",

@@ -167,6 +167,14 @@ class Endpoint(ABC):
         states are then only sampled by ``observe``)."""
         return []
 
+    def told(self, call: str) -> str | None:
+        """What socket call ``call`` (``recv``, ``connect``) tells the
+        application now: an errno name, ``EOF``, ``EAGAIN`` or
+        ``connected``; None when the stack cannot say (no descriptor, or an
+        adapter without a sockets API). The runner compares it with the
+        profile's ``[[signal]]`` entries."""
+        return None
+
     def prepare_timer(self, timer: str) -> None:  # noqa: B027 (optional hook)
         """The scenario will let ``timer`` fire: shorten it if the stack can
         (called before the first step)."""
@@ -249,4 +257,5 @@ def _shipped_profile(name: str) -> Profile:
     from tcpcheck.model.spec import load_spec
     from tcpcheck.tools.runner.profile import load_profile, profile_path
 
-    return load_profile(profile_path(name), {t.id for t in load_spec().transitions})
+    spec = load_spec()
+    return load_profile(profile_path(name), {t.id for t in spec.transitions}, set(spec.signals))

@@ -61,6 +61,9 @@ OLD_INCARNATION = PASSIVE_OPEN + (_i("DATA"), _e("ACK"), _c("recv"), _c("close")
 REOPEN_IN_OLD_WINDOW = (_i("SYN", "old_window"), _e("SYN_ACK"), _s("SYN_RCVD"), _i("ACK"), _e("NONE"),
                         _s("ESTABLISHED"), _c("accept"))
 
+# The peer reopens the 4-tuple above the old sequence space (RFC 6191).
+REOPEN_ABOVE = (_i("SYN"), _e("SYN_ACK"), _s("SYN_RCVD"), _i("ACK"), _e("NONE"), _s("ESTABLISHED"), _c("accept"))
+
 EST = "ESTABLISHED"
 
 
@@ -69,9 +72,9 @@ def _scn(name: str, steps: tuple[Step, ...], transitions: tuple[str, ...] = (), 
     return Scenario(name, steps, transitions, rfc, description, dict(sysctls or {}), slow)
 
 
-def _rst_in(state: str, prefix: tuple[Step, ...]) -> Scenario:
-    return _scn(f"rst_in_{state.lower()}", prefix + (_i("RST"), _e("NONE"), _s("CLOSED")),
-                (f"{state}--RST-->CLOSED",), f"an acceptable RST (SEQ = RCV.NXT) in {state}")
+def _rst_in(state: str, prefix: tuple[Step, ...], suffix: str = "", how: str = "") -> Scenario:
+    return _scn(f"rst_in_{state.lower()}{suffix}", prefix + (_i("RST"), _e("NONE"), _s("CLOSED")),
+                (f"{state}--RST-->CLOSED",), f"an acceptable RST (SEQ = RCV.NXT) in {state}{how}")
 
 
 def _abort_in(state: str, prefix: tuple[Step, ...], sends: str) -> Scenario:
@@ -177,6 +180,9 @@ def _build() -> tuple[Scenario, ...]:
         _rst_in(EST, ACTIVE_OPEN),
         _rst_in("FIN_WAIT_1", FIN_WAIT_1),
         _rst_in("FIN_WAIT_2", FIN_WAIT_2),
+        # After shutdown_wr the application still holds the descriptor: it is told of the reset.
+        _rst_in("FIN_WAIT_1", FIN_WAIT_1_FD, "_told", ", the descriptor kept (the user is told)"),
+        _rst_in("FIN_WAIT_2", FIN_WAIT_2_FD, "_told", ", the descriptor kept (the user is told)"),
         _rst_in("CLOSE_WAIT", CLOSE_WAIT),
         _rst_in("CLOSING", CLOSING),
         _rst_in("LAST_ACK", LAST_ACK),
@@ -188,6 +194,44 @@ def _build() -> tuple[Scenario, ...]:
              "a RST outside the window is dropped silently", rfc=("RFC 9293 §3.10.7.4",)),
         _scn("rst_in_window_challenge_ack", ACTIVE_OPEN + (_i("RST", "in_window"), _e("ACK"), _s(EST)), (),
              "an in-window RST not at RCV.NXT gets a challenge ACK", rfc=("RFC 9293 §3.10.7.4", "RFC 5961 §3.2")),
+        # Sequence-aware segments (issue 15, item 4).
+        _scn("syn_in_window_challenge_ack", ACTIVE_OPEN + (_i("SYN", "in_window"), _e("ACK"), _s(EST)), (),
+             "a SYN inside the window of an established connection gets a challenge ACK, nothing is reset",
+             rfc=("RFC 9293 §3.10.7.4 (fourth, check the SYN bit)", "RFC 5961 §4.2")),
+        _scn("syn_in_window_challenge_ack_passive", PASSIVE_OPEN + (_i("SYN", "in_window"), _e("ACK"), _s(EST)), (),
+             "the same after a passive open (the peer's own ISN is below the window)",
+             rfc=("RFC 9293 §3.10.7.4 (fourth, check the SYN bit)", "RFC 5961 §4.2")),
+        _scn("syn_sent_unacceptable_ack",
+             (_c("connect"), _e("SYN"), _s("SYN_SENT"), _i("SYN_ACK", "bad_ack"), _e("RST"), _s("SYN_SENT"),
+              _i("SYN_ACK"), _e("ACK"), _s(EST)), (),
+             "a SYN,ACK whose ACK does not cover our SYN (SEG.ACK =< ISS) is answered with <SEQ=SEG.ACK><CTL=RST> "
+             "and SYN_SENT goes on; the right SYN,ACK then opens the connection",
+             rfc=("RFC 9293 §3.10.7.3 (first, check the ACK bit)",)),
+        _scn("data_after_close_fin_wait_1", FIN_WAIT_1 + (_i("DATA"), _e("RST"), _s("CLOSED")), (),
+             "new data after close() (nobody can read it) is answered with RST, the connection is gone",
+             rfc=("RFC 1122 §4.2.2.13 (SHOULD send a RST to show that data was lost)", "RFC 2525 §2.17")),
+        _scn("data_after_close_fin_wait_2", FIN_WAIT_2 + (_i("DATA"), _e("RST"), _s("CLOSED")), (),
+             "the same in FIN_WAIT_2 (Linux: the orphan's timewait socket, sub-state FIN_WAIT2)",
+             rfc=("RFC 1122 §4.2.2.13", "RFC 2525 §2.17")),
+        _scn("data_after_shutdown_is_delivered", FIN_WAIT_2_FD + (_i("DATA"), _e("ACK"), _c("recv"), _s("FIN_WAIT_2")),
+             (), "after shutdown_wr the application still reads: data in FIN_WAIT_2 is acknowledged and delivered",
+             rfc=("RFC 9293 §3.10.7.4 (seventh, process the segment text: FIN-WAIT-2)",)),
+        _scn("duplicate_data_in_established",
+             ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _i("DATA", "duplicate"), _e("ACK"), _c("recv"), _s(EST)), (),
+             "data already acknowledged, sent again: below RCV.NXT, answered with an ACK of RCV.NXT",
+             rfc=("RFC 9293 §3.10.7.4 (first, check sequence number: not acceptable, send an ACK)",)),
+        _scn("duplicate_data_in_time_wait",
+             PASSIVE_OPEN + (_i("DATA"), _e("ACK"), _c("recv"), _c("close"), _e("FIN"), _s("FIN_WAIT_1"),
+                             _i("FIN_ACK_OF_FIN"), _e("ACK"), _s("TIME_WAIT"), _i("DATA", "duplicate"), _e("ACK"),
+                             _s("TIME_WAIT")), (),
+             "an old duplicate of the connection's data reaches TIME_WAIT: acknowledged, TIME_WAIT stays",
+             rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)", "RFC 9293 §3.6.1")),
+        _scn("old_segments_below_a_new_window",
+             OLD_INCARNATION + REOPEN_ABOVE + (_i("DATA", "old"), _e("ACK"), _i("FIN", "old"), _e("ACK"), _s(EST)),
+             (), "the 4-tuple reopened above the old sequence space (tcp_max_tw_buckets=0: no TIME_WAIT): the old "
+             "incarnation's DATA and FIN fall below the new window, each is answered with an ACK and ignored",
+             {"tcp_max_tw_buckets": "0"}, rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)",
+                                              "RFC 1122 §4.2.2.13", "RFC 6191 §2")),
         _abort_in(EST, ACTIVE_OPEN, "RST"),
         _abort_in("FIN_WAIT_1", FIN_WAIT_1_FD, "RST"),
         _abort_in("FIN_WAIT_2", FIN_WAIT_2_FD, "RST"),

@@ -154,10 +154,15 @@ class LinuxStack(Stack):
         """Marked slow, or waits for Linux's fixed 60 s TIME_WAIT."""
         return scenario.slow or super().needs_wait(scenario)
 
+    def next_number(self) -> int:
+        """A number not handed out before in this namespace (it picks fresh
+        ports, so nothing an earlier scenario left, e.g. TIME_WAIT, is met)."""
+        self._count += 1
+        return self._count
+
     def endpoint(self, settings: Mapping[str, str] | None = None) -> LinuxEndpoint:
         """A fresh flow on new ports, with ``settings`` (sysctls) set for its duration."""
-        self._count += 1
-        n = self._count % _PORTS
+        n = self.next_number() % _PORTS
         return LinuxEndpoint(self, FIRST_PORT + n, PEER_FIRST_PORT + n, dict(settings or {}))
 
     def close(self) -> None:
@@ -212,6 +217,10 @@ class LinuxEndpoint(Endpoint):
             self.local.send(arg.encode() if arg else DEFAULT_PAYLOAD)
         else:
             getattr(self.local, op)()
+
+    def told(self, call: str) -> str | None:
+        """What ``call`` tells the application on the connection's descriptor."""
+        return self.local.told(call)
 
     def deliver(self, packet: Packet) -> None:
         """Write the packet into the TUN (Linux answers before this returns)."""

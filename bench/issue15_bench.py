@@ -1,0 +1,121 @@
+"""Issue 15 benchmark: what checking the user's signals costs, the
+multi-connection scenarios' times, and verdict stability, serial and -j 2.
+Needs root (private network namespaces with a TUN device).
+
+    python bench/issue15_bench.py [--runs 20]
+
+Side by side in one run: every event-driven scenario of the built-in suite
+with the shipped profile (told checks after every signalling transition)
+and with the same profile stripped of its [[signal]] entries (no told
+checks), interleaved run by run in one namespace, so the ratio is the told
+checks' own cost. Then the whole non-slow suite's wall time, serial and
+-j 2; the crowd scenarios' medians; and verdict changes over --runs repeats
+serial (one namespace) and -j 2 (fresh workers). Run it on an older
+checkout to compare (the parts that need this issue's code say "n/a").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+from tcpcheck.tools.runner.batch import run_scenarios
+from tcpcheck.tools.runner.execute import execute
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.netns import kernel_release, unavailable_reason
+from tcpcheck.tools.runner.profile import load_profile
+from tcpcheck.tools.runner.suite import default_suite
+from tcpcheck.tools.scenario import Elapse
+
+
+def _median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="repeats for medians and verdict stability")
+    args = parser.parse_args()
+    reason = unavailable_reason()
+    if reason:
+        print(f"issue15_bench: {reason}", file=sys.stderr)
+        return 2
+    profile = load_profile()
+    silent = dataclasses.replace(profile, signals={}) if hasattr(profile, "signals") else None
+    suite = [s for s in default_suite() if not s.slow]
+    events = [s for s in suite if not any(isinstance(st, Elapse) for st in s.steps)]
+    verdicts: dict[str, set[str]] = defaultdict(set)
+    told_times: dict[str, list[float]] = defaultdict(list)
+    bare_times: dict[str, list[float]] = defaultdict(list)
+
+    # 1. Event-driven scenarios, --runs times in one namespace; with and without told checks, interleaved.
+    with Harness() as harness:
+        for _ in range(args.runs):
+            for scenario in events:
+                r = execute(harness, scenario, profile)
+                told_times[r.scenario].append(r.seconds)
+                verdicts[r.scenario].add(r.verdict)
+                if silent is not None:
+                    bare_times[scenario.name].append(execute(harness, scenario, silent).seconds)
+    serial_changes = sum(len(v) - 1 for v in verdicts.values())
+
+    # 2. The whole non-slow suite (timer scenarios too), serial and -j 2, fresh namespaces.
+    walls = []
+    for jobs in (1, 2):
+        start = time.perf_counter()
+        run_scenarios(suite, profile, jobs=jobs)
+        walls.append(time.perf_counter() - start)
+
+    # 3. Verdict stability under -j 2: the event-driven scenarios, --runs times, in fresh workers.
+    parallel: dict[str, set[str]] = defaultdict(set)
+    _, results = run_scenarios(events * args.runs, profile, jobs=2)
+    for r in results:
+        parallel[r.scenario].add(r.verdict)
+    parallel_changes = sum(len(v) - 1 for v in parallel.values()) + sum(
+        1 for name, v in parallel.items() if v != verdicts[name])
+
+    # 4. The crowd scenarios (several connections), --runs times in one namespace.
+    crowd_line = "n/a (no tools/runner/crowd.py)"
+    try:
+        from tcpcheck.tools.runner.crowd import CROWD, run_crowd
+    except ImportError:
+        CROWD = ()  # noqa: N806 (the older checkout has none)
+    if CROWD:
+        crowd_times: dict[str, list[float]] = defaultdict(list)
+        crowd_verdicts: dict[str, set[str]] = defaultdict(set)
+        with Harness(trace=False) as stack:
+            for _ in range(args.runs):
+                for c in CROWD:
+                    r = run_crowd(stack, c)
+                    crowd_times[c.name].append(r.seconds)
+                    crowd_verdicts[c.name].add(r.verdict)
+        crowd_line = ", ".join(f"{n} {_median_ms(t):.1f} ms" for n, t in crowd_times.items()) + \
+            f"; verdicts {sorted(set().union(*crowd_verdicts.values()))}, " \
+            f"changes {sum(len(v) - 1 for v in crowd_verdicts.values())}"
+
+    medians = [_median_ms(t) for t in told_times.values()]
+    print(f"kernel {kernel_release()}; {len(suite)} non-slow scenarios ({len(events)} event-driven); {args.runs} runs")
+    print(f"median per event-driven scenario  : {statistics.median(medians):.3f} ms (the shipped profile)")
+    if silent is not None:
+        signalled = [n for n, t in told_times.items() if n in bare_times]
+        ratio = sum(_median_ms(told_times[n]) for n in signalled) / sum(_median_ms(bare_times[n]) for n in signalled)
+        bare = statistics.median(_median_ms(t) for t in bare_times.values())
+        print(f"  without told checks, same run   : {bare:.3f} ms; sum of medians with/without: {ratio:.3f}x")
+    else:
+        print("  told checks                     : n/a (this checkout's profiles have no [[signal]])")
+    print(f"whole non-slow suite, wall time   : {walls[0]:.3f} s serial, {walls[1]:.3f} s with -j 2")
+    print(f"verdict changes over {args.runs} runs     : {serial_changes} serial (one namespace), "
+          f"{parallel_changes} with -j 2 (fresh workers, against the serial verdicts)")
+    print(f"crowd scenarios, median           : {crowd_line}")
+    print(f"peak memory (ru_maxrss)           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB "
+          f"this process, {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f} MiB largest worker")
+    return 0 if serial_changes == 0 and parallel_changes == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""What the user is told (issue 15, item 3): after every transition that
+signals the user (RFC 9293 §3.10: reset, refused, closing, timeout), the
+runner makes the socket call the Linux profile maps the signal to and
+judges its errno or return value; a wrong expectation fails the step."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tcpcheck.model.errors import InputError
+from tcpcheck.model.spec import load_spec
+from tcpcheck.tools.runner.execute import ScenarioResult, StepResult, execute
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.profile import Profile, Told, load_profile, profile_path
+from tcpcheck.tools.runner.suite import default_suite
+
+SUITE = {s.name: s for s in default_suite()}
+
+
+@pytest.fixture(scope="module")
+def profile() -> Profile:
+    spec = load_spec()
+    return load_profile(known_transitions={t.id for t in spec.transitions}, known_signals=set(spec.signals))
+
+
+def _told(result: ScenarioResult) -> list[StepResult]:
+    return [s for s in result.steps if s.step.startswith("told ")]
+
+
+def _mapped(profile: Profile, signal: str, result: str) -> Profile:
+    told = dataclasses.replace(profile.signals[signal], result=result)
+    return dataclasses.replace(profile, signals={**profile.signals, signal: told})
+
+
+def _without(profile: Profile, ident: str) -> Profile:
+    return dataclasses.replace(profile, deviations=tuple(d for d in profile.deviations if d.id != ident))
+
+
+def test_every_spec_signal_is_mapped(profile: Profile) -> None:
+    assert set(profile.signals) == set(load_spec().signals)
+    assert all(isinstance(t, Told) and t.reference for t in profile.signals.values())
+
+
+@pytest.mark.parametrize(("name", "call", "answer"), [
+    ("rst_in_established", "recv", "ECONNRESET"),
+    ("rst_in_fin_wait_1_told", "recv", "ECONNRESET"),
+    ("rst_in_fin_wait_2_told", "recv", "ECONNRESET"),
+    ("passive_close", "recv", "EOF"),
+    ("close_wait_fin_again", "recv", "EOF"),
+    ("no_time_wait_old_segments_accepted", "recv", "EOF"),  # EOF behind queued data, nothing consumed
+])
+def test_the_user_is_told_as_the_profile_says(name: str, call: str, answer: str, tcp_harness: Harness,
+                                              profile: Profile) -> None:
+    result = execute(tcp_harness, SUITE[name], profile)
+    told = _told(result)
+    assert result.verdict == "pass" and told, result.to_json()
+    assert all(s.verdict == "pass" and s.note.startswith(f"{call} says {answer};") for s in told)
+
+
+def test_a_wrong_errno_expectation_fails_the_step(tcp_harness: Harness, profile: Profile) -> None:
+    """The same scenario with reset mapped to ECONNABORTED: the told step
+    fails, says what recv said, and the steps after it are not run."""
+    result = execute(tcp_harness, SUITE["rst_in_established"], _mapped(profile, "reset", "ECONNABORTED"))
+    assert result.verdict == "fail"
+    failed = [s for s in result.steps if s.verdict == "fail"]
+    assert [(s.step, s.expected, s.observed) for s in failed] == \
+        [("told recv: reset", "told ECONNABORTED", "told ECONNRESET")]
+    wrong_eof = execute(tcp_harness, SUITE["passive_close"], _mapped(profile, "closing", "EAGAIN"))
+    assert wrong_eof.verdict == "fail"
+    assert [s.observed for s in wrong_eof.steps if s.verdict == "fail"] == ["told EOF"]
+    assert wrong_eof.steps[-1].verdict == "skipped"  # CLOSE_WAIT--close-->LAST_ACK... not run after it
+
+
+@pytest.mark.parametrize(("name", "ident", "answer"), [
+    ("simultaneous_open_rst", "simultaneous_open_rst_told_reset", "ECONNRESET"),
+    ("syn_sent_rst_acceptable", "syn_sent_rst_told_refused", "ECONNREFUSED"),
+    ("rst_in_close_wait", "close_wait_rst_told_eof", "EOF"),
+])
+def test_what_linux_tells_differently_is_a_documented_deviation(name: str, ident: str, answer: str,
+                                                                tcp_harness: Harness, profile: Profile) -> None:
+    """ECONNRESET for 'connection refused' in a simultaneous open (and the
+    two others): a deviation with its reference while the entry holds, a
+    failure without it or when its precondition does not hold."""
+    documented = execute(tcp_harness, SUITE[name], profile)
+    assert documented.verdict == "deviation" and documented.deviations == [ident]
+    told = [s for s in _told(documented) if s.verdict != "pass"]  # rst_in_close_wait is told 'closing' first
+    assert [(s.verdict, s.observed) for s in told] == [("deviation", f"told {answer}")]
+    assert told[0].note.startswith(f"{told[0].step.split()[1].rstrip(':')} says {answer}; {ident}: RFC 9293")
+    assert execute(tcp_harness, SUITE[name], _without(profile, ident)).verdict == "fail"
+
+
+def test_a_told_deviation_out_of_its_scope_fails(tcp_harness: Harness, profile: Profile) -> None:
+    entries = tuple(dataclasses.replace(d, after_calls=("listen",)) if d.id == "simultaneous_open_rst_told_reset"
+                    else d for d in profile.deviations)
+    result = execute(tcp_harness, SUITE["simultaneous_open_rst"], dataclasses.replace(profile, deviations=entries))
+    assert result.verdict == "fail"
+
+
+def test_an_orphan_tells_nobody(tcp_harness: Harness, profile: Profile) -> None:
+    """After close() the reset in FIN_WAIT_1 has no user to tell: nothing is asked."""
+    result = execute(tcp_harness, SUITE["rst_in_fin_wait_1"], profile)
+    assert result.verdict == "pass" and not _told(result)
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('signal = "hangup"\ncall = "recv"\nresult = "EOF"\nreference = "x"', "unknown signal 'hangup'"),
+    ('signal = "reset"\ncall = "send"\nresult = "EPIPE"\nreference = "x"', "call 'send': use one of recv, connect"),
+    ('signal = "reset"\ncall = "recv"\nresult = "reset!"\nreference = "x"', "result 'reset!'"),
+    ('signal = "reset"\ncall = "recv"\nresult = "ECONNRESET"', "missing 'reference'"),
+    ('signal = "reset"\ncall = "recv"\nresult = "ECONNRESET"\nreference = "x"\nerrno = 1', "unknown field 'errno'"),
+])
+def test_bad_signal_entries_are_one_located_error(row: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[signal]]\n{row}\n')
+    with pytest.raises(InputError) as err:
+        load_profile(path, known_signals=set(load_spec().signals))
+    assert message in str(err.value) and "[[signal]] #1" in str(err.value)
+
+
+def test_the_shipped_profile_loads_with_its_signals() -> None:
+    spec = load_spec()
+    shipped = load_profile(profile_path("linux"), {t.id for t in spec.transitions}, set(spec.signals))
+    assert shipped.signals["refused"].call == "connect" and shipped.signals["closing"].result == "EOF"
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('kind = "told"\nexpected = "FIN"\nobserved = "told EOF"', "is a kind = \"told\" entry, and only that"),
+    ('expected = "told ECONNRESET"\nobserved = "told EOF"', "is a kind = \"told\" entry, and only that"),
+])
+def test_told_entries_are_their_own_kind(row: str, message: str, tmp_path: Path) -> None:
+    """A 'told' entry changes no state or segment, so the loopback generator
+    keeps walking its transition; mixing it with a 'differs' one is refused."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[deviation]]\nid = "x"\nreference = "r"\n{row}\n')
+    with pytest.raises(InputError) as err:
+        load_profile(path)
+    assert message in str(err.value)
