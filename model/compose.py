@@ -450,12 +450,12 @@ class Vocabulary:
 
 
 def _check_property_options(spec: Spec, properties: Sequence[Any]) -> None:
-    """A property's ``unless`` and ``expect_with`` must name options of the
+    """A property's ``unless``, ``only`` and ``expect_with`` must name options of the
     model (its faults, or the spec's options): a misspelt one would
     silently never apply."""
     known_options = set(ModelOptions().as_dict(spec)) - {"bound"}
     for p in properties:
-        named = [*getattr(p, "unless", ()), *(o for o, _, _ in getattr(p, "expect_with", ()))]
+        named = [*getattr(p, "unless", ()), *getattr(p, "only", ()), *(o for o, _, _ in getattr(p, "expect_with", ()))]
         for option in named:
             if option not in known_options:
                 known = ", ".join(sorted(known_options))

@@ -19,6 +19,7 @@ from tcpcheck.model import gcl
 from tcpcheck.model.errors import SearchLimit
 from tcpcheck.model.properties import Property
 from tcpcheck.model.results import Verdict, trace
+from tcpcheck.model.temporal import forbidden_steps
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -120,6 +121,7 @@ class StateSpace:
     edges: list[tuple[int, int, int]]  # (source, target, command)
     seconds: float
     _preds: list[list[int]] | None = field(default=None, repr=False)
+    _sources: list[list[int]] | None = field(default=None, repr=False)
 
     @property
     def transitions(self) -> int:
@@ -133,6 +135,16 @@ class StateSpace:
                 preds[dst].append(src)
             self._preds = preds
         return self._preds
+
+    def sources(self) -> list[list[int]]:
+        """Per command, the states where it is enabled, in BFS order; built once."""
+        if self._sources is None:
+            sources: list[list[int]] = [[] for _ in self.system.commands]
+            for src, _, cmd in self.edges:
+                if not sources[cmd] or sources[cmd][-1] != src:
+                    sources[cmd].append(src)
+            self._sources = sources
+        return self._sources
 
     def graph(self) -> nx.DiGraph:
         """The reachable space as a networkx DiGraph (nodes are state numbers;
@@ -230,6 +242,44 @@ def deadlock_note(space: StateSpace, index: int) -> str:
     return head
 
 
+def _first_enabled(space: StateSpace, steps: list[gcl.Expr]) -> int | None:
+    """The first state (in BFS order) where some command is enabled whose
+    condition in ``steps`` holds: where ``not X.can(c)`` is first violated
+    (``temporal.forbidden_steps``). Reads the recorded edges: a command is
+    enabled in a state exactly when the state has an edge by it."""
+    sources = space.sources()
+    best: int | None = None
+    for cmd, condition in enumerate(steps):
+        where = sources[cmd]
+        if condition == gcl.FALSE or not where or (best is not None and where[0] >= best):
+            continue
+        if condition == gcl.TRUE:
+            best = where[0]
+            continue
+        holds = _predicate(condition)
+        for src in where:
+            if best is not None and src >= best:
+                break
+            if holds(space.states[src]):
+                best = src
+                break
+    return best
+
+
+# Compiled step conditions, shared by the checks of a family of systems (the
+# mutants of a spec share most of theirs); cleared when full.
+_PREDICATES: dict[gcl.Expr, Callable[[tuple[int, ...]], bool]] = {}
+
+
+def _predicate(expr: gcl.Expr) -> Callable[[tuple[int, ...]], bool]:
+    fn = _PREDICATES.get(expr)
+    if fn is None:
+        if len(_PREDICATES) > 50_000:
+            _PREDICATES.clear()
+        fn = _PREDICATES[expr] = compile_predicate(expr)
+    return fn
+
+
 def check(space: StateSpace, prop: Property) -> Verdict:
     """Decide one property on an explored state space."""
     t0 = time.perf_counter()
@@ -238,7 +288,7 @@ def check(space: StateSpace, prop: Property) -> Verdict:
     if skipped:
         return Verdict(
             prop.name, prop.kind, prop.expected(system.options), "skipped", "explicit",
-            note=f"does not apply with {skipped} on",
+            note=f"does not apply with {skipped}",
         )
     verdict = Verdict(
         prop.name,
@@ -249,6 +299,18 @@ def check(space: StateSpace, prop: Property) -> Verdict:
         method="exhaustive BFS",
         extra={"states": len(space.states)},
     )
+    if prop.kind == "invariant":
+        forbidden = [forbidden_steps(system, prop.tree, aliases) for _, aliases in prop.roles()]
+        if all(f is not None for f in forbidden):
+            for (label, _), steps in zip(prop.roles(), forbidden, strict=True):
+                assert steps is not None
+                first = _first_enabled(space, steps)
+                if first is not None:
+                    verdict.verdict, verdict.instance = "violated", label
+                    verdict.counterexample = trace(system, *space.path_to(first))
+                    break
+            verdict.seconds = time.perf_counter() - t0
+            return verdict
     for label, expr, source in prop.instances_from(system):
         expr = gcl.simplify(expr)
         pred = compile_predicate(expr)

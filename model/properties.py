@@ -69,6 +69,7 @@ class Property:
     # ("note3", False, "holds"): with option note3 off, expect "holds" instead
     expect_with: tuple[tuple[str, bool, str], ...] = ()
     model: str = "untimed"  # the composition it is stated over: untimed (model/compose.py) or timed
+    only: tuple[str, ...] = ()  # model options that must be on for the property to apply
 
     def expected(self, options: dict[str, object]) -> str:
         """The verdict expected under these model options (``expect_with``
@@ -122,10 +123,14 @@ class Property:
         return out
 
     def skipped_by(self, options: dict[str, object]) -> str | None:
-        """The option that makes this property not apply, if any."""
+        """Why this property does not apply under ``options`` ("rfc1337 on",
+        "implementation off"), or None when it does."""
         for name in self.unless:
             if options.get(name):
-                return name
+                return f"{name} on"
+        for name in self.only:
+            if not options.get(name):
+                return f"{name} off"
         return None
 
 
@@ -314,8 +319,8 @@ def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, 
 def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
     out: list[Property] = []
     names: set[str] = set()
-    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "description", "from", "rfc",
-               "model"}
+    allowed = {"name", "kind", "expr", "expect", "expect_with", "each", "unless", "only", "description", "from",
+               "rfc", "model"}
     for i, row in enumerate(rows):
         fail = _row_failer(p, text, "property", i, row, allowed)
         for key in ("name", "kind", "expr", "expect", "rfc"):
@@ -339,11 +344,14 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
         each = row.get("each", False)
         if not isinstance(each, bool):
             raise fail("each", "must be true or false")
-        unless = row.get("unless", [])
-        if isinstance(unless, str):
-            unless = [unless]
-        if not isinstance(unless, list) or not all(isinstance(u, str) and NAME.match(u) for u in unless):
-            raise fail("unless", "must be an option name or a list of them")
+        named: dict[str, list[str]] = {}
+        for key in ("unless", "only"):
+            value = row.get(key, [])
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(u, str) and NAME.match(u) for u in value):
+                raise fail(key, "must be an option name or a list of them")
+            named[key] = value
         if not isinstance(row.get("description", ""), str):
             raise fail("description", "must be a string")
         expect_with = []
@@ -384,7 +392,8 @@ def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:
                 tree=tree,
                 expect=row["expect"],
                 each=each,
-                unless=tuple(unless),
+                unless=tuple(named["unless"]),
+                only=tuple(named["only"]),
                 description=str(row.get("description", "")),
                 path=str(p),
                 line=line,

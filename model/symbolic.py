@@ -865,7 +865,7 @@ class Checker:
         skipped = prop.skipped_by(system.options)
         if skipped:
             return Verdict(prop.name, prop.kind, prop.expected(system.options), "skipped", ENGINE,
-                           note=f"does not apply with {skipped} on")
+                           note=f"does not apply with {skipped}")
         if prop.kind == "recoverable":
             from tcpcheck.model.explicit import check as explicit_check
 

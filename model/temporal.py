@@ -40,6 +40,7 @@ from tcpcheck.model.expr import (
     ExprError,
     Node,
     Typed,
+    Unary,
     render,
     typecheck,
 )
@@ -144,19 +145,57 @@ def _fixed_by(guard: gcl.Expr) -> dict[int, gcl.Expr]:
     return out
 
 
+# Step values per command, shared by every system with the same vocabulary
+# and endpoints: a mutant's system differs from the spec's in a few of
+# several hundred commands, and each monitor's snapshot has its base's
+# commands, so most are looked up rather than worked out again. Bounded:
+# cleared when full. Commands with the same key share one dict, whose
+# identity ``_on_step`` uses.
+_STEP_MEMO: dict[tuple[Any, ...], dict[int, gcl.Expr]] = {}
+_STEP_MEMO_MAX = 200_000
+# Residuals of step conditions (``_on_step``), by condition, then by the
+# values the condition reads.
+_RESIDUALS: dict[gcl.Expr, tuple[dict[tuple[gcl.Expr | None, ...], gcl.Expr],
+                                  dict[int, tuple[dict[int, gcl.Expr], gcl.Expr]]]] = {}
+
+
+def _scope_key(system: gcl.System) -> tuple[Any, ...]:
+    """What ``_step_values`` reads of a system besides the command."""
+    key = system.cache.get("temporal.scope")
+    if key is None:
+        v = system.vocabulary
+        key = system.cache["temporal.scope"] = (
+            tuple(v.wires.items()), v.signals, v.events,  # in order: a segment is its index
+            tuple(sorted((actor, f["state"]) for actor, f in system.endpoints.items())),
+        )
+    return key
+
+
 def _steps(system: gcl.System) -> list[dict[int, gcl.Expr]]:
     """Per command: its step values and the variables its guard pins (computed once per system)."""
     steps = system.cache.get("temporal.steps")
     if steps is None:
+        if len(_STEP_MEMO) > _STEP_MEMO_MAX:
+            _STEP_MEMO.clear()
+            _RESIDUALS.clear()
+        scope = _scope_key(system)
         steps = []
         for c in system.commands:
             if c.action.actor not in system.endpoints:
                 steps.append({})  # the network's steps: loss and duplication
                 continue
+            # all that the step values read of the command: its action, the
+            # update of its actor's state and what its guard pins (not the
+            # whole guard: comparing guards would cost what the memo saves)
             fixed = _fixed_by(c.guard)
-            values = {v: fixed.get(e.var, e) if isinstance(e, gcl.Ref) else e
-                      for v, e in _step_values(system, c).items()}  # `to` of a step that keeps the state
-            steps.append({**fixed, **values})
+            state_var = system.endpoints[c.action.actor]["state"]
+            key = (scope, c.action, dict(c.updates).get(state_var), tuple(sorted(fixed.items())))
+            memo = _STEP_MEMO.get(key)
+            if memo is None:
+                values = {v: fixed.get(e.var, e) if isinstance(e, gcl.Ref) else e
+                          for v, e in _step_values(system, c).items()}  # `to` of a step that keeps the state
+                memo = _STEP_MEMO[key] = {**fixed, **values}
+            steps.append(memo)
         system.cache["temporal.steps"] = steps
     return steps
 
@@ -169,16 +208,24 @@ def _on_step(system: gcl.System, condition: gcl.Expr, actor: str) -> list[gcl.Ex
     most differ only in where their segments sit in the channels.
     """
     reads = sorted(gcl.free_vars(condition))
-    residual: dict[tuple[gcl.Expr | None, ...], gcl.Expr] = {}
+    residual, by_step = _RESIDUALS.setdefault(condition, ({}, {}))
     out: list[gcl.Expr] = []
     for c, values in zip(system.commands, _steps(system), strict=True):
         if c.action.actor != actor:
             out.append(gcl.FALSE)
             continue
-        key = tuple(values.get(v) for v in reads)
-        if key not in residual:
-            residual[key] = gcl.partial(condition, {v: e for v, e in zip(reads, key, strict=True) if e is not None})
-        out.append(residual[key])
+        # step dicts are shared through _STEP_MEMO, so a dict's identity
+        # names a command's step values; the entry keeps the dict alive so
+        # that its id cannot be reused for another
+        hit = by_step.get(id(values))
+        if hit is None:
+            key = tuple(values.get(v) for v in reads)
+            folded = residual.get(key)
+            if folded is None:
+                folded = residual[key] = gcl.partial(
+                    condition, {v: e for v, e in zip(reads, key, strict=True) if e is not None})
+            hit = by_step[id(values)] = (values, folded)
+        out.append(hit[1])
     return out
 
 
@@ -227,6 +274,32 @@ class _Extension:
                 tree.pos,
             )
         return gcl.Ref(var), "bool"
+
+
+def forbidden_steps(system: gcl.System, tree: Node, aliases: dict[str, str]) -> list[gcl.Expr] | None:
+    """For an invariant ``not X.can(c)``: per command, the condition on the
+    state before it under which taking it satisfies ``c`` (FALSE for the
+    commands that never do); None for any other expression.
+
+    The invariant is violated exactly where a command with a condition
+    other than FALSE is enabled and its condition holds, so an engine that
+    recorded every enabled command (an explored state space's edges) can
+    decide it from those without evaluating the disjunction of every guard
+    in every state.
+    """
+    if not (isinstance(tree, Unary) and tree.op == "not" and isinstance(tree.arg, Call)
+            and tree.arg.func.endswith(".can") and len(tree.arg.args) == 1):
+        return None
+    env = property_env(system, aliases)
+    ext = _Extension(system)
+    try:
+        actor = ext.actor(tree.arg, env)
+        if actor not in system.endpoints:
+            return None
+        condition = ext.step_condition(tree.arg, env)
+    except ExprError:
+        return None  # the typechecker of the whole expression says what is wrong, with the file and line
+    return _on_step(system, condition, actor)
 
 
 def violating_steps(system: gcl.System, tree: Node, aliases: dict[str, str], trace: Sequence[Any]) -> list[str]:
@@ -376,4 +449,4 @@ def add_monitors(system: gcl.System, properties: Sequence[Any]) -> gcl.System:
     return builder.system()
 
 
-__all__ = ["NONE", "add_monitors", "property_env", "violating_steps"]
+__all__ = ["NONE", "add_monitors", "forbidden_steps", "property_env", "violating_steps"]

@@ -109,6 +109,7 @@ def render(pf: PropertyFile, results: Mapping[str, tuple[int, Mapping[str, Any]]
     for name, p in props.items():
         each = ", for each endpoint" if p.each else ""
         skipped = f" (not with {', '.join(p.unless)})" if p.unless else ""
+        skipped += f" (only with {', '.join(p.only)})" if p.only else ""
         lines.append(f"| `{name}` | {p.kind}{each} | {p.expect}{skipped} | {_cell(p.rfc)} | {_cell(p.description)} |")
     return "\n".join(lines) + "\n"
 

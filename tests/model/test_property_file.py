@@ -38,6 +38,7 @@ def load(tmp_path: Path, text: str) -> str:
         (PROP + '[[configuration]]\nname = "c"\nbound = 9\n', "an integer from 1 to 6"),
         (PROP + '[[configuration]]\nname = "c"\nbound = 2\noptions = { note3 = "yes" }\n', "true or false"),
         (PROP + '[[confguration]]\nname = "c"\n', "unknown top-level table 'confguration'"),
+        (PROP.replace('expect = "holds"', 'expect = "holds"\nonly = 3'), "'only'"),
     ],
 )
 def test_bad_tables_are_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
@@ -49,3 +50,21 @@ def test_embedded_file_loads_with_its_three_configurations() -> None:
     assert [c.name for c in pf.configurations] == ["default", "loss", "implementation"]
     assert pf.configuration("implementation").flags() == "-k 2 --loss --option implementation=on"
     assert "[[requirement]]" in EMBEDDED and "[[configuration]]" in EMBEDDED
+
+
+def test_only_names_an_option_and_limits_where_a_property_applies(tmp_path: Path) -> None:
+    from tcpcheck.model import ModelOptions, build_system, load_spec
+    from tcpcheck.model.explicit import check, explore
+
+    spec = load_spec()
+    path = tmp_path / "p.toml"
+    path.write_text(PROP.replace('expect = "holds"', 'expect = "holds"\nonly = ["implementation"]\neach = true')
+                    .replace('expr = "true"', 'expr = "self.state != TIME_WAIT"'))
+    (prop,) = load_property_file(path).properties
+    off = check(explore(build_system(spec, ModelOptions(bound=1), [prop])), prop)
+    assert (off.verdict, off.note) == ("skipped", "does not apply with implementation off")
+    on = check(explore(build_system(spec, ModelOptions(bound=1, spec_options={"implementation": True}), [prop])), prop)
+    assert on.verdict == "violated"  # it applies, and TIME_WAIT is reachable
+    path.write_text(PROP.replace('expect = "holds"', 'expect = "holds"\nonly = ["implementaton"]'))
+    with pytest.raises(InputError, match="unknown option 'implementaton'"):
+        build_system(spec, ModelOptions(bound=1), load_property_file(path).properties)

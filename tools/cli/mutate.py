@@ -33,8 +33,9 @@ OPERATORS = ("retarget", "remove", "drop_send", "change_send", "add_send")
 @click.option("--no-properties", is_flag=True, help="Measure the suites only (skip the property checks).")
 @click.option("--configurations", "tier", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
               help="Where properties are checked: quick (Linux profile, default, loss with K=1, implementation "
-                   "with loss and K=1) or full (also reordering with K=2, rfc1337, duplication and loss with K=2; "
-                   "several times slower).")
+                   "with loss and K=1, and reordering with K=2 for the mutants of a transition that fires in "
+                   "none of those) or full (reordering with K=2 for every mutant, rfc1337, duplication and loss "
+                   "with K=2; several times slower).")
 @click.option("--every-scenario", is_flag=True,
               help="Run every scenario against every mutant, not only those that fire the mutated transition.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default=True,

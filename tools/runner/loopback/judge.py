@@ -473,7 +473,7 @@ def check_properties(model: PairModel, check: ModelCheck, properties: list[Prope
         # what happened, not what could have.
         about_steps = ".can(" in prop.expr
         if skipped or prop.kind == "recoverable" or about_steps:
-            why = (f"does not apply with {skipped} on" if skipped else "AG EF: not decided by one run"
+            why = (f"does not apply with {skipped}" if skipped else "AG EF: not decided by one run"
                    if prop.kind == "recoverable" else "about the steps the model allows: not decided by one run")
             out.append(PropertyCheck(prop.name, prop.kind, prop.expect, 0, "skipped", why))
             continue
