@@ -376,11 +376,16 @@ def step_from_json(data: dict[str, str]) -> Step:
 
 
 @cache
-def scenario_schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files (``tools/scenario.schema.json``)."""
-    text = resources.files("tcpcheck.tools").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+def bundled_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped beside this module (``tools/NAME``)."""
+    text = resources.files("tcpcheck.tools").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files (``tools/scenario.schema.json``)."""
+    return bundled_schema(SCHEMA_FILE)
 
 
 def validate_suite(data: Any, where: str) -> None:
