@@ -65,6 +65,13 @@ CALLS, SEGMENTS, TIMERS, STATES = _vocabulary()
 
 
 SIDES = ("A", "B")
+# The deliberately odd packets an inject step may ask for, per segment (the
+# runner's peer, tools/runner/peer.py, builds each; docs/time_wait.md):
+# a SYN reusing the old incarnation's ISN, an old FIN or DATA replayed (with
+# its old ACK field, or one acceptable now), a RST outside or inside the
+# window but not at RCV.NXT, a RST+ACK acknowledging the wrong number.
+VARIANTS = {"SYN": ("old_window",), "FIN": ("old", "old_acceptable"), "DATA": ("old", "old_acceptable"),
+            "RST": ("out_of_window", "in_window"), "RST_ACK": ("out_of_window", "in_window", "bad_ack")}
 
 
 def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
@@ -103,6 +110,10 @@ class Inject:
     def __post_init__(self) -> None:
         if self.segment not in SEGMENTS:
             raise ValueError(f"field 'segment': unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)}")
+        allowed = VARIANTS.get(self.segment, ())
+        if self.variant and self.variant not in allowed:
+            raise ValueError(f"field 'variant': {self.variant!r} is not a variant of {self.segment}; "
+                             + (f"use one of {', '.join(allowed)}" if allowed else f"{self.segment} has none"))
 
     def text(self) -> str:
         return f"inject {self.segment}" + (f" ({self.variant})" if self.variant else "")
