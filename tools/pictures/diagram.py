@@ -340,21 +340,50 @@ def render(dot_text: str, fmt: str) -> bytes:
 
     if fmt == "dot":
         return dot_text.encode()
-    laid = json.loads(_graphviz(dot_text, "json"))
-    return _graphviz(fixed_dot(laid, place(laid)), fmt, "-n2", layout="neato")
+    laid_out = _graphviz(dot_text, "json")
+    try:
+        laid = json.loads(laid_out)
+        fixed = fixed_dot(laid, place(laid))
+    except (ValueError, LookupError, TypeError, AttributeError):  # not Graphviz's JSON: a broken or foreign dot
+        raise InputError("dot", "Graphviz's JSON layout is not what Graphviz writes; nothing was written "
+                                "(is the 'dot' on PATH Graphviz?)") from None
+    return _graphviz(fixed, fmt, "-n2", layout="neato")
+
+
+GRAPHVIZ_SECONDS = 60  # one layout of the 11-state figure takes well under a second
 
 
 def _graphviz(dot_text: str, fmt: str, *extra: str, layout: str = "dot") -> bytes:
+    """Graphviz's output, or one InputError: not installed, cannot run, killed,
+    failed, silent, or slower than GRAPHVIZ_SECONDS (then it is killed)."""
+    import signal
+
     args = [dot_executable(), f"-K{layout}", f"-T{fmt}", *extra]
     if fmt == "png":
         args.append("-Gdpi=110")
-    proc = subprocess.run(args, input=dot_text.encode(), capture_output=True, timeout=60, check=False)
+    try:
+        proc = subprocess.run(args, input=dot_text.encode(), capture_output=True, timeout=GRAPHVIZ_SECONDS,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise InputError("dot", f"Graphviz took more than {GRAPHVIZ_SECONDS} s and was stopped; nothing was "
+                                "written (try --format dot to get the graph without a layout)") from None
+    except OSError as exc:
+        raise InputError("dot", f"cannot run Graphviz ({args[0]}): {exc.strerror or exc}; "
+                                "reinstall it with: apt-get install graphviz") from None
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise InputError("dot", f"Graphviz was killed by {name}; nothing was written")
     if proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip()
         if "not recognized" in message:  # a Graphviz built without this output (e.g. no cairo for pdf)
             raise InputError("--format", f"this Graphviz cannot write {fmt}; use svg or dot "
                                          "(apt-get install graphviz brings the cairo outputs png and pdf)")
         raise InputError("dot", f"Graphviz failed: {message.splitlines()[0] if message else proc.returncode}")
+    if not proc.stdout:
+        raise InputError("dot", f"Graphviz wrote no {fmt} output; nothing was written")
     return proc.stdout
 
 
