@@ -59,9 +59,10 @@ FIGURE_ROWS: tuple[tuple[str, ...], ...] = tuple(tuple(c for c in row if c) for 
 _ENDING_ROW = 3  # ESTABLISHED's row and everything below it
 _CLOSED_END = "CLOSED_END"
 
+RESULTS_SCHEMA = "results.schema.json"  # tools/: the run --json format that report and diagram --coverage read
+
 # Verdicts of a run, worst first: an edge covered by several scenarios
 # shows the worst verdict any of them gave it.
-RESULTS_SCHEMA = "results.schema.json"  # tools/: the run --json format that report and diagram --coverage read
 VERDICT_ORDER = ("fail", "deviation", "pass", "not run", "not drivable", "not covered")
 VERDICT_COLOURS = {
     "fail": "#c62828",
