@@ -66,12 +66,14 @@ CALLS, SEGMENTS, TIMERS, STATES = _vocabulary()
 
 SIDES = ("A", "B")
 # The deliberately odd packets an inject step may ask for, per segment (the
-# runner's peer, tools/runner/peer.py, builds each; docs/time_wait.md):
-# a SYN reusing the old incarnation's ISN, an old FIN or DATA replayed (with
-# its old ACK field, or one acceptable now), a RST outside or inside the
-# window but not at RCV.NXT, a RST+ACK acknowledging the wrong number.
-VARIANTS = {"SYN": ("old_window",), "FIN": ("old", "old_acceptable"), "DATA": ("old", "old_acceptable"),
-            "RST": ("out_of_window", "in_window"), "RST_ACK": ("out_of_window", "in_window", "bad_ack")}
+# runner's peer, tools/runner/peer.py, builds each and refuses any other;
+# tests/runner check every one the default suite uses): a SYN reusing the
+# old incarnation's ISN or inside the window, a SYN+ACK acknowledging the
+# wrong number, an old FIN or DATA replayed, DATA sent again, a RST outside
+# or inside the window, a RST+ACK acknowledging the wrong number.
+VARIANTS = {"SYN": ("old_window", "in_window"), "SYN_ACK": ("bad_ack",), "FIN": ("old", "old_acceptable"),
+            "DATA": ("old", "old_acceptable", "duplicate"), "RST": ("out_of_window", "in_window"),
+            "RST_ACK": ("out_of_window", "in_window", "bad_ack")}
 
 
 def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
