@@ -170,10 +170,27 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+# Bounds that keep every later pass (typing, both engines, Promela, Python)
+# far from Python's recursion limit and from C's int: nesting of brackets,
+# 'not' and functions while parsing, depth of the finished tree (a chain of
+# 'and' or '+' is as deep as it is long), and the largest integer (Promela's
+# int is 32 bits).
+MAX_NESTING = 32
+MAX_DEPTH = 200
+MAX_NUMBER = 2**31 - 1
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.toks = _tokens(text)
         self.i = 0
+        self.nesting = 0
+
+    def nest(self, pos: int) -> None:
+        """One level deeper (a bracket, 'not', a function); refused past MAX_NESTING."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExprError(f"nested more than {MAX_NESTING} deep; split the property", pos)
 
     def peek(self) -> tuple[str, str, int]:
         return self.toks[self.i]
@@ -228,7 +245,10 @@ class _Parser:
     def negation(self) -> Node:
         if self.at("not"):
             pos = self.take()[2]
-            return Unary(pos, "not", self.negation())
+            self.nest(pos)
+            inner = self.negation()
+            self.nesting -= 1
+            return Unary(pos, "not", inner)
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -259,6 +279,9 @@ class _Parser:
         kind, value, pos = self.peek()
         if kind == "num":
             self.take()
+            if len(value) > 10 or int(value) > MAX_NUMBER:
+                raise ExprError(f"number {value[:20]}{'...' if len(value) > 20 else ''} is larger than {MAX_NUMBER}",
+                                pos)
             return Number(pos, int(value))
         if kind == "name":
             self.take()
@@ -266,9 +289,10 @@ class _Parser:
                 return self.call(value, pos)
             return Name(pos, value)
         if self.at("("):
-            self.take()
+            self.nest(self.take()[2])
             inner = self.expr()
             self.take(")")
+            self.nesting -= 1
             return inner
         found = value or "end of expression"
         raise ExprError(f"expected a name, number or '(', found {found!r}", pos)
@@ -279,9 +303,10 @@ class _Parser:
         if not (func in FUNCTIONS or dot and owner in OWNERS and name in STEP_FUNCTIONS):
             known = ", ".join([*FUNCTIONS, *(f"X.{f}" for f in STEP_FUNCTIONS)])
             raise ExprError(f"unknown function {func!r}; the functions are {known} (X one of A, B, self, peer)", pos)
-        self.take("(")
+        self.nest(self.take("(")[2])
         args = [self.expr()]
         self.take(")")
+        self.nesting -= 1
         return Call(pos, func, tuple(args))
 
 
@@ -292,6 +317,12 @@ def parse(text: str) -> Node:
     kind, value, pos = p.peek()
     if kind != "end":
         raise ExprError(f"unexpected {value!r} after a complete expression", pos)
+    todo = [(tree, 1)]  # iteratively: a recursive walk is what the bound protects
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise ExprError(f"more than {MAX_DEPTH} operators deep; split the property", node.pos)
+        todo.extend((child, depth + 1) for child in node.children())
     return tree
 
 

@@ -312,7 +312,9 @@ def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, 
         options = row.get("options", {})
         if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
             raise fail("options", "must be a table of spec options set to true or false")
-        out.append(Configuration(name, str(row.get("description", "")), bound, options=dict(options), **faults))
+        if not isinstance(row.get("description", ""), str):
+            raise fail("description", "must be a string")
+        out.append(Configuration(name, row.get("description", ""), bound, options=dict(options), **faults))
     return tuple(out)
 
 

@@ -14,6 +14,9 @@ from tcpcheck.model.errors import InputError, locate, where
 PATHS = ("client", "server", "simultaneous", "error", "implementation")
 EVENT_KINDS = ("call", "rcv", "timer")
 FLAGS = ("SYN", "ACK", "FIN", "RST")
+# The socket calls a call event may name (``socket = [...]``): the ones the
+# runner and the emitters can make (abort is SO_LINGER 0 + close).
+SOCKET_CALLS = ("listen", "connect", "send", "close", "shutdown_wr", "abort")
 ACKS = ("none", "syn", "fin", "history")
 # Names of states, events, segments, signals and options reach generated
 # code (Promela, Python, packetdrill), file names and pictures: identifiers
@@ -352,6 +355,10 @@ def load_spec(path: str | Path | None = None) -> Spec:
                 raise r.fail("event", i, "matches", "seq must be 'checked' (the default) or 'any'")
             any_seq = match.get("seq") == "any"
         socket = tuple(r.get("event", i, row, "socket", list, []))
+        for call in socket:
+            if call not in SOCKET_CALLS:
+                raise r.fail("event", i, "socket",
+                             f"unknown socket call {str(call)[:40]!r}; use: {', '.join(SOCKET_CALLS)}")
         events[name] = Event(name, kind, flags, acks, socket, r.get("event", i, row, "meaning", str, ""),
                              r.get("event", i, row, "rfc_call", str, ""), any_seq)
 

@@ -74,7 +74,7 @@ from tcpcheck.model.compose import (
     wire_for,
 )
 from tcpcheck.model.errors import InputError, locate, where
-from tcpcheck.model.spec import Spec, Transition, read_toml
+from tcpcheck.model.spec import NAME, Spec, Transition, read_toml
 
 # Ghost history of the timed model, beside the untimed model's.
 TIMED_HISTORY = ("accepted_old", "reset")
@@ -145,18 +145,34 @@ def load_timed(spec: Spec, path: str | Path | None = None) -> TimedSpec:
                 return number
         return None
 
-    time = data.get("time", {})
-    if not isinstance(time, dict):
-        raise InputError(str(p), "[time] must be a table")
+    def table(name: str, allowed: set[str] | tuple[str, ...]) -> dict[str, Any]:
+        """``[name]`` (absent: empty), a table with no key outside ``allowed``."""
+        *head, last = name.split(".")
+        value: Any = data
+        for step in (*head, last):
+            value = value.get(step, {}) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            raise InputError(str(p), f"[{name}] must be a table")
+        for key in value:
+            if key not in allowed:
+                raise InputError(where(str(p), line_of(key)), f"[{name}]: unknown field {str(key)[:40]!r}; "
+                                 f"allowed: {', '.join(sorted(allowed))}")
+        return value
+
+    limits = (("msl", 1, None), ("rto", 1, None), ("incarnations", 1, None), ("losses", 0, None),
+              ("bound", 1, MAX_BOUND))
+    time = table("time", tuple(k for k, _, _ in limits))
     values: dict[str, int] = {}
-    for key, low in (("msl", 1), ("rto", 1), ("incarnations", 1), ("losses", 0), ("bound", 1)):
+    for key, low, high in limits:
         v = time.get(key)
-        if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise InputError(where(str(p), line_of(key)), f"[time] {key} must be an integer >= {low}, not {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < low or (high is not None and v > high):
+            what = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise InputError(where(str(p), line_of(key)), f"[time] {key} must be an integer {what}, not {v!r}")
         values[key] = v
     roles: dict[str, tuple[str, ...]] = {}
-    raw_roles = data.get("roles", {})
+    raw_roles = table("roles", ENDPOINTS)
     for ep in ENDPOINTS:
+        table(f"roles.{ep}", ("calls",))
         calls = raw_roles.get(ep, {}).get("calls") if isinstance(raw_roles.get(ep), dict) else None
         if not isinstance(calls, list) or not all(isinstance(c, str) for c in calls):
             raise InputError(str(p), f"[roles.{ep}] needs calls = [...], the user calls {ep} makes")
@@ -167,7 +183,7 @@ def load_timed(spec: Spec, path: str | Path | None = None) -> TimedSpec:
                                  f"[roles.{ep}] calls: {c!r} is not a call event of the spec; use: "
                                  + ", ".join(calls_known))
         roles[ep] = tuple(calls)
-    conn = data.get("connection", {})
+    conn = table("connection", ("none", "exact"))
     lists: dict[str, tuple[str, ...]] = {}
     for key, what in (("none", "that hold no connection"), ("exact", "that accept only an ACK of their SYN")):
         states = conn.get(key, []) if isinstance(conn, dict) else None
@@ -195,6 +211,10 @@ def load_timed(spec: Spec, path: str | Path | None = None) -> TimedSpec:
         for key in ("name", "drives", "duration"):
             if not isinstance(row.get(key), str):
                 raise fail(key if key in row else None, f"needs a string field '{key}'")
+        if not NAME.match(row["name"]):
+            raise fail("name", "a timer's name is an identifier: letters, digits and '_', at most 64")
+        if not isinstance(row.get("rfc", ""), str):
+            raise fail("rfc", "must be a string")
         drives = row["drives"]
         if drives != RETRANSMIT and (drives not in spec.events or spec.events[drives].kind != "timer"):
             timer_events = sorted(e.name for e in spec.events.values() if e.kind == "timer")
@@ -208,7 +228,7 @@ def load_timed(spec: Spec, path: str | Path | None = None) -> TimedSpec:
             raise fail("restarted_by", "must list events of the spec")
         if any(t.name == row["name"] for t in timers):
             raise fail("name", f"timer {row['name']!r} is declared twice")
-        timers.append(Timer(row["name"], drives, duration, tuple(restarted), str(row.get("rfc", ""))))
+        timers.append(Timer(row["name"], drives, duration, tuple(restarted), row.get("rfc", "")))
     spec_options = data.get("options", {})
     if not isinstance(spec_options, dict) or not all(
             k in spec.options and isinstance(v, bool) for k, v in spec_options.items()):

@@ -36,6 +36,16 @@ def safe_name(name: str, suffix: str = "") -> str:
     return base + suffix
 
 
+def url_path(path: str) -> str:
+    """A relative file path as an ASCII URL path for an ``href``: each
+    component percent-encoded from its bytes, so a file name that is not
+    UTF-8 (which Python holds as lone surrogates, which no UTF-8 page can
+    carry) still links to its file."""
+    from urllib.parse import quote
+
+    return quote(os.fsencode(path), safe="/")
+
+
 def _mode() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -79,7 +89,12 @@ def write_file(path: str | Path, data: bytes | str) -> Path:
     _check_folder(target.parent if str(target.parent) else Path("."), str(target.parent))
     if target.is_dir() and not target.is_symlink():
         raise InputError(str(path), "is a folder; pass a file name")
-    tmp = _temp_beside(target, data.encode() if isinstance(data, str) else data)
+    try:
+        raw = data.encode() if isinstance(data, str) else data
+    except UnicodeEncodeError:  # a lone surrogate: a name that is not UTF-8 reached text unescaped
+        raise InputError(str(path), "the output would hold a file name that is not UTF-8; rename the file "
+                                    "(nothing was written)") from None
+    tmp = _temp_beside(target, raw)
     try:
         os.replace(tmp, target)
     except OSError as exc:

@@ -65,6 +65,15 @@ CALLS, SEGMENTS, TIMERS, STATES = _vocabulary()
 
 
 SIDES = ("A", "B")
+# The deliberately odd packets an inject step may ask for, per segment (the
+# runner's peer, tools/runner/peer.py, builds each and refuses any other;
+# tests/runner check every one the default suite uses): a SYN reusing the
+# old incarnation's ISN or inside the window, a SYN+ACK acknowledging the
+# wrong number, an old FIN or DATA replayed, DATA sent again, a RST outside
+# or inside the window, a RST+ACK acknowledging the wrong number.
+VARIANTS = {"SYN": ("old_window", "in_window"), "SYN_ACK": ("bad_ack",), "FIN": ("old", "old_acceptable"),
+            "DATA": ("old", "old_acceptable", "duplicate"), "RST": ("out_of_window", "in_window"),
+            "RST_ACK": ("out_of_window", "in_window", "bad_ack")}
 
 
 def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
@@ -103,6 +112,10 @@ class Inject:
     def __post_init__(self) -> None:
         if self.segment not in SEGMENTS:
             raise ValueError(f"field 'segment': unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)}")
+        allowed = VARIANTS.get(self.segment, ())
+        if self.variant and self.variant not in allowed:
+            raise ValueError(f"field 'variant': {self.variant!r} is not a variant of {self.segment}; "
+                             + (f"use one of {', '.join(allowed)}" if allowed else f"{self.segment} has none"))
 
     def text(self) -> str:
         return f"inject {self.segment}" + (f" ({self.variant})" if self.variant else "")
@@ -376,11 +389,16 @@ def step_from_json(data: dict[str, str]) -> Step:
 
 
 @cache
-def scenario_schema() -> dict[str, Any]:
-    """The JSON Schema of scenario files (``tools/scenario.schema.json``)."""
-    text = resources.files("tcpcheck.tools").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+def bundled_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped beside this module (``tools/NAME``)."""
+    text = resources.files("tcpcheck.tools").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files (``tools/scenario.schema.json``)."""
+    return bundled_schema(SCHEMA_FILE)
 
 
 def validate_suite(data: Any, where: str) -> None:

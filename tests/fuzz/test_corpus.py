@@ -36,6 +36,16 @@ def _spec(old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
+def _props(expr: str) -> str:
+    """A properties file of one property, with ``expr``."""
+    return (f'[[property]]\nname = "p"\nrfc = "RFC 9293 §3.5"\nkind = "invariant"\nexpect = "holds"\n'
+            f"expr = {json.dumps(expr)}\n")
+
+
+def _export(s: Path, o: Path) -> list[str]:
+    return ["export", "--promela", str(o), "--properties", str(s), "--bound", "1"]
+
+
 def _report(s: Path, o: Path) -> list[str]:
     return ["report", str(s), "-o", str(o)]
 
@@ -59,6 +69,13 @@ CORPUS = {
     "instead.sends is a boolean": ("profile.toml", _profile(instead={"to": "CLOSED", "sends": True}), _generate),
     "initial is a list": ("spec.toml", _spec('initial = "CLOSED"', 'initial = ["CLOSED"]'), _diagram),
     "sends holds a table": ("spec.toml", _spec('sends = ["SYN"]', "sends = [{}]"), _diagram),
+    # The expression language recursed once per bracket, 'not', function and chained operator
+    # (RecursionError within the 4000-character limit) and passed any integer to Promela's int.
+    "expr nested in brackets": ("props.toml", _props("(" * 400 + "A.state == CLOSED" + ")" * 400), _export),
+    "expr nested in not": ("props.toml", _props("not " * 300 + "A.state == CLOSED"), _export),
+    "expr nested in once": ("props.toml", _props("once(" * 200 + "A.state == CLOSED" + ")" * 200), _export),
+    "expr chain of 700 sums": ("props.toml", _props(" + ".join(["1"] * 700) + " == 1"), _export),
+    "expr huge number": ("props.toml", _props("A.state == CLOSED or 1" + "0" * 400 + " == 1"), _export),
     "unknown table named with a newline": ("spec.toml", '"a\\nb" = 1\n' + default_spec_path().read_text(), _diagram),
 }
 
@@ -66,4 +83,12 @@ CORPUS = {
 @pytest.mark.parametrize("case", sorted(CORPUS))
 def test_corpus(case: str, tmp_path: Path) -> None:
     name, content, args = CORPUS[case]
-    run_cli(tmp_path / "work", name, content, args)
+    result = run_cli(tmp_path / "work", name, content, args)
+    if case.startswith("expr"):
+        assert result.exit_code == 2, result.output
+
+
+def test_the_expr_cases_differ_from_a_valid_file_only_in_the_expression(tmp_path: Path) -> None:
+    expr = "(" * 20 + "not " * 5 + "A.state == CLOSED or " + " + ".join(["1"] * 150) + " == 2147483647" + ")" * 20
+    result = run_cli(tmp_path / "work", "props.toml", _props(expr), _export)
+    assert result.exit_code == 0, result.output

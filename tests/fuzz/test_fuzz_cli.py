@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,9 +33,9 @@ def _listing(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def run_cli(work: Path, name: str, content: str, args: Callable[[Path, Path], list[str]]) -> None:
+def run_cli(work: Path, name: str, content: str, args: Callable[[Path, Path], list[str]]) -> Result:
     """Write ``content`` as ``name`` in a fresh folder and run the command on it;
-    check the invariants of the module's docstring."""
+    check the invariants of the module's docstring; the command's result."""
     for old in work.iterdir() if work.exists() else ():
         if old.is_dir():
             import shutil
@@ -66,6 +66,7 @@ def run_cli(work: Path, name: str, content: str, args: Callable[[Path, Path], li
         assert lines[0].startswith("tcpcheck: "), lines[0]
     extra = {p for p in _listing(work) - before if not (p == "out" or p.startswith("out/"))}
     assert not extra, f"wrote outside the output path: {extra}"
+    return result
 
 
 def _spec_args(source: Path, out: Path) -> list[str]:

@@ -58,6 +58,16 @@ def test_hostile_text_stays_inside_promela_comments(tmp_path: Path) -> None:
         done = subprocess.run(["spin", "-a", "-o2", "m.pml"], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
         assert MARK not in _code_outside_comments((tmp_path / "pan.c").read_text())
+        if shutil.which("gcc"):  # and the C compiler: pan builds, and nothing of the payload is in it
+            built = subprocess.run(["gcc", "-O0", "-w", "-DSAFETY", "-o", "pan", "pan.c"], cwd=tmp_path,
+                                   capture_output=True, text=True, timeout=300)
+            assert built.returncode == 0, built.stderr[-2000:]
+            assert MARK.encode() not in (tmp_path / "pan").read_bytes()
+            # Running it searches the model (the first reachability "violation" ends it) and nothing else.
+            ran = subprocess.run(["./pan", "-m100"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert "State-vector" in ran.stdout, ran.stdout[-2000:] + ran.stderr[-2000:]
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["a*", "m.pml", "m.pml.trail", "pan", "pan.b",
+                                                                  "pan.c", "pan.h", "pan.m", "pan.p", "pan.t"]
 
 
 def test_hostile_text_stays_inside_generated_docstrings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,10 @@ from tests.pictures.samples import sample_run
 PAYLOAD = "x\"'><script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\"><svg onload=window.pwned=3>"
 
 _SAFE_KEYS = {"seconds", "index"}  # numbers: the page formats them as numbers
+# Names from a closed set (tools/results.schema.json enums, and transition ids
+# the report checks against the spec): a hostile one is refused with exit 2,
+# as test_hostile_names_are_refused checks; every other string reaches the page.
+_NAME_KEYS = {"verdict", "transitions", "transition", "kind", "expect", "mode"}
 
 
 def _hostile(value: Any, key: str = "") -> Any:
@@ -36,7 +40,7 @@ def _hostile(value: Any, key: str = "") -> Any:
         return [_hostile(v, key) for v in value]
     if isinstance(value, dict):
         free_keys = key in ("sysctls",)
-        return {(k + PAYLOAD if free_keys else k): (v if k in _SAFE_KEYS else _hostile(v, k))
+        return {(k + PAYLOAD if free_keys else k): (v if k in _SAFE_KEYS | _NAME_KEYS else _hostile(v, k))
                 for k, v in value.items()}
     return value
 
@@ -66,6 +70,22 @@ def hostile_run() -> dict[str, Any]:
         for step, original in zip(r["steps"], clean["steps"], strict=True):
             step["step"] = original["step"] + PAYLOAD if " " in original["step"] else original["step"]
     return data
+
+
+@pytest.mark.parametrize("where", ["verdict", "transition", "step-verdict"])
+def test_hostile_names_are_refused(where: str, tmp_path: Path) -> None:
+    data = sample_run()
+    if where == "verdict":
+        data["results"][0]["verdict"] += PAYLOAD
+    elif where == "transition":
+        data["results"][0]["transitions"][0] += PAYLOAD
+    else:
+        data["results"][0]["steps"][0]["verdict"] += PAYLOAD
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["report", str(run), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "r.html").exists()
 
 
 @pytest.fixture

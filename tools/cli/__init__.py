@@ -23,11 +23,23 @@ from tcpcheck.tools.cli.run import run
 from tcpcheck.tools.cli.verify import verify
 
 
+def _names_in_bytes_print() -> None:
+    """A file name that is not UTF-8 arrives as lone surrogates (PEP 383);
+    echoing it ("wrote NAME") on a strict UTF-8 terminal raised
+    UnicodeEncodeError after the work was done. Print such names as the
+    bytes they came as."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8":
+            reconfigure(errors="surrogateescape")
+
+
 class _Group(click.Group):
     """A group whose usage errors are one line, like every other bad input."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        _names_in_bytes_print()
         try:
             return super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:

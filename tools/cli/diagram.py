@@ -68,7 +68,7 @@ def diagram(
     spec = load_spec(spec_path)
     coverage = {}
     if coverage_path:
-        coverage = coverage_from_results(load_results(coverage_path), coverage_path)
+        coverage = coverage_from_results(load_results(coverage_path, spec), coverage_path)
     dot_text = to_dot(spec, DiagramOptions(highlight=highlight, path=parse_walk(walk), coverage=coverage))
     data = render(dot_text, fmt)
     if output:

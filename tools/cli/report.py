@@ -35,7 +35,7 @@ def report(results: tuple[str, ...], output: str, pcap_dir: str | None, spec_pat
     from tcpcheck.tools.pictures.diagram import load_runs, write_atomic
 
     spec = load_spec(spec_path)
-    runs = [run for path in results for run in load_runs(path)]
+    runs = [run for path in results for run in load_runs(path, spec)]
     out = Path(output)
     pcaps = Path(pcap_dir) if pcap_dir else None
     source = ", ".join(results)

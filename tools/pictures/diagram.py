@@ -59,6 +59,8 @@ FIGURE_ROWS: tuple[tuple[str, ...], ...] = tuple(tuple(c for c in row if c) for 
 _ENDING_ROW = 3  # ESTABLISHED's row and everything below it
 _CLOSED_END = "CLOSED_END"
 
+RESULTS_SCHEMA = "results.schema.json"  # tools/: the run --json format that report and diagram --coverage read
+
 # Verdicts of a run, worst first: an edge covered by several scenarios
 # shows the worst verdict any of them gave it.
 VERDICT_ORDER = ("fail", "deviation", "pass", "not run", "not drivable", "not covered")
@@ -339,21 +341,50 @@ def render(dot_text: str, fmt: str) -> bytes:
 
     if fmt == "dot":
         return dot_text.encode()
-    laid = json.loads(_graphviz(dot_text, "json"))
-    return _graphviz(fixed_dot(laid, place(laid)), fmt, "-n2", layout="neato")
+    laid_out = _graphviz(dot_text, "json")
+    try:
+        laid = json.loads(laid_out)
+        fixed = fixed_dot(laid, place(laid))
+    except (ValueError, LookupError, TypeError, AttributeError):  # not Graphviz's JSON: a broken or foreign dot
+        raise InputError("dot", "Graphviz's JSON layout is not what Graphviz writes; nothing was written "
+                                "(is the 'dot' on PATH Graphviz?)") from None
+    return _graphviz(fixed, fmt, "-n2", layout="neato")
+
+
+GRAPHVIZ_SECONDS = 60  # one layout of the 11-state figure takes well under a second
 
 
 def _graphviz(dot_text: str, fmt: str, *extra: str, layout: str = "dot") -> bytes:
+    """Graphviz's output, or one InputError: not installed, cannot run, killed,
+    failed, silent, or slower than GRAPHVIZ_SECONDS (then it is killed)."""
+    import signal
+
     args = [dot_executable(), f"-K{layout}", f"-T{fmt}", *extra]
     if fmt == "png":
         args.append("-Gdpi=110")
-    proc = subprocess.run(args, input=dot_text.encode(), capture_output=True, timeout=60, check=False)
+    try:
+        proc = subprocess.run(args, input=dot_text.encode(), capture_output=True, timeout=GRAPHVIZ_SECONDS,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise InputError("dot", f"Graphviz took more than {GRAPHVIZ_SECONDS} s and was stopped; nothing was "
+                                "written (try --format dot to get the graph without a layout)") from None
+    except OSError as exc:
+        raise InputError("dot", f"cannot run Graphviz ({args[0]}): {exc.strerror or exc}; "
+                                "reinstall it with: apt-get install graphviz") from None
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise InputError("dot", f"Graphviz was killed by {name}; nothing was written")
     if proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip()
         if "not recognized" in message:  # a Graphviz built without this output (e.g. no cairo for pdf)
             raise InputError("--format", f"this Graphviz cannot write {fmt}; use svg or dot "
                                          "(apt-get install graphviz brings the cairo outputs png and pdf)")
         raise InputError("dot", f"Graphviz failed: {message.splitlines()[0] if message else proc.returncode}")
+    if not proc.stdout:
+        raise InputError("dot", f"Graphviz wrote no {fmt} output; nothing was written")
     return proc.stdout
 
 
@@ -439,31 +470,39 @@ def _read_json(p: Path) -> Any:
     return parse_json(read_input(p, what), str(p), what)
 
 
-def load_results(path: str | Path) -> dict[str, Any]:
-    """Read a ``tcpcheck run --json`` document; bad files become one InputError."""
+def load_results(path: str | Path, spec: Spec | None = None) -> dict[str, Any]:
+    """Read a ``tcpcheck run --json`` document (of a run of ``spec``, when
+    given); bad files become one InputError."""
     p = Path(path)
-    return _checked_run(_read_json(p), str(p))
+    return _checked_run(_read_json(p), str(p), spec)
 
 
-def _checked_run(data: Any, where: str) -> dict[str, Any]:
-    """``data`` if it has the shape of one ``tcpcheck run --json`` document."""
-    if not isinstance(data, dict):
-        raise InputError(where, "expected a JSON object as written by 'tcpcheck run --json'")
-    for key in ("stack", "summary"):
-        if not isinstance(data.get(key, {}), dict):
-            raise InputError(where, f"field '{key}' must be an object")
-    for key in ("matrix", "properties"):
-        if not isinstance(data.get(key, []), list) or not all(isinstance(x, dict) for x in data.get(key) or []):
-            raise InputError(where, f"field '{key}' must be a list of objects")
-    stack, summary = data.get("stack", {}), data.get("summary", {})
-    if not isinstance(stack.get("sysctls", {}), dict):
-        raise InputError(where, "field 'stack.sysctls' must be an object")
-    if not _number(summary.get("seconds", 0)):
-        raise InputError(where, "field 'summary.seconds' must be a number")
-    for n, prop in enumerate(data.get("properties") or []):
-        if not all(_number(prop.get(k, 0)) for k in ("runs", "states")):
-            raise InputError(where, f"field 'properties[{n}]': 'runs' and 'states' must be numbers")
+def _checked_run(data: Any, where: str, spec: Spec | None = None) -> dict[str, Any]:
+    """``data`` if it is one ``tcpcheck run --json`` document: valid against
+    ``tools/results.schema.json`` and, given ``spec``, naming only its
+    transitions."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    from tcpcheck.tools.scenario import bundled_schema
+
+    error = best_match(Draft202012Validator(bundled_schema(RESULTS_SCHEMA)).iter_errors(data))
+    if error is not None:
+        raise InputError(where, f"{error.json_path}: {error.message} (the format is tools/{RESULTS_SCHEMA}; "
+                                "pass the output of 'tcpcheck run --json')")
     results_list(data, where)
+    if spec is not None:
+        known = {t.id for t in spec.transitions}
+        named = [(f"$.results[{n}].transitions[{k}]", t) for n, r in enumerate(data["results"])
+                 for k, t in enumerate(r.get("transitions", []))]
+        named += [(f"$.results[{n}].steps[{k}].transition", s["transition"]) for n, r in enumerate(data["results"])
+                  for k, s in enumerate(r.get("steps", [])) if "transition" in s]
+        named += [(f"$.matrix[{n}].transition", row["transition"]) for n, row in enumerate(data.get("matrix", []))
+                  if row["transition"] != "(none)"]
+        for field_path, tid in named:
+            if tid not in known:
+                raise InputError(where, f"{field_path}: {tid!r} is not a transition of {spec.path}; "
+                                        "pass the spec the suite was run with (--spec)")
     return data
 
 
@@ -474,7 +513,7 @@ def _number(value: Any) -> bool:
         and abs(value) < 1e15
 
 
-def load_runs(path: str | Path) -> list[dict[str, Any]]:
+def load_runs(path: str | Path, spec: Spec | None = None) -> list[dict[str, Any]]:
     """The runs in a results file: one for ``tcpcheck run --json``, one per
     stack for ``tcpcheck run --stack all --json`` (its ``runs``)."""
     p = Path(path)
@@ -485,9 +524,9 @@ def load_runs(path: str | Path) -> list[dict[str, Any]]:
         for n, run in enumerate(data["runs"]):
             if not isinstance(run, dict) or not isinstance(run.get("stack"), dict):
                 raise InputError(str(p), f"field 'runs[{n}]' must be a 'tcpcheck run --json' object with a 'stack'")
-            _checked_run(run, f"{p}: runs[{n}]")
+            _checked_run(run, f"{p}: runs[{n}]", spec)
         return list(data["runs"])
-    return [_checked_run(data, str(p))]
+    return [_checked_run(data, str(p), spec)]
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:

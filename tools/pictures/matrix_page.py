@@ -49,7 +49,9 @@ def _pcap(stack: str, scenario: str, pcap_dir: Path | None, out_dir: Path) -> st
     path = pcap_dir / safe_name(stack) / pcap_name(scenario)
     if not path.is_file():
         return None
-    return os.path.relpath(path.resolve(), out_dir.resolve())
+    from tcpcheck.tools.outputs import url_path
+
+    return url_path(os.path.relpath(path.resolve(), out_dir.resolve()))
 
 
 def build_matrix_html(spec: Spec, runs: Sequence[Mapping[str, Any]], matrix: Mapping[str, Any], source: str,

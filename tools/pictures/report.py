@@ -86,6 +86,7 @@ def _slug(name: str) -> str:
 def _pcap_link(result: Mapping[str, Any], pcap_dir: Path | None, out_dir: Path) -> str | None:
     """A link to the scenario's pcap when one exists: ``pcap`` in the result,
     or ``PCAP_DIR/<scenario>.pcap`` as ``tcpcheck run --pcap DIR`` writes it."""
+    from tcpcheck.tools.outputs import url_path
     from tcpcheck.tools.runner.pcap import pcap_name
 
     candidates = []
@@ -99,7 +100,7 @@ def _pcap_link(result: Mapping[str, Any], pcap_dir: Path | None, out_dir: Path) 
     for c in candidates:
         real = c.resolve()
         if real.suffix == ".pcap" and real.is_file() and any(real.is_relative_to(r) for r in roots):
-            return os.path.relpath(real, out_dir.resolve())
+            return url_path(os.path.relpath(real, out_dir.resolve()))
     return None
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import read_toml
-from tcpcheck.tools.scenario import CALLS, SEGMENTS
+from tcpcheck.tools.scenario import CALLS, SEGMENTS, STATES
 
 KINDS = ("differs", "extension", "note", "told")
 # The socket calls that tell the user (``Endpoint.told``) and what they may say.
@@ -220,6 +220,11 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
             raise InputError(where, "instead must be a table { to = \"STATE\", sends = [\"SEGMENT\", ...] }")
         if instead and (kind != "differs" or "to" not in instead):
             raise InputError(where, "instead needs 'to', and only a 'differs' entry has it")
+        if instead and instead["to"] not in STATES:
+            raise InputError(where, f"instead.to {instead['to'][:40]!r} is not a state ({', '.join(STATES)})")
+        for segment in instead.get("sends", []):
+            if segment not in SEGMENTS:
+                raise InputError(where, f"instead.sends: {segment[:40]!r} is not a segment ({', '.join(SEGMENTS)})")
         scope["instead_to"] = instead.get("to", "")
         scope["instead_sends"] = tuple(instead.get("sends", []))
         provoke = row.get("provoke", "")
