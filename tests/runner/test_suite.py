@@ -20,6 +20,8 @@ FAST = [s for s in default_suite() if not s.slow and not any(type(st).__name__ =
 EXPECTED_DEVIATIONS = {
     "close_with_unread_data": ["close_with_unread_data_sends_rst"],
     "rst_in_time_wait_rfc1337": ["rfc1337_ignores_rst_in_time_wait"],
+    "rst_in_time_wait_rfc1337_then_fin": ["rfc1337_ignores_rst_in_time_wait"],
+    "close_with_unread_data_then_ack": ["close_with_unread_data_sends_rst"],
     "abort_in_time_wait": ["time_wait_outlives_the_descriptor"],
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
     "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
@@ -254,3 +256,53 @@ def test_the_orphan_fin_wait_2_goes_in_a_fraction_of_a_second(tcp_harness: Harne
     if fast:
         assert result.sysctls["net/ipv4/tcp_rto_min_us"] == "20000"
         assert tcp_harness.ns.sysctls(["net/ipv4/tcp_rto_min_us"]) == before
+
+
+def test_steps_after_a_deviation_are_walked_from_the_deviated_state(tcp_harness: Harness, profile: Profile) -> None:
+    """The scenario's steps after the deviation follow the RFC path (CLOSED
+    answers the FIN with RST); the runner replays their acting steps on the
+    model from where the profile says the stack is: TIME_WAIT acknowledges
+    the retransmitted FIN. None is skipped, each is judged."""
+    scenario = next(s for s in default_suite() if s.name == "rst_in_time_wait_rfc1337_then_fin")
+    result = execute(tcp_harness, scenario, profile)
+    assert result.verdict == "deviation", [s.to_json() for s in result.steps]
+    replayed = [(s.step, s.verdict, s.transition) for s in result.steps if s.step.endswith("(after deviation)")]
+    fin_again = "TIME_WAIT--FIN-->TIME_WAIT"
+    assert replayed == [("inject FIN (after deviation)", "pass", fin_again),
+                        ("expect ACK (after deviation)", "pass", fin_again),
+                        ("expect_state TIME_WAIT (after deviation)", "pass", fin_again)]
+    assert not [s for s in result.steps if s.verdict == "skipped"]
+    # the scenario's own expectation for the FIN (a RST from CLOSED) is not judged
+    assert "expect RST" not in [s.step for s in result.steps]
+    # the RST of a reset connection: the peer's later ACK finds none and draws a RST
+    unread = execute(tcp_harness, next(s for s in default_suite() if s.name == "close_with_unread_data_then_ack"),
+                     profile)
+    assert [(s.step, s.verdict) for s in unread.steps if s.step.endswith("(after deviation)")] == [
+        ("inject ACK (after deviation)", "pass"), ("expect RST (after deviation)", "pass"),
+        ("expect_state CLOSED (after deviation)", "pass")], [s.to_json() for s in unread.steps]
+
+
+def test_a_wrong_walk_after_a_deviation_fails(tcp_harness: Harness, profile: Profile,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replayed steps are judged like any other: on a mutant spec where
+    TIME_WAIT answers a retransmitted FIN with RST, the replayed expectation
+    fails (the stack acknowledges it); an entry whose ``instead`` names the
+    wrong state fails at the profile's own check, before any replay."""
+    from tcpcheck.tools.runner import replay
+
+    scenario = next(s for s in default_suite() if s.name == "rst_in_time_wait_rfc1337_then_fin")
+    spec = load_spec()
+    fin_again = "TIME_WAIT--FIN-->TIME_WAIT"
+    mutant = dataclasses.replace(spec, transitions=tuple(
+        dataclasses.replace(t, sends=("RST",)) if t.id == fin_again else t for t in spec.transitions))
+    monkeypatch.setattr(replay, "_spec", lambda: mutant)
+    fresh = dataclasses.replace(profile)  # not the cached drive model of the shipped profile
+    bad = execute(tcp_harness, scenario, fresh)
+    failed = [(s.step, s.expected, s.observed) for s in bad.steps if s.verdict == "fail"]
+    assert bad.verdict == "fail" and failed == [("expect RST (after deviation)", "RST", "ACK")]
+    monkeypatch.undo()
+    wrong = execute(tcp_harness, scenario, _with_entry(profile, "rfc1337_ignores_rst_in_time_wait",
+                                                       instead_to="CLOSED"))
+    assert wrong.verdict == "fail"
+    assert [s.step for s in wrong.steps if s.verdict == "fail"] == ["expect_state CLOSED (profile)"]
+    assert not [s for s in wrong.steps if s.step.endswith("(after deviation)")]

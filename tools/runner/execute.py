@@ -17,6 +17,7 @@ from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Deviation, Profile, told_text
+from tcpcheck.tools.runner.replay import REPLAYED, Planned, replay
 from tcpcheck.tools.runner.stack import CallError, Stack, path_text
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
@@ -113,9 +114,9 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
 
 
 def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, transition: str) -> StepResult:
-    """After a documented deviation the scenario's later steps follow the
-    RFC path, which the stack has left; what the profile says the stack does
-    instead (``instead.to``) is checked in their place: pass, or fail."""
+    """After a documented deviation the stack must be where the profile
+    says (``instead.to``): pass, or fail. The scenario's later steps are
+    then walked from there (``replay``)."""
     t0 = time.perf_counter()
     seen = conv.observe()
     ok = seen.state == deviation.instead_to
@@ -195,17 +196,23 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
         return ScenarioResult(scenario.name, scenario.transitions, "fail", [], time.perf_counter() - start,
                               note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
     in_force = conv.settings
-    taken = step_transitions(scenario)  # a failure marks the transition of its step, not all of them
+    # The plan: the scenario's steps with their transitions; after a
+    # deviation its rest is replaced by the model's walk from where the
+    # profile says the stack went (replay.py).
+    plan = [Planned(step, tid) for step, tid in zip(scenario.steps, step_transitions(scenario), strict=True)]
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""
     recorded = 0  # state changes the stack recorded before the current step
     try:
         _prepare(conv, scenario)
-        for index, step in enumerate(scenario.steps, start=1):
-            if stopped:
-                results.append(StepResult(index, step.text(), "skipped", "", note=stopped,
-                                          transition=taken[index - 1]))
+        index = 0
+        while index < len(plan):
+            item, index = plan[index], index + 1
+            step, tid = item.step, item.transition
+            text = step.text() + (REPLAYED if item.replayed else "")
+            if stopped or item.skip:
+                results.append(StepResult(index, text, "skipped", "", note=stopped or item.skip, transition=tid))
                 continue
             t0 = time.perf_counter()
             try:
@@ -214,33 +221,49 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 ok, expected, observed, note = False, step.text(), "cannot build the segment", str(exc)
             except OSError as exc:  # e.g. bind: address in use; the step could not be made
                 ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
+            if not ok and item.lenient and observed == "call failed":
+                # the model has no transition for this call here: an error is the RFC's answer
+                ok, note = True, f"the call failed ({note}); the model has no transition for it here"
             state = conv.observe().text()
             changes = conv.endpoint.changes()
             path, recorded = path_text(changes[recorded:]), len(changes)
-            calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
+            done = [p.step for p in plan[:index]]
+            calls = tuple(s.op for s in done if isinstance(s, Call))
             # a variant is in scope as SEGMENT:variant as well (e.g. SYN:old_window)
-            injects = tuple(name for s in scenario.steps[:index] if isinstance(s, Inject)
+            injects = tuple(name for s in done if isinstance(s, Inject)
                             for name in (s.segment, f"{s.segment}:{s.variant}")[:2 if s.variant else 1])
             # An entry documents the transition of this step, not any the
             # scenario covers: the same difference elsewhere is a failure.
-            here = (taken[index - 1],) if taken[index - 1] else ()
+            here = (tid,) if tid else ()
             verdict, deviation = step_verdict(ok, expected, observed, profile, here, in_force, calls, injects)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
-            results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
-                                       observed if not ok else "", note, time.perf_counter() - t0, path,
-                                       taken[index - 1]))
+            results.append(StepResult(index, text, verdict, state, expected if not ok else "",
+                                       observed if not ok else "", note, time.perf_counter() - t0, path, tid))
             if verdict == "deviation" and deviation is not None and deviation.instead_to:
-                results.append(_what_comes_next(conv, deviation, index, taken[index - 1]))
-                verdict = "fail" if results[-1].verdict == "fail" else verdict
+                results.append(_what_comes_next(conv, deviation, index, tid))
+                if results[-1].verdict == "fail":
+                    verdict = "fail"
+                else:
+                    # the scenario's steps of this transition are done; the
+                    # rest is walked from the deviated state
+                    end = index
+                    while end < len(plan) and tid and plan[end].transition == tid:
+                        end += 1
+                    rest = plan[end:]
+                    taken = tuple(dict.fromkeys(p.transition for p in plan[:index] if p.transition))
+                    walk = replay(profile, deviation.instead_to, tuple(p.step for p in rest), taken, calls)
+                    plan[index:] = list(walk.plan) + [Planned(s, skip=f"after {deviation.id}: {walk.stopped}")
+                                                      for s in walk.rest]
+                    continue
             if verdict == "deviation":
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
             elif verdict == "fail":
                 stopped = f"not run: step {index} failed"
-            elif taken[index - 1] and (index == len(scenario.steps) or taken[index] != taken[index - 1]):
+            elif tid and (index == len(plan) or plan[index].transition != tid):
                 # The transition is complete: what is the user told?
-                told = _told(conv, profile, index, taken[index - 1], in_force, calls, injects)
+                told = _told(conv, profile, index, tid, in_force, calls, injects)
                 if told is not None:
                     results.append(told[0])
                     if told[1] is not None:

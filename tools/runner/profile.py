@@ -12,7 +12,11 @@ anything else is a failure. The calls scope an entry to its context:
 SYN_RCVD of a simultaneous open; "close with unread data sends RST" only
 after the peer sent data that no ``recv`` read. After a deviation the
 runner checks the entry's ``instead`` (the state the stack must then be
-in) in place of the scenario's later steps, which follow the RFC path.
+in), then walks the scenario's later acting steps on the model from that
+state (``replay``): they were written for the RFC path, the stack left it,
+and what the model says comes next from where it is replaces their
+expectations. An entry without ``instead`` ends the check there (the later
+steps are skipped, with the reason).
 What the runner cannot drive is a ``[[not_drivable]]`` entry, scoped by
 ``after_calls`` when it depends on the calls made, never a deviation.
 

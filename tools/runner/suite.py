@@ -190,6 +190,19 @@ def _build() -> tuple[Scenario, ...]:
              "with tcp_rfc1337=0 a RST ends TIME_WAIT", {"tcp_rfc1337": "0"}),
         _scn("rst_in_time_wait_rfc1337", TIME_WAIT + (_i("RST"), _e("NONE"), _s("CLOSED")),
              ("TIME_WAIT--RST-->CLOSED",), "with tcp_rfc1337=1 Linux ignores it (RFC 1337)", {"tcp_rfc1337": "1"}),
+        # Steps after a deviation, written for the RFC path (CLOSED answers a
+        # FIN with RST): the runner walks them from where the profile says
+        # the stack is (TIME_WAIT acknowledges the retransmitted FIN).
+        _scn("rst_in_time_wait_rfc1337_then_fin",
+             TIME_WAIT + (_i("RST"), _e("NONE"), _s("CLOSED"), _i("FIN"), _e("RST"), _s("CLOSED")),
+             ("TIME_WAIT--RST-->CLOSED", "CLOSED--FIN-->CLOSED"),
+             "with tcp_rfc1337=1 the RST is ignored; the FIN after it is acknowledged from TIME_WAIT",
+             {"tcp_rfc1337": "1"}),
+        _scn("close_with_unread_data_then_ack",
+             ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _c("close"), _e("FIN"), _s("FIN_WAIT_1"),
+                            _i("ACK"), _e("NONE"), _s("FIN_WAIT_1")),
+             ("ESTABLISHED--close-->FIN_WAIT_1",),
+             "close() with unread data resets; the peer's ACK after it finds no connection and draws a RST"),
         _scn("rst_out_of_window", ACTIVE_OPEN + (_i("RST", "out_of_window"), _e("NONE"), _s(EST)), (),
              "a RST outside the window is dropped silently", rfc=("RFC 9293 §3.10.7.4",)),
         _scn("rst_in_window_challenge_ack", ACTIVE_OPEN + (_i("RST", "in_window"), _e("ACK"), _s(EST)), (),
