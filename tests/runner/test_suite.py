@@ -194,12 +194,18 @@ UNREAD = "close_with_unread_data_sends_rst"
 def test_a_deviation_whose_precondition_does_not_hold_fails(tcp_harness: Harness, profile: Profile) -> None:
     """RST on close with unread data is documented after the peer's DATA, with
     no recv: the same profile entry, but scoped to a sysctl not in force, to
-    a call the scenario did not make, or to a segment the peer did not send,
-    turns the step into a failure."""
+    a call the scenario did not make, to a segment the peer did not send, to
+    a history the model does not have (a passive open) or to model option
+    values the profile does not run under (note3 on), turns the step into a
+    failure."""
     scenario = next(s for s in default_suite() if s.name == "close_with_unread_data")
     assert execute(tcp_harness, scenario, profile).deviations == [UNREAD]
+    # the precondition in the model's terms holds (an active open), and so do model options it names
+    for changes in ({"when": "not self.passive"}, {"options": {"note3": False, "implementation": True}}):
+        assert execute(tcp_harness, scenario, _with_entry(profile, UNREAD, **changes)).deviations == [UNREAD]
     for changes in ({"condition": {"tcp_rfc1337": "1"}}, {"after_calls": ("listen",)},
-                    {"after_injects": ("DATA", "FIN")}, {"unless_calls": ("connect",)}):
+                    {"after_injects": ("DATA", "FIN")}, {"unless_calls": ("connect",)},
+                    {"when": "self.passive"}, {"options": {"note3": True}}):
         result = execute(tcp_harness, scenario, _with_entry(profile, UNREAD, **changes))
         assert result.verdict == "fail", changes
         assert [(s.expected, s.observed) for s in result.steps if s.verdict == "fail"] == [("FIN", "RST_ACK")]

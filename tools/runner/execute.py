@@ -17,7 +17,7 @@ from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Deviation, Profile, told_text
-from tcpcheck.tools.runner.replay import REPLAYED, Planned, replay
+from tcpcheck.tools.runner.replay import REPLAYED, Planned, precondition, replay
 from tcpcheck.tools.runner.stack import CallError, Stack, path_text
 from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
 
@@ -137,7 +137,8 @@ def _signals() -> dict[str, tuple[str, str]]:
 
 
 def _told(conv: Conversation, profile: Profile, index: int, transition: str, sysctls: dict[str, str],
-          calls: tuple[str, ...], injects: tuple[str, ...]) -> tuple[StepResult, Deviation | None] | None:
+          calls: tuple[str, ...], injects: tuple[str, ...], history: frozenset[str] | None = None,
+          options: dict[str, bool] | None = None) -> tuple[StepResult, Deviation | None] | None:
     """After a transition that signals the user (RFC 9293 §3.10), make the
     socket call the profile maps that signal to and judge its answer: pass,
     a deviation documented for this transition, or fail. None when the
@@ -153,7 +154,7 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
         return None
     expected, observed = told_text(told.result), told_text(answer)
     verdict, deviation = step_verdict(answer == told.result, expected, observed, profile, (transition,), sysctls,
-                                      calls, injects)
+                                      calls, injects, history, options)
     note = f"{told.call} says {answer}; the RFC tells the user '{text}', which {profile.name} says as {told.result}" \
         f" ({told.reference})"
     if deviation is not None:
@@ -235,7 +236,12 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             # An entry documents the transition of this step, not any the
             # scenario covers: the same difference elsewhere is a failure.
             here = (tid,) if tid else ()
-            verdict, deviation = step_verdict(ok, expected, observed, profile, here, in_force, calls, injects)
+            before = [p.transition for p in plan[:index - 1] if p.transition]
+            while before and before[-1] == tid:
+                before.pop()
+            history, options = precondition(profile, tuple(before))
+            verdict, deviation = step_verdict(ok, expected, observed, profile, here, in_force, calls, injects,
+                                              history, options)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
@@ -263,7 +269,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 stopped = f"not run: step {index} failed"
             elif tid and (index == len(plan) or plan[index].transition != tid):
                 # The transition is complete: what is the user told?
-                told = _told(conv, profile, index, tid, in_force, calls, injects)
+                told = _told(conv, profile, index, tid, in_force, calls, injects, history, options)
                 if told is not None:
                     results.append(told[0])
                     if told[1] is not None:

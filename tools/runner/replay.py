@@ -95,6 +95,14 @@ def history_of(spec: Spec, transitions: tuple[str, ...], guard_vars: tuple[str, 
     return history
 
 
+def precondition(profile: Profile, taken: tuple[str, ...]) -> tuple[frozenset[str], dict[str, bool]]:
+    """What a profile entry's ``when`` and ``options`` are judged on: the
+    history variables after ``taken`` (the transitions before the step's),
+    and the model options a comparison with this profile runs under."""
+    model = _model(profile)
+    return history_of(model.spec, taken, model.guard_vars), dict(model.options)
+
+
 def _triggered(model: DriveModel, edge: Edge, step: Step, exact: bool) -> bool:
     """Is ``step`` the event of ``edge``? An injected segment is, exactly,
     the edge's own segment; or (``exact`` false) one with the same flags:
