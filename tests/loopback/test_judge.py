@@ -9,9 +9,8 @@ event; a mutant spec must reject a run the real spec explains.
 
 from __future__ import annotations
 
-import dataclasses
-
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
