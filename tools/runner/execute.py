@@ -19,7 +19,17 @@ from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Deviation, Profile, told_text
 from tcpcheck.tools.runner.replay import REPLAYED, Planned, precondition, replay
 from tcpcheck.tools.runner.stack import CallError, Stack, path_text
-from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
+from tcpcheck.tools.scenario import (
+    Call,
+    Elapse,
+    Expect,
+    ExpectState,
+    Inject,
+    Scenario,
+    Step,
+    starts_transition,
+    step_transitions,
+)
 
 VERDICTS = ("pass", "deviation", "fail", "skipped", "not drivable")
 
@@ -165,6 +175,93 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
                       transition), deviation
 
 
+@cache
+def _timers() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """From ``specs/timed.toml``: transition id -> (timer, its RFC
+    reference) for the transitions that restart a running timer (an event
+    in the timer's ``restarted_by`` taken in a state where it runs, staying
+    there: a retransmitted FIN in TIME_WAIT); and state -> (timer, RFC) for
+    the states where a timer runs (the sources of the event it drives)."""
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.model.timed import load_timed
+
+    spec = load_spec()
+    restarts: dict[str, tuple[str, str]] = {}
+    running: dict[str, tuple[str, str]] = {}
+    for timer in load_timed(spec).timers:
+        runs = {t.source for t in spec.transitions if t.event == timer.drives}
+        running.update({state: (timer.name, timer.rfc) for state in runs})
+        for t in spec.transitions:
+            if t.event in timer.restarted_by and t.source in runs and t.target in runs:
+                restarts[t.id] = (timer.name, timer.rfc)
+    return restarts, running
+
+
+def _timer_rule(step: Step, transition: str) -> tuple[str, str, bool] | None:
+    """(timer, RFC, must restart) for an acting step: a segment the model
+    drops (a variant whose case in specs/acceptability.toml is unacceptable)
+    must leave a running timer alone; the event of a restarting transition
+    must restart it; None when no timer is at stake."""
+    from tcpcheck.model.acceptability import load_cases
+
+    restarts, running = _timers()
+    if not transition:
+        return None
+    if isinstance(step, Inject) and step.variant:
+        case = next((c.model for c in load_cases() if c.name == step.variant), "")
+        source = transition.split("--", 1)[0]
+        if case.endswith("_unacceptable") and source in running:
+            return (*running[source], False)
+        return None
+    if transition in restarts and starts_transition(step):
+        return (*restarts[transition], True)
+    return None
+
+
+# How far a timer must have run before the event that restarts it, so that
+# the restart shows (sock_diag reports milliseconds; Linux's clock is in
+# jiffies, 1-10 ms), and the bound on that wait.
+TIMER_RUN_MS = 50
+TIMER_RUN_BOUND = 2.0
+
+
+def _let_timer_run(conv: Conversation, timer: str) -> tuple[int | None, str]:
+    """Wait, bounded and on the wire (no fixed sleep), until ``timer`` has
+    run TIMER_RUN_MS; (ms left then, or None when the stack cannot say; a
+    note when the wait was cut short)."""
+    first = conv.endpoint.timer_left(timer)
+    if first is None:
+        return None, ""
+    left: int | None = first
+    deadline = time.monotonic() + TIMER_RUN_BOUND
+    while left is not None and left > first - TIMER_RUN_MS and time.monotonic() < deadline:
+        packet = conv.next_packet(0.02)  # nothing is expected while the timer runs
+        if packet is not None:
+            return None, f"the stack sent {packet.summary()} while {timer} ran"
+        left = conv.endpoint.timer_left(timer)
+    return left, ""
+
+
+def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[str, str, bool], before: int,
+                 scope: tuple[Any, ...]) -> tuple[StepResult, Deviation | None]:
+    """After the step: more time left than just before it (restarted) or
+    not (kept), against what the rule says; a difference is a deviation
+    only when the profile documents it (``scope``: step_verdict's profile,
+    transitions, settings, calls, injects, history and options)."""
+    timer, rfc, restart = rule
+    t0 = time.perf_counter()
+    after = conv.endpoint.timer_left(timer)
+    restarted = after is not None and after > before
+    want, seen = (f"timer {timer} {'restarted' if x else 'kept'}" for x in (restart, restarted))
+    verdict, deviation = step_verdict(restarted == restart, want, seen, *scope)
+    note = f"{timer}: {before} ms left before the step, {after} ms after ({rfc})"
+    if deviation is not None:
+        note += f"; {deviation.id}: {deviation.reference}"
+    ok = verdict == "pass"
+    return StepResult(index, want, verdict, conv.observe().text(), "" if ok else want, "" if ok else seen, note,
+                      time.perf_counter() - t0, "", transition), deviation
+
+
 def not_drivable(scenario: Scenario, profile: Profile) -> str:
     """Why the stack cannot be driven through ``scenario`` ('' when it can):
     it covers or walks through a transition its profile lists as not
@@ -205,6 +302,8 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     deviations: list[str] = []
     stopped = ""
     recorded = 0  # state changes the stack recorded before the current step
+    timer_before: int | None = None  # ms left on the timer at stake in the current transition
+    rule: tuple[str, str, bool] | None = None  # that timer, and whether the transition must restart it
     try:
         _prepare(conv, scenario)
         index = 0
@@ -215,6 +314,16 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             if stopped or item.skip:
                 results.append(StepResult(index, text, "skipped", "", note=stopped or item.skip, transition=tid))
                 continue
+            rule = _timer_rule(step, tid) if starts_transition(step) else rule
+            if rule is not None and starts_transition(step):
+                # the timer must have run for a restart to show
+                timer_before, cut = _let_timer_run(conv, rule[0])
+                if cut:
+                    results.append(StepResult(index, f"timer {rule[0]} runs", "fail", conv.observe().text(),
+                                              "nothing sent", "a segment", cut, 0.0, "", tid))
+                    stopped = f"not run: {cut}"
+                    results.append(StepResult(index, text, "skipped", "", note=stopped, transition=tid))
+                    continue
             t0 = time.perf_counter()
             try:
                 ok, expected, observed, note = _run_step(conv, step)
@@ -268,6 +377,15 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             elif verdict == "fail":
                 stopped = f"not run: step {index} failed"
             elif tid and (index == len(plan) or plan[index].transition != tid):
+                if rule is not None and timer_before is not None:
+                    scope = (profile, here, in_force, calls, injects, history, options)
+                    check, documented = _timer_check(conv, index, tid, rule, timer_before, scope)
+                    results.append(check)
+                    if documented is not None:
+                        deviations.append(documented.id)  # the state is on the path: the steps go on
+                    elif check.verdict == "fail":
+                        stopped = f"not run: step {index}: {check.expected}, but {check.observed}"
+                        continue
                 # The transition is complete: what is the user told?
                 told = _told(conv, profile, index, tid, in_force, calls, injects, history, options)
                 if told is not None:

@@ -245,6 +245,14 @@ def _build() -> tuple[Scenario, ...]:
              "incarnation's DATA and FIN fall below the new window, each is answered with an ACK and ignored",
              {"tcp_max_tw_buckets": "0"}, rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)",
                                               "RFC 1122 §4.2.2.13", "RFC 6191 §2")),
+        _scn("old_fin_in_time_wait",
+             OLD_INCARNATION + REOPEN_ABOVE + (_c("close"), _e("FIN"), _s("FIN_WAIT_1"), _i("FIN_ACK_OF_FIN"),
+                                               _e("ACK"), _s("TIME_WAIT"), _i("FIN", "old"), _e("ACK"),
+                                               _s("TIME_WAIT")),
+             (), "the previous incarnation's FIN, replayed as it was sent, reaches the new incarnation's TIME_WAIT: "
+             "below the window, answered with an ACK of RCV.NXT and ignored; TIME_WAIT stays (the first "
+             "incarnation's TIME_WAIT was reopened by a SYN above its sequence space)",
+             rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)", "RFC 9293 §3.4 (old duplicates)")),
         _abort_in(EST, ACTIVE_OPEN, "RST"),
         _abort_in("FIN_WAIT_1", FIN_WAIT_1_FD, "RST"),
         _abort_in("FIN_WAIT_2", FIN_WAIT_2_FD, "RST"),
