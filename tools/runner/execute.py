@@ -221,7 +221,7 @@ def _timer_rule(step: Step, transition: str) -> tuple[str, str, bool] | None:
 # How far a timer must have run before the event that restarts it, so that
 # the restart shows (sock_diag reports milliseconds; Linux's clock is in
 # jiffies, 1-10 ms), and the bound on that wait.
-TIMER_RUN_MS = 50
+TIMER_RUN_MS = 20
 TIMER_RUN_BOUND = 2.0
 
 
