@@ -163,6 +163,8 @@ def test_profile_errors_name_the_entry(tmp_path: Path) -> None:
     head = '[profile]\nname = "x"\n[[deviation]]\nid = "a"\nreference = "r"\nexpected = "FIN"\nobserved = "RST"\n'
     for line, message in (('when = "self.passive and"', r"#1: when 'self\.passive and': column"),
                           ('when = "passive"', r"#1: when names 'passive': a guard reads this endpoint's history"),
+                          ('when = "self.sideways"', r"#1: when names 'self.sideways'"),
+                          ('options = { warp = true }', r"#1: options: unknown model option 'warp'"),
                           ('options = { note3 = "yes" }', r"#1: options must be a table of model option = true/false")):
         bad.write_text(head + line + "\n")
         with pytest.raises(InputError, match=message):

@@ -272,19 +272,28 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         if not isinstance(when, str):
             raise InputError(where, "'when' must be a guard over the spec's history, e.g. \"self.passive\"")
         if when:
-            from tcpcheck.model.expr import ExprError, parse
+            from tcpcheck.model.expr import HISTORY_VARS, ExprError, parse
 
             try:
                 names = set(parse(when).names())
             except ExprError as exc:
                 raise InputError(where, f"when {when[:60]!r}: {exc}") from None
-            bad = sorted(n for n in names if not n.startswith("self."))
+            bad = sorted(n for n in names if n.partition(".")[0] != "self" or n.partition(".")[2] not in HISTORY_VARS)
             if bad:
-                raise InputError(where, f"when names {bad[0]!r}: a guard reads this endpoint's history (self.NAME)")
+                raise InputError(where, f"when names {bad[0][:40]!r}: a guard reads this endpoint's history, "
+                                        f"self.<{'|'.join(HISTORY_VARS)}>")
         scope["when"] = when
         model_options = row.get("options", {})
         if not isinstance(model_options, dict) or not all(isinstance(v, bool) for v in model_options.values()):
             raise InputError(where, "options must be a table of model option = true/false")
+        if model_options:
+            from tcpcheck.model.spec import load_spec
+
+            known = load_spec().options  # the embedded spec's, as the entries' transitions
+            unknown = sorted(k for k in model_options if k not in known)
+            if unknown:
+                raise InputError(where, f"options: unknown model option {unknown[0][:40]!r}; "
+                                        f"the spec has {', '.join(sorted(known))}")
         scope["options"] = {str(k): bool(v) for k, v in model_options.items()}
         deviations.append(Deviation(
             id=row["id"], reference=row["reference"], kind=kind, transition=transition,
