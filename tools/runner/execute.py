@@ -197,16 +197,17 @@ def _timers() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
     return restarts, running
 
 
-def _timer_rule(step: Step, transition: str) -> tuple[str, str, bool] | None:
+def _timer_rule(step: Step, transition: str, state: str = "") -> tuple[str, str, bool] | None:
     """(timer, RFC, must restart) for an acting step: a segment the model
-    drops (a variant whose case in specs/acceptability.toml is unacceptable)
+    drops (a variant whose case in specs/acceptability.toml is unacceptable,
+    or one no transition takes in ``state``, the state before the step)
     must leave a running timer alone; the event of a restarting transition
     must restart it; None when no timer is at stake."""
     from tcpcheck.model.acceptability import load_cases
 
     restarts, running = _timers()
     if not transition:
-        return None
+        return (*running[state], False) if isinstance(step, Inject) and state in running else None
     if isinstance(step, Inject) and step.variant:
         case = next((c.model for c in load_cases() if c.name == step.variant), "")
         source = transition.split("--", 1)[0]
@@ -243,15 +244,18 @@ def _let_timer_run(conv: Conversation, timer: str) -> tuple[int | None, str]:
 
 
 def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[str, str, bool], before: int,
-                 scope: tuple[Any, ...]) -> tuple[StepResult, Deviation | None]:
+                 scope: tuple[Any, ...]) -> tuple[StepResult, Deviation | None] | None:
     """After the step: more time left than just before it (restarted) or
     not (kept), against what the rule says; a difference is a deviation
     only when the profile documents it (``scope``: step_verdict's profile,
-    transitions, settings, calls, injects, history and options)."""
+    transitions, settings, calls, injects, history and options). None when
+    the timer no longer runs (the step left its state: nothing to compare)."""
     timer, rfc, restart = rule
     t0 = time.perf_counter()
     after = conv.endpoint.timer_left(timer)
-    restarted = after is not None and after > before
+    if after is None:
+        return None
+    restarted = after > before
     want, seen = (f"timer {timer} {'restarted' if x else 'kept'}" for x in (restart, restarted))
     verdict, deviation = step_verdict(restarted == restart, want, seen, *scope)
     note = f"{timer}: {before} ms left before the step, {after} ms after ({rfc})"
@@ -314,7 +318,8 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
             if stopped or item.skip:
                 results.append(StepResult(index, text, "skipped", "", note=stopped or item.skip, transition=tid))
                 continue
-            rule = _timer_rule(step, tid) if starts_transition(step) else rule
+            if starts_transition(step):
+                rule = _timer_rule(step, tid, results[-1].state.split(" ", 1)[0] if results else "")
             if rule is not None and starts_transition(step):
                 # the timer must have run for a restart to show
                 timer_before, cut = _let_timer_run(conv, rule[0])
@@ -376,16 +381,19 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
             elif verdict == "fail":
                 stopped = f"not run: step {index} failed"
-            elif tid and (index == len(plan) or plan[index].transition != tid):
+            elif index == len(plan) or plan[index].transition != tid or not tid and (
+                    index == len(plan) or starts_transition(plan[index].step)):
                 if rule is not None and timer_before is not None:
                     scope = (profile, here, in_force, calls, injects, history, options)
-                    check, documented = _timer_check(conv, index, tid, rule, timer_before, scope)
-                    results.append(check)
-                    if documented is not None:
-                        deviations.append(documented.id)  # the state is on the path: the steps go on
-                    elif check.verdict == "fail":
-                        stopped = f"not run: step {index}: {check.expected}, but {check.observed}"
-                        continue
+                    checked = _timer_check(conv, index, tid, rule, timer_before, scope)
+                    if checked is not None:
+                        check, documented = checked
+                        results.append(check)
+                        if documented is not None:
+                            deviations.append(documented.id)  # the state is on the path: the steps go on
+                        elif check.verdict == "fail":
+                            stopped = f"not run: step {index}: {check.expected}, but {check.observed}"
+                            continue
                 # The transition is complete: what is the user told?
                 told = _told(conv, profile, index, tid, in_force, calls, injects, history, options)
                 if told is not None:

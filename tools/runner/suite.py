@@ -245,6 +245,9 @@ def _build() -> tuple[Scenario, ...]:
              "incarnation's DATA and FIN fall below the new window, each is answered with an ACK and ignored",
              {"tcp_max_tw_buckets": "0"}, rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)",
                                               "RFC 1122 §4.2.2.13", "RFC 6191 §2")),
+        _scn("ack_in_time_wait", TIME_WAIT + (_i("ACK"), _e("NONE"), _s("TIME_WAIT")), (),
+             "a duplicate of the peer's last ACK reaches TIME_WAIT: no transition takes it, nothing is sent, "
+             "TIME_WAIT and its timer stay", rfc=("RFC 9293 §3.10.7.4 (TIME-WAIT)",)),
         _scn("old_fin_in_time_wait",
              OLD_INCARNATION + REOPEN_ABOVE + (_c("close"), _e("FIN"), _s("FIN_WAIT_1"), _i("FIN_ACK_OF_FIN"),
                                                _e("ACK"), _s("TIME_WAIT"), _i("FIN", "old"), _e("ACK"),
