@@ -355,7 +355,13 @@ def _triggers(spec: Any, transition: Any, step: Step) -> bool:
     if isinstance(step, Inject):
         # A segment is named by its flags; the event adds what its ACK
         # covers (ACK, ACK_OF_SYN, ACK_OF_FIN are all an ACK on the wire).
-        return event.kind == "rcv" and step.segment.split("_")[0] == transition.event.split("_")[0]
+        if event.kind != "rcv" or step.segment.split("_")[0] != transition.event.split("_")[0]:
+            return False
+        # A SYN is not a SYN,ACK (nor the reverse): with the SYN bit the flags decide.
+        from tcpcheck.model.compose import wire_alphabet
+
+        wire = wire_alphabet(spec).get(step.segment)
+        return wire is None or "SYN" not in wire.flags or wire.flags == event.flags
     return False
 
 
