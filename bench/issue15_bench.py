@@ -10,7 +10,8 @@ and with the same profile stripped of its [[signal]] entries (no told
 checks), interleaved run by run in one namespace, so the ratio is the told
 checks' own cost. Then the whole non-slow suite's wall time, serial and
 -j 2; the crowd scenarios' medians; and verdict changes over --runs repeats
-serial (one namespace) and -j 2 (fresh workers). Run it on an older
+serial (one namespace) and -j 2 (fresh workers); the timer checks' cost
+(scenarios with and without them, interleaved). Run it on an older
 checkout to compare (the parts that need this issue's code say "n/a").
 """
 
@@ -30,7 +31,7 @@ from tcpcheck.tools.runner.harness import Harness
 from tcpcheck.tools.runner.netns import kernel_release, unavailable_reason
 from tcpcheck.tools.runner.profile import load_profile
 from tcpcheck.tools.runner.suite import default_suite
-from tcpcheck.tools.scenario import Elapse
+from tcpcheck.tools.scenario import Elapse, step_transitions
 
 
 def _median_ms(times: list[float]) -> float:
@@ -98,6 +99,27 @@ def main() -> int:
             f"; verdicts {sorted(set().union(*crowd_verdicts.values()))}, " \
             f"changes {sum(len(v) - 1 for v in crowd_verdicts.values())}"
 
+    # 5. The timer checks (a restart measured with sock_diag): the scenarios
+    # where one is made, with and without it, interleaved in one namespace.
+    timer_line = "n/a (no timer checks in this checkout)"
+    from tcpcheck.tools.runner import execute as executor
+
+    rule = getattr(executor, "_timer_rule", None)
+    if rule is not None:
+        timed = [s for s in events if any(rule(st, t) for st, t in zip(s.steps, step_transitions(s), strict=True))]
+        with_t: dict[str, list[float]] = defaultdict(list)
+        without_t: dict[str, list[float]] = defaultdict(list)
+        with Harness() as harness:
+            for _ in range(args.runs):
+                for scenario in timed:
+                    executor._timer_rule = rule  # type: ignore[attr-defined]
+                    with_t[scenario.name].append(execute(harness, scenario, profile).seconds)
+                    executor._timer_rule = lambda step, transition: None  # type: ignore[attr-defined]
+                    without_t[scenario.name].append(execute(harness, scenario, profile).seconds)
+        executor._timer_rule = rule  # type: ignore[attr-defined]
+        timer_line = ", ".join(f"{n} {_median_ms(with_t[n]):.1f} ms (without {_median_ms(without_t[n]):.1f} ms)"
+                               for n in with_t)
+
     medians = [_median_ms(t) for t in told_times.values()]
     print(f"kernel {kernel_release()}; {len(suite)} non-slow scenarios ({len(events)} event-driven); {args.runs} runs")
     print(f"median per event-driven scenario  : {statistics.median(medians):.3f} ms (the shipped profile)")
@@ -112,6 +134,7 @@ def main() -> int:
     print(f"verdict changes over {args.runs} runs     : {serial_changes} serial (one namespace), "
           f"{parallel_changes} with -j 2 (fresh workers, against the serial verdicts)")
     print(f"crowd scenarios, median           : {crowd_line}")
+    print(f"timer checks, median per scenario : {timer_line}")
     print(f"peak memory (ru_maxrss)           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB "
           f"this process, {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f} MiB largest worker")
     return 0 if serial_changes == 0 and parallel_changes == 0 else 1

@@ -60,6 +60,7 @@ from typing import Any
 
 from tcpcheck.model import expr as exprlang
 from tcpcheck.model import gcl
+from tcpcheck.model.acceptability import case_name
 from tcpcheck.model.compose import (
     ENDPOINTS,
     MAX_BOUND,
@@ -600,7 +601,7 @@ def build_timed_system(spec: Spec, tspec: TimedSpec, options: TimedOptions | Non
                             duplicate = gcl.conj(gcl.eq(f["served"], 1), gcl.Cmp(">=", gcl.Ref(f["inc"]),
                                                                                   gcl.Const(i)))
                             emit(f"{ep}:old_syn:{state}:{seg}:{htag}", gcl.conj(*here, duplicate), take,
-                                 gcl.Action(ep, "ignore", "old duplicate SYN", seg))
+                                 gcl.Action(ep, "ignore", case_name("old_syn"), seg))
                             here = [*here, gcl.Not(duplicate)]
                         _receive(emit, spec, f, out_ch, alphabet, chains, here, take, seg, ep, state, wname, htag,
                                  reply_inc=i, adopt=i, old=False, timer_updates=timer_updates,
@@ -609,8 +610,10 @@ def build_timed_system(spec: Spec, tspec: TimedSpec, options: TimedOptions | Non
                     for j in range(N):
                         mine: list[gcl.Expr] = [*here, gcl.eq(f["inc"], j)]
                         if i != j:
+                            # named as the runner's peer names it (specs/acceptability.toml)
+                            case = case_name("older_unacceptable" if i < j else "newer_unacceptable")
                             emit(f"{ep}:unacceptable:{state}:{seg}:{htag}:i{j}", gcl.conj(*mine), take,
-                                 gcl.Action(ep, "ignore", "unacceptable", seg))
+                                 gcl.Action(ep, "ignore", case, seg))
                             if state in exact:
                                 continue
                         _receive(emit, spec, f, out_ch, alphabet, chains, mine, take, seg, ep, state, wname,

@@ -39,6 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tcpcheck.model.acceptability import variants as _variants
 from tcpcheck.model.errors import InputError
 from tcpcheck.model.source import parse_json, read_input
 
@@ -71,9 +72,9 @@ SIDES = ("A", "B")
 # old incarnation's ISN or inside the window, a SYN+ACK acknowledging the
 # wrong number, an old FIN or DATA replayed, DATA sent again, a RST outside
 # or inside the window, a RST+ACK acknowledging the wrong number.
-VARIANTS = {"SYN": ("old_window", "in_window"), "SYN_ACK": ("bad_ack",), "FIN": ("old", "old_acceptable"),
-            "DATA": ("old", "old_acceptable", "duplicate"), "RST": ("out_of_window", "in_window"),
-            "RST_ACK": ("out_of_window", "in_window", "bad_ack")}
+# The names and which segment has which are specs/acceptability.toml's, the
+# vocabulary the timed model shares (model/acceptability.py).
+VARIANTS = {segment: _variants(segment) for segment in SEGMENTS if _variants(segment)}
 
 
 def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
@@ -354,7 +355,13 @@ def _triggers(spec: Any, transition: Any, step: Step) -> bool:
     if isinstance(step, Inject):
         # A segment is named by its flags; the event adds what its ACK
         # covers (ACK, ACK_OF_SYN, ACK_OF_FIN are all an ACK on the wire).
-        return event.kind == "rcv" and step.segment.split("_")[0] == transition.event.split("_")[0]
+        if event.kind != "rcv" or step.segment.split("_")[0] != transition.event.split("_")[0]:
+            return False
+        # A SYN is not a SYN,ACK (nor the reverse): with the SYN bit the flags decide.
+        from tcpcheck.model.compose import wire_alphabet
+
+        wire = wire_alphabet(spec).get(step.segment)
+        return wire is None or "SYN" not in wire.flags or wire.flags == event.flags
     return False
 
 

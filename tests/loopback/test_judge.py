@@ -10,6 +10,7 @@ event; a mutant spec must reject a run the real spec explains.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,18 @@ def test_instead_entries_become_guarded_transitions_of_the_model() -> None:
     spec1337, _ = augmented(SPEC, PROFILE, {"net/ipv4/tcp_rfc1337": "1"})
     assert any(t.source == "TIME_WAIT" and t.event == "RST" and t.target == "TIME_WAIT"
                for t in spec1337.transitions[len(SPEC.transitions):])
+    # the guard is the entry's own precondition (when), not read off its socket calls
+    entry = PROFILE.entry("passive_syn_rcvd_is_a_request_socket")
+    assert entry is not None and entry.when == "self.passive"
+    unguarded = dataclasses.replace(PROFILE, deviations=tuple(
+        dataclasses.replace(d, when="") if d is entry else d for d in PROFILE.deviations))
+    spec_u, _ = augmented(SPEC, unguarded, {})
+    assert any(t.source == "SYN_RCVD" and t.event == "close" and t.target == "CLOSED" and t.when is None
+               for t in spec_u.transitions[len(SPEC.transitions):])
+    # model option values: with rfc1337 on, ignoring the RST is the model's own, no entry is added
+    on = dataclasses.replace(PROFILE, options={**PROFILE.options, "rfc1337": True})
+    spec_on, _ = augmented(SPEC, on, {"net/ipv4/tcp_rfc1337": "1"})
+    assert not any(t.source == "TIME_WAIT" and t.event == "RST" for t in spec_on.transitions[len(SPEC.transitions):])
 
 
 @pytest.mark.parametrize("edit, field", [

@@ -18,7 +18,7 @@ from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.cli import main
 from tcpcheck.tools.cli.generate import CRITERIA, render
 from tcpcheck.tools.runner.suite import default_suite
-from tcpcheck.tools.scenario import load_scenarios, step_transitions
+from tcpcheck.tools.scenario import Call, Expect, ExpectState, Inject, Scenario, load_scenarios, step_transitions
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "tools" / "scenario.schema.json").read_text())
@@ -114,3 +114,17 @@ def test_bad_scenario_files_are_one_located_line(tmp_path: Path, doc: object, me
     assert "\n" not in str(err.value) and str(err.value).startswith(str(path))
     result = CliRunner().invoke(main, ["run", "--list", str(path)])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_syn_is_not_attributed_to_a_syn_ack_transition() -> None:
+    """A SYN in ESTABLISHED (in_window: a challenge ACK, state kept) is not
+    the transition ESTABLISHED--SYN_ACK-->ESTABLISHED, which only a SYN,ACK
+    takes: a deviation on that step would otherwise be looked up on the
+    wrong transition."""
+    scenario = next(s for s in default_suite() if s.name == "syn_in_window_challenge_ack")
+    step = scenario.steps.index(Inject("SYN", "in_window"))
+    assert step_transitions(scenario)[step] == ""
+    again = Scenario("syn_ack_again", (Call("connect"), Expect("SYN"), Inject("SYN_ACK"), Expect("ACK"),
+                                       ExpectState("ESTABLISHED"), Inject("SYN_ACK"), Expect("ACK"),
+                                       ExpectState("ESTABLISHED")))
+    assert step_transitions(again)[5] == "ESTABLISHED--SYN_ACK-->ESTABLISHED"

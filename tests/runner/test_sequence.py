@@ -3,6 +3,8 @@ TIME_WAIT does with a retransmitted FIN, measured on its timer."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import socket
 import time
 
@@ -62,3 +64,78 @@ def test_retransmitted_fin_restarts_the_time_wait_timer(tcp_harness: Stack) -> N
         assert conv.observe().state == "TIME_WAIT"
         print(f"TIME_WAIT timer: {first} ms at entry, {before} ms before the FIN again, {after} ms after it")
         assert after > before + 50 and after > TIME_WAIT_MS - 100, (first, before, after)
+
+
+def test_the_timer_restart_is_a_step_of_every_scenario_that_takes_it(tcp_harness: Stack) -> None:
+    """specs/timed.toml says a FIN restarts the TIME_WAIT timer: the runner
+    checks it after TIME_WAIT--FIN-->TIME_WAIT in any scenario (the timer let
+    run first, bounded, no fixed sleep), and a stack that does not restart
+    it fails there."""
+    if tcp_harness.name != "linux":
+        pytest.skip("reads the Linux timewait socket's timer with sock_diag")
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.runner.execute import TIMER_RUN_MS, execute
+    from tcpcheck.tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.suite import default_suite
+
+    profile = load_profile(known_transitions={t.id for t in load_spec().transitions})
+    scenario = next(s for s in default_suite() if s.name == "time_wait_fin_again")
+    result = execute(tcp_harness, scenario, profile)
+    check = [s for s in result.steps if s.step == "timer time_wait restarted"]
+    assert result.verdict == "pass" and [(s.verdict, s.transition) for s in check] == \
+        [("pass", "TIME_WAIT--FIN-->TIME_WAIT")]
+    before, after = (int(x) for x in re.findall(r"(\d+) ms", check[0].note))
+    assert after > before and after > TIME_WAIT_MS - 100, check[0].note
+
+    seen: list[int] = []
+    real = LinuxEndpoint.timer_left
+
+    def never_restarted(self: LinuxEndpoint, timer: str) -> int | None:
+        if seen and seen[-1] <= seen[0] - TIMER_RUN_MS:
+            return seen[-1]  # the timer stops moving: the FIN restarts nothing
+        left = real(self, timer)
+        if left is not None:
+            seen.append(left)
+        return left
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(LinuxEndpoint, "timer_left", never_restarted)
+    try:
+        stuck = execute(tcp_harness, dataclasses.replace(scenario), profile)
+    finally:
+        mp.undo()
+    failed = [(s.step, s.expected) for s in stuck.steps if s.verdict == "fail"]
+    assert stuck.verdict == "fail" and failed == [("timer time_wait restarted", "timer time_wait restarted")]
+
+
+def test_old_duplicate_fin_in_time_wait(tcp_harness: Stack) -> None:
+    """The previous incarnation's FIN, replayed as sent, reaches the new
+    incarnation's TIME_WAIT: acknowledged with the new RCV.NXT (not the old
+    FIN's), ignored, TIME_WAIT stays. The model drops it (its case is
+    older_unacceptable), so its timer must be kept; Linux restarts it (as
+    for any segment with ACK in TIME_WAIT), which the profile documents,
+    and without that entry the step fails."""
+    if tcp_harness.name != "linux":
+        pytest.skip("reads the Linux timewait socket's timer with sock_diag")
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.tools.runner.execute import execute
+    from tcpcheck.tools.runner.profile import load_profile
+    from tcpcheck.tools.runner.suite import default_suite
+
+    profile = load_profile(known_transitions={t.id for t in load_spec().transitions})
+    scenario = next(s for s in default_suite() if s.name == "old_fin_in_time_wait")
+    result = execute(tcp_harness, scenario, profile)
+    assert result.verdict == "deviation" and result.deviations == ["time_wait_timer_restarted_by_any_ack"]
+    old = next(s for s in result.steps if s.step == "inject FIN (old)")
+    answer = result.steps[result.steps.index(old) + 1]
+    fins = [s for s in result.steps if s.step == "inject FIN_ACK_OF_FIN"]
+    new_fin_seq = int(re.findall(r"\] seq (\d+)", fins[-1].note)[-1])
+    old_fin_seq = int(re.findall(r"\] seq (\d+)", old.note)[-1])
+    answer_ack = int(re.findall(r" ack (\d+)", answer.note)[-1])
+    assert answer.verdict == "pass" and answer_ack == new_fin_seq + 1 != old_fin_seq + 1
+    assert result.steps[-1].step == "timer time_wait kept" and result.steps[-1].state.startswith("TIME_WAIT")
+    bare = dataclasses.replace(profile, deviations=tuple(
+        d for d in profile.deviations if d.id != "time_wait_timer_restarted_by_any_ack"))
+    strict = execute(tcp_harness, scenario, bare)
+    assert [(s.step, s.observed) for s in strict.steps if s.verdict == "fail"] == \
+        [("timer time_wait kept", "timer time_wait restarted")]

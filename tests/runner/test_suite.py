@@ -20,6 +20,11 @@ FAST = [s for s in default_suite() if not s.slow and not any(type(st).__name__ =
 EXPECTED_DEVIATIONS = {
     "close_with_unread_data": ["close_with_unread_data_sends_rst"],
     "rst_in_time_wait_rfc1337": ["rfc1337_ignores_rst_in_time_wait"],
+    "rst_in_time_wait_rfc1337_then_fin": ["rfc1337_ignores_rst_in_time_wait"],
+    "close_with_unread_data_then_ack": ["close_with_unread_data_sends_rst"],
+    "old_fin_in_time_wait": ["time_wait_timer_restarted_by_any_ack"],
+    "ack_in_time_wait": ["time_wait_timer_restarted_by_any_ack"],
+    "duplicate_data_in_time_wait": ["time_wait_timer_restarted_by_any_ack"],
     "abort_in_time_wait": ["time_wait_outlives_the_descriptor"],
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
     "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
@@ -59,7 +64,8 @@ def test_why_time_wait_reason_1_on_linux(tcp_harness: Harness, profile: Profile)
     only) the FIN finds no socket and gets a RST (docs/time_wait.md, passive_closer_not_reset)."""
     suite = {s.name: s for s in default_suite()}
     kept = execute(tcp_harness, suite["time_wait_fin_again"], profile)
-    assert kept.verdict == "pass" and kept.steps[-2].step == "expect ACK" and kept.steps[-1].state.startswith("TIME")
+    assert kept.verdict == "pass" and kept.steps[-3].step == "expect ACK" and kept.steps[-1].state.startswith("TIME")
+    assert (kept.steps[-1].step, kept.steps[-1].verdict) == ("timer time_wait restarted", "pass")
     skipped = execute(tcp_harness, suite["no_time_wait_fin_again"], profile)
     answer = next(s for s in reversed(skipped.steps) if s.step == "expect ACK" and s.verdict != "skipped")
     assert (answer.expected, answer.observed, answer.verdict) == ("ACK", "RST", "deviation")
@@ -192,12 +198,18 @@ UNREAD = "close_with_unread_data_sends_rst"
 def test_a_deviation_whose_precondition_does_not_hold_fails(tcp_harness: Harness, profile: Profile) -> None:
     """RST on close with unread data is documented after the peer's DATA, with
     no recv: the same profile entry, but scoped to a sysctl not in force, to
-    a call the scenario did not make, or to a segment the peer did not send,
-    turns the step into a failure."""
+    a call the scenario did not make, to a segment the peer did not send, to
+    a history the model does not have (a passive open) or to model option
+    values the profile does not run under (note3 on), turns the step into a
+    failure."""
     scenario = next(s for s in default_suite() if s.name == "close_with_unread_data")
     assert execute(tcp_harness, scenario, profile).deviations == [UNREAD]
+    # the precondition in the model's terms holds (an active open), and so do model options it names
+    for changes in ({"when": "not self.passive"}, {"options": {"note3": False, "implementation": True}}):
+        assert execute(tcp_harness, scenario, _with_entry(profile, UNREAD, **changes)).deviations == [UNREAD]
     for changes in ({"condition": {"tcp_rfc1337": "1"}}, {"after_calls": ("listen",)},
-                    {"after_injects": ("DATA", "FIN")}, {"unless_calls": ("connect",)}):
+                    {"after_injects": ("DATA", "FIN")}, {"unless_calls": ("connect",)},
+                    {"when": "self.passive"}, {"options": {"note3": True}}):
         result = execute(tcp_harness, scenario, _with_entry(profile, UNREAD, **changes))
         assert result.verdict == "fail", changes
         assert [(s.expected, s.observed) for s in result.steps if s.verdict == "fail"] == [("FIN", "RST_ACK")]
@@ -254,3 +266,53 @@ def test_the_orphan_fin_wait_2_goes_in_a_fraction_of_a_second(tcp_harness: Harne
     if fast:
         assert result.sysctls["net/ipv4/tcp_rto_min_us"] == "20000"
         assert tcp_harness.ns.sysctls(["net/ipv4/tcp_rto_min_us"]) == before
+
+
+def test_steps_after_a_deviation_are_walked_from_the_deviated_state(tcp_harness: Harness, profile: Profile) -> None:
+    """The scenario's steps after the deviation follow the RFC path (CLOSED
+    answers the FIN with RST); the runner replays their acting steps on the
+    model from where the profile says the stack is: TIME_WAIT acknowledges
+    the retransmitted FIN. None is skipped, each is judged."""
+    scenario = next(s for s in default_suite() if s.name == "rst_in_time_wait_rfc1337_then_fin")
+    result = execute(tcp_harness, scenario, profile)
+    assert result.verdict == "deviation", [s.to_json() for s in result.steps]
+    replayed = [(s.step, s.verdict, s.transition) for s in result.steps if s.step.endswith("(after deviation)")]
+    fin_again = "TIME_WAIT--FIN-->TIME_WAIT"
+    assert replayed == [("inject FIN (after deviation)", "pass", fin_again),
+                        ("expect ACK (after deviation)", "pass", fin_again),
+                        ("expect_state TIME_WAIT (after deviation)", "pass", fin_again)]
+    assert not [s for s in result.steps if s.verdict == "skipped"]
+    # the scenario's own expectation for the FIN (a RST from CLOSED) is not judged
+    assert "expect RST" not in [s.step for s in result.steps]
+    # the RST of a reset connection: the peer's later ACK finds none and draws a RST
+    unread = execute(tcp_harness, next(s for s in default_suite() if s.name == "close_with_unread_data_then_ack"),
+                     profile)
+    assert [(s.step, s.verdict) for s in unread.steps if s.step.endswith("(after deviation)")] == [
+        ("inject ACK (after deviation)", "pass"), ("expect RST (after deviation)", "pass"),
+        ("expect_state CLOSED (after deviation)", "pass")], [s.to_json() for s in unread.steps]
+
+
+def test_a_wrong_walk_after_a_deviation_fails(tcp_harness: Harness, profile: Profile,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replayed steps are judged like any other: on a mutant spec where
+    TIME_WAIT answers a retransmitted FIN with RST, the replayed expectation
+    fails (the stack acknowledges it); an entry whose ``instead`` names the
+    wrong state fails at the profile's own check, before any replay."""
+    from tcpcheck.tools.runner import replay
+
+    scenario = next(s for s in default_suite() if s.name == "rst_in_time_wait_rfc1337_then_fin")
+    spec = load_spec()
+    fin_again = "TIME_WAIT--FIN-->TIME_WAIT"
+    mutant = dataclasses.replace(spec, transitions=tuple(
+        dataclasses.replace(t, sends=("RST",)) if t.id == fin_again else t for t in spec.transitions))
+    monkeypatch.setattr(replay, "_spec", lambda: mutant)
+    fresh = dataclasses.replace(profile)  # not the cached drive model of the shipped profile
+    bad = execute(tcp_harness, scenario, fresh)
+    failed = [(s.step, s.expected, s.observed) for s in bad.steps if s.verdict == "fail"]
+    assert bad.verdict == "fail" and failed == [("expect RST (after deviation)", "RST", "ACK")]
+    monkeypatch.undo()
+    wrong = execute(tcp_harness, scenario, _with_entry(profile, "rfc1337_ignores_rst_in_time_wait",
+                                                       instead_to="CLOSED"))
+    assert wrong.verdict == "fail"
+    assert [s.step for s in wrong.steps if s.verdict == "fail"] == ["expect_state CLOSED (profile)"]
+    assert not [s for s in wrong.steps if s.step.endswith("(after deviation)")]

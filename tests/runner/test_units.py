@@ -160,6 +160,25 @@ def test_profile_errors_name_the_entry(tmp_path: Path) -> None:
                    'observed = "RST"\nafter_injects = ["DATA", "PING"]\n')
     with pytest.raises(InputError, match=r"\[\[deviation\]\] #1: after_injects must be a list of segments"):
         load_profile(bad)
+    head = '[profile]\nname = "x"\n[[deviation]]\nid = "a"\nreference = "r"\nexpected = "FIN"\nobserved = "RST"\n'
+    for line, message in (('when = "self.passive and"', r"#1: when 'self\.passive and': column"),
+                          ('when = "passive"', r"#1: when names 'passive': a guard reads this endpoint's history"),
+                          ('when = "self.sideways"', r"#1: when names 'self.sideways'"),
+                          ('options = { warp = true }', r"#1: options: unknown model option 'warp'"),
+                          ('options = { note3 = "yes" }', r"#1: options must be a table of model option = true/false")):
+        bad.write_text(head + line + "\n")
+        with pytest.raises(InputError, match=message):
+            load_profile(bad)
+
+
+def test_profile_precondition_in_the_model_terms() -> None:
+    """``when`` is judged on the history the caller gives (none: not
+    judged), ``options`` on the model options in force (none: not judged)."""
+    entry = Deviation("d", "r", when="self.passive", options={"rfc1337": False})
+    assert entry.in_context((), (), frozenset({"passive"})) and not entry.in_context((), (), frozenset())
+    assert entry.in_context((), ())
+    assert entry.applies({}, {"rfc1337": False, "note3": True}) and not entry.applies({}, {"rfc1337": True})
+    assert entry.applies({})
 
 
 def test_default_suite_names_real_transitions() -> None:

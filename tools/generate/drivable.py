@@ -240,7 +240,8 @@ def _eval(node: Node, history: frozenset[str]) -> bool:
     raise InputError("specs/tcp.toml", f"guard {node!r}: the generator evaluates only and/or/not/->/<-> of history")
 
 
-def _history_after(history: frozenset[str], t: Transition, keep: tuple[str, ...]) -> frozenset[str]:
+def history_after(history: frozenset[str], t: Transition, keep: tuple[str, ...]) -> frozenset[str]:
+    """The guard history after taking ``t`` (only the variables in ``keep``)."""
     # The history variables the spec's guards read, updated as the composed
     # model does (model/compose.py, effects()): only `passive` is read today.
     out = set(history)
@@ -261,7 +262,7 @@ def _realise(model: DriveModel, edge: Edge, ctx: Context) -> tuple[list[Realised
     spec = model.spec
     if not guard_holds(t.when, ctx.history):
         return [], f"{GUARD} {t.when!r} does not hold on this walk"
-    history = _history_after(ctx.history, t, model.guard_vars)
+    history = history_after(ctx.history, t, model.guard_vars)
     terminal = t.target == spec.initial
     if edge.kind == "call":
         out = []

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from tcpcheck.model.compose import ModelOptions, build_system
 from tcpcheck.model.explicit import compile_successors
-from tcpcheck.tools.generate.drivable import DriveModel
+from tcpcheck.tools.generate.drivable import DriveModel, guard_holds
 from tcpcheck.tools.generate.paths import slug
 from tcpcheck.tools.generate.suite import Suite
 from tcpcheck.tools.runner.profile import Deviation
@@ -111,9 +111,12 @@ class LoopbackModel:
         i = SIDES.index(side)
         passive = self.passive(node.state, side)
         accepted = passive and node.fd[i] in (CONN, ORPHAN)
-        if not d.applies(self.sysctls):
+        if not d.applies(self.sysctls, self.profile.model_options(self.drive.spec.options) if self.profile else None):
             return False
-        if "listen" in d.after_calls and not passive or "connect" in d.after_calls and passive:
+        # the entry's precondition in the model's terms (its when guard)
+        history = frozenset(v for v in self.drive.guard_vars if v in self.fields[side]
+                            and self.value(node.state, side, v) == "true")
+        if d.when and not guard_holds(d.when, history):
             return False
         if "accept" in d.unless_calls and accepted:
             return False

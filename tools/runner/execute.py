@@ -17,8 +17,19 @@ from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
 from tcpcheck.tools.runner.peer import SegmentError
 from tcpcheck.tools.runner.profile import Deviation, Profile, told_text
+from tcpcheck.tools.runner.replay import REPLAYED, Planned, precondition, replay
 from tcpcheck.tools.runner.stack import CallError, Stack, path_text
-from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, step_transitions
+from tcpcheck.tools.scenario import (
+    Call,
+    Elapse,
+    Expect,
+    ExpectState,
+    Inject,
+    Scenario,
+    Step,
+    starts_transition,
+    step_transitions,
+)
 
 VERDICTS = ("pass", "deviation", "fail", "skipped", "not drivable")
 
@@ -113,9 +124,9 @@ def _run_step(conv: Conversation, step: Step) -> tuple[bool, str, str, str]:
 
 
 def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, transition: str) -> StepResult:
-    """After a documented deviation the scenario's later steps follow the
-    RFC path, which the stack has left; what the profile says the stack does
-    instead (``instead.to``) is checked in their place: pass, or fail."""
+    """After a documented deviation the stack must be where the profile
+    says (``instead.to``): pass, or fail. The scenario's later steps are
+    then walked from there (``replay``)."""
     t0 = time.perf_counter()
     seen = conv.observe()
     ok = seen.state == deviation.instead_to
@@ -136,7 +147,8 @@ def _signals() -> dict[str, tuple[str, str]]:
 
 
 def _told(conv: Conversation, profile: Profile, index: int, transition: str, sysctls: dict[str, str],
-          calls: tuple[str, ...], injects: tuple[str, ...]) -> tuple[StepResult, Deviation | None] | None:
+          calls: tuple[str, ...], injects: tuple[str, ...], history: frozenset[str] | None = None,
+          options: dict[str, bool] | None = None) -> tuple[StepResult, Deviation | None] | None:
     """After a transition that signals the user (RFC 9293 §3.10), make the
     socket call the profile maps that signal to and judge its answer: pass,
     a deviation documented for this transition, or fail. None when the
@@ -152,7 +164,7 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
         return None
     expected, observed = told_text(told.result), told_text(answer)
     verdict, deviation = step_verdict(answer == told.result, expected, observed, profile, (transition,), sysctls,
-                                      calls, injects)
+                                      calls, injects, history, options)
     note = f"{told.call} says {answer}; the RFC tells the user '{text}', which {profile.name} says as {told.result}" \
         f" ({told.reference})"
     if deviation is not None:
@@ -161,6 +173,97 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
     return StepResult(index, f"told {told.call}: {signal}", verdict, conv.observe().text(),
                       "" if ok else expected, "" if ok else observed, note, time.perf_counter() - t0, "",
                       transition), deviation
+
+
+@cache
+def _timers() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """From ``specs/timed.toml``: transition id -> (timer, its RFC
+    reference) for the transitions that restart a running timer (an event
+    in the timer's ``restarted_by`` taken in a state where it runs, staying
+    there: a retransmitted FIN in TIME_WAIT); and state -> (timer, RFC) for
+    the states where a timer runs (the sources of the event it drives)."""
+    from tcpcheck.model.spec import load_spec
+    from tcpcheck.model.timed import load_timed
+
+    spec = load_spec()
+    restarts: dict[str, tuple[str, str]] = {}
+    running: dict[str, tuple[str, str]] = {}
+    for timer in load_timed(spec).timers:
+        runs = {t.source for t in spec.transitions if t.event == timer.drives}
+        running.update({state: (timer.name, timer.rfc) for state in runs})
+        for t in spec.transitions:
+            if t.event in timer.restarted_by and t.source in runs and t.target in runs:
+                restarts[t.id] = (timer.name, timer.rfc)
+    return restarts, running
+
+
+def _timer_rule(step: Step, transition: str, state: str = "") -> tuple[str, str, bool] | None:
+    """(timer, RFC, must restart) for an acting step: a segment the model
+    drops (a variant whose case in specs/acceptability.toml is unacceptable,
+    or one no transition takes in ``state``, the state before the step)
+    must leave a running timer alone; the event of a restarting transition
+    must restart it; None when no timer is at stake."""
+    from tcpcheck.model.acceptability import load_cases
+
+    restarts, running = _timers()
+    if not transition:
+        return (*running[state], False) if isinstance(step, Inject) and state in running else None
+    if isinstance(step, Inject) and step.variant:
+        case = next((c.model for c in load_cases() if c.name == step.variant), "")
+        source = transition.split("--", 1)[0]
+        if case.endswith("_unacceptable") and source in running:
+            return (*running[source], False)
+        return None
+    if transition in restarts and starts_transition(step):
+        return (*restarts[transition], True)
+    return None
+
+
+# How far a timer must have run before the event that restarts it, so that
+# the restart shows (sock_diag reports milliseconds; Linux's clock is in
+# jiffies, 1-10 ms), and the bound on that wait.
+TIMER_RUN_MS = 20
+TIMER_RUN_BOUND = 2.0
+
+
+def _let_timer_run(conv: Conversation, timer: str) -> tuple[int | None, str]:
+    """Wait, bounded and on the wire (no fixed sleep), until ``timer`` has
+    run TIMER_RUN_MS; (ms left then, or None when the stack cannot say; a
+    note when the wait was cut short)."""
+    first = conv.endpoint.timer_left(timer)
+    if first is None:
+        return None, ""
+    left: int | None = first
+    deadline = time.monotonic() + TIMER_RUN_BOUND
+    while left is not None and left > first - TIMER_RUN_MS and time.monotonic() < deadline:
+        packet = conv.next_packet(0.02)  # nothing is expected while the timer runs
+        if packet is not None:
+            return None, f"the stack sent {packet.summary()} while {timer} ran"
+        left = conv.endpoint.timer_left(timer)
+    return left, ""
+
+
+def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[str, str, bool], before: int,
+                 scope: tuple[Any, ...]) -> tuple[StepResult, Deviation | None] | None:
+    """After the step: more time left than just before it (restarted) or
+    not (kept), against what the rule says; a difference is a deviation
+    only when the profile documents it (``scope``: step_verdict's profile,
+    transitions, settings, calls, injects, history and options). None when
+    the timer no longer runs (the step left its state: nothing to compare)."""
+    timer, rfc, restart = rule
+    t0 = time.perf_counter()
+    after = conv.endpoint.timer_left(timer)
+    if after is None:
+        return None
+    restarted = after > before
+    want, seen = (f"timer {timer} {'restarted' if x else 'kept'}" for x in (restart, restarted))
+    verdict, deviation = step_verdict(restarted == restart, want, seen, *scope)
+    note = f"{timer}: {before} ms left before the step, {after} ms after ({rfc})"
+    if deviation is not None:
+        note += f"; {deviation.id}: {deviation.reference}"
+    ok = verdict == "pass"
+    return StepResult(index, want, verdict, conv.observe().text(), "" if ok else want, "" if ok else seen, note,
+                      time.perf_counter() - t0, "", transition), deviation
 
 
 def not_drivable(scenario: Scenario, profile: Profile) -> str:
@@ -195,18 +298,37 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
         return ScenarioResult(scenario.name, scenario.transitions, "fail", [], time.perf_counter() - start,
                               note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
     in_force = conv.settings
-    taken = step_transitions(scenario)  # a failure marks the transition of its step, not all of them
+    # The plan: the scenario's steps with their transitions; after a
+    # deviation its rest is replaced by the model's walk from where the
+    # profile says the stack went (replay.py).
+    plan = [Planned(step, tid) for step, tid in zip(scenario.steps, step_transitions(scenario), strict=True)]
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""
     recorded = 0  # state changes the stack recorded before the current step
+    timer_before: int | None = None  # ms left on the timer at stake in the current transition
+    rule: tuple[str, str, bool] | None = None  # that timer, and whether the transition must restart it
     try:
         _prepare(conv, scenario)
-        for index, step in enumerate(scenario.steps, start=1):
-            if stopped:
-                results.append(StepResult(index, step.text(), "skipped", "", note=stopped,
-                                          transition=taken[index - 1]))
+        index = 0
+        while index < len(plan):
+            item, index = plan[index], index + 1
+            step, tid = item.step, item.transition
+            text = step.text() + (REPLAYED if item.replayed else "")
+            if stopped or item.skip:
+                results.append(StepResult(index, text, "skipped", "", note=stopped or item.skip, transition=tid))
                 continue
+            if starts_transition(step):
+                rule = _timer_rule(step, tid, results[-1].state.split(" ", 1)[0] if results else "")
+            if rule is not None and starts_transition(step):
+                # the timer must have run for a restart to show
+                timer_before, cut = _let_timer_run(conv, rule[0])
+                if cut:
+                    results.append(StepResult(index, f"timer {rule[0]} runs", "fail", conv.observe().text(),
+                                              "nothing sent", "a segment", cut, 0.0, "", tid))
+                    stopped = f"not run: {cut}"
+                    results.append(StepResult(index, text, "skipped", "", note=stopped, transition=tid))
+                    continue
             t0 = time.perf_counter()
             try:
                 ok, expected, observed, note = _run_step(conv, step)
@@ -214,33 +336,66 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 ok, expected, observed, note = False, step.text(), "cannot build the segment", str(exc)
             except OSError as exc:  # e.g. bind: address in use; the step could not be made
                 ok, expected, observed, note = False, step.text(), "error", f"{step.text()}: {exc}"
+            if not ok and item.lenient and observed == "call failed":
+                # the model has no transition for this call here: an error is the RFC's answer
+                ok, note = True, f"the call failed ({note}); the model has no transition for it here"
             state = conv.observe().text()
             changes = conv.endpoint.changes()
             path, recorded = path_text(changes[recorded:]), len(changes)
-            calls = tuple(s.op for s in scenario.steps[:index] if isinstance(s, Call))
+            done = [p.step for p in plan[:index]]
+            calls = tuple(s.op for s in done if isinstance(s, Call))
             # a variant is in scope as SEGMENT:variant as well (e.g. SYN:old_window)
-            injects = tuple(name for s in scenario.steps[:index] if isinstance(s, Inject)
+            injects = tuple(name for s in done if isinstance(s, Inject)
                             for name in (s.segment, f"{s.segment}:{s.variant}")[:2 if s.variant else 1])
             # An entry documents the transition of this step, not any the
             # scenario covers: the same difference elsewhere is a failure.
-            here = (taken[index - 1],) if taken[index - 1] else ()
-            verdict, deviation = step_verdict(ok, expected, observed, profile, here, in_force, calls, injects)
+            here = (tid,) if tid else ()
+            before = [p.transition for p in plan[:index - 1] if p.transition]
+            while before and before[-1] == tid:
+                before.pop()
+            history, options = precondition(profile, tuple(before))
+            verdict, deviation = step_verdict(ok, expected, observed, profile, here, in_force, calls, injects,
+                                              history, options)
             if deviation is not None:
                 deviations.append(deviation.id)
                 note = f"{deviation.id}: {deviation.reference}" + (f" ({note})" if note else "")
-            results.append(StepResult(index, step.text(), verdict, state, expected if not ok else "",
-                                       observed if not ok else "", note, time.perf_counter() - t0, path,
-                                       taken[index - 1]))
+            results.append(StepResult(index, text, verdict, state, expected if not ok else "",
+                                       observed if not ok else "", note, time.perf_counter() - t0, path, tid))
             if verdict == "deviation" and deviation is not None and deviation.instead_to:
-                results.append(_what_comes_next(conv, deviation, index, taken[index - 1]))
-                verdict = "fail" if results[-1].verdict == "fail" else verdict
+                results.append(_what_comes_next(conv, deviation, index, tid))
+                if results[-1].verdict == "fail":
+                    verdict = "fail"
+                else:
+                    # the scenario's steps of this transition are done; the
+                    # rest is walked from the deviated state
+                    end = index
+                    while end < len(plan) and tid and plan[end].transition == tid:
+                        end += 1
+                    rest = plan[end:]
+                    taken = tuple(dict.fromkeys(p.transition for p in plan[:index] if p.transition))
+                    walk = replay(profile, deviation.instead_to, tuple(p.step for p in rest), taken, calls)
+                    plan[index:] = list(walk.plan) + [Planned(s, skip=f"after {deviation.id}: {walk.stopped}")
+                                                      for s in walk.rest]
+                    continue
             if verdict == "deviation":
                 stopped = f"the stack left the model's path at step {index} ({deviation.id if deviation else ''})"
             elif verdict == "fail":
                 stopped = f"not run: step {index} failed"
-            elif taken[index - 1] and (index == len(scenario.steps) or taken[index] != taken[index - 1]):
+            elif index == len(plan) or plan[index].transition != tid or not tid and (
+                    index == len(plan) or starts_transition(plan[index].step)):
+                if rule is not None and timer_before is not None:
+                    scope = (profile, here, in_force, calls, injects, history, options)
+                    checked = _timer_check(conv, index, tid, rule, timer_before, scope)
+                    if checked is not None:
+                        check, documented = checked
+                        results.append(check)
+                        if documented is not None:
+                            deviations.append(documented.id)  # the state is on the path: the steps go on
+                        elif check.verdict == "fail":
+                            stopped = f"not run: step {index}: {check.expected}, but {check.observed}"
+                            continue
                 # The transition is complete: what is the user told?
-                told = _told(conv, profile, index, taken[index - 1], in_force, calls, injects)
+                told = _told(conv, profile, index, tid, in_force, calls, injects, history, options)
                 if told is not None:
                     results.append(told[0])
                     if told[1] is not None:

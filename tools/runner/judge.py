@@ -105,12 +105,15 @@ def step_verdict(
     sysctls: dict[str, str],
     calls: tuple[str, ...] = (),
     injects: tuple[str, ...] = (),
+    history: frozenset[str] | None = None,
+    options: dict[str, bool] | None = None,
 ) -> tuple[str, Deviation | None]:
     """pass, or deviation when ``profile`` documents exactly this
     difference for one of ``transitions`` under the settings in force,
     after the socket ``calls`` made and the segments ``injects`` received
-    so far, else fail."""
+    so far, with the spec's ``history`` variables that hold and the model
+    ``options`` in force, else fail."""
     if ok:
         return "pass", None
-    deviation = profile.find(expected, observed, transitions, sysctls, calls, injects)
+    deviation = profile.find(expected, observed, transitions, sysctls, calls, injects, history, options)
     return ("deviation", deviation) if deviation else ("fail", None)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tcpcheck.model.acceptability import variant as named
+from tcpcheck.model.acceptability import variants
 from tcpcheck.tools.runner.packets import ACK, FIN, MASK32, PSH, RST, SYN, Packet, mss_option
 
 DEFAULT_PAYLOAD = b"tcpcheck"
@@ -30,11 +32,15 @@ NEW_INCARNATION = 0x00100000
 # ``old_acceptable``: the same old segment (sequence number and payload)
 # with an ACK field that also lands in the new connection's window, as it
 # does when the ISNs collide: nothing in it then tells it from a new one.
-OLD_WINDOW = "old_window"
-IN_WINDOW = "in_window"
-DUPLICATE = "duplicate"  # a segment of this incarnation sent again (already acknowledged)
-OLD = "old"
-OLD_ACCEPTABLE = "old_acceptable"
+# The names are those of specs/acceptability.toml, the vocabulary the timed
+# model shares; build() refuses a variant the file does not give a segment.
+OLD_WINDOW = named("old_window")
+IN_WINDOW = named("in_window")
+OUT_OF_WINDOW_VARIANT = named("out_of_window")
+BAD_ACK = named("bad_ack")
+DUPLICATE = named("duplicate")  # a segment of this incarnation sent again (already acknowledged)
+OLD = named("old")
+OLD_ACCEPTABLE = named("old_acceptable")
 
 
 def seq_after(a: int, b: int) -> bool:
@@ -83,8 +89,13 @@ class PeerFlow:
         maker = getattr(self, f"_build_{name.lower()}", None)
         if maker is None:
             raise SegmentError(f"the peer cannot send {name!r}")
+        if variant and variant not in variants(name):
+            known = variants(name)
+            raise SegmentError(f"unknown {name} variant {variant!r}; "
+                               + (f"use {', '.join(known)}" if known else f"{name} has none")
+                               + " (specs/acceptability.toml)")
         packet: Packet = maker(variant, payload)
-        self.unacceptable = (name, variant) == ("SYN_ACK", "bad_ack")
+        self.unacceptable = (name, variant) == ("SYN_ACK", BAD_ACK)
         self.last_probe_ack = packet.ack if packet.flags & ACK else 0
         if packet.flags & ACK and not packet.flags & RST and self.stack_fin_seq is not None \
                 and packet.ack == (self.stack_fin_seq + 1) & MASK32:
@@ -166,7 +177,7 @@ class PeerFlow:
         # Without a SYN from the stack this is a stray SYN,ACK (a probe of
         # a closed port, RFC 9293 §3.10.7.1); any ACK number will do.
         ack = self.stack_iss + 1 if self.stack_iss is not None else self._ack_all()
-        if variant == "bad_ack":
+        if variant == BAD_ACK:
             # SEG.ACK =< ISS: unacceptable in SYN_SENT (RFC 9293 §3.10.7.3, first)
             if self.stack_iss is None:
                 raise SegmentError("a SYN_ACK (bad_ack) answers the stack's SYN, and it has sent none")
@@ -202,13 +213,13 @@ class PeerFlow:
         return self._fin(self._ack_all())
 
     def _rst_seq(self, variant: str) -> int:
-        if variant == "out_of_window":
+        if variant == OUT_OF_WINDOW_VARIANT:
             return self.snd_nxt + OUT_OF_WINDOW
-        if variant == "in_window":
+        if variant == IN_WINDOW:
             # In the window but not RCV.NXT: RFC 5961 §3.2 answers with a
             # challenge ACK instead of resetting.
             return self.snd_nxt + 1
-        if variant not in ("", "bad_ack"):
+        if variant not in ("", BAD_ACK):
             raise SegmentError(f"unknown RST variant {variant!r}; use out_of_window, in_window or bad_ack")
         return self.snd_nxt
 
@@ -219,7 +230,7 @@ class PeerFlow:
     def _build_rst_ack(self, variant: str, payload: bytes) -> Packet:
         # In SYN_SENT a RST is acceptable only if its ACK acknowledges the
         # SYN (RFC 9293 §3.10.7.3); ``bad_ack`` acknowledges one byte less.
-        ack = self._ack_all() - (1 if variant == "bad_ack" else 0)
+        ack = self._ack_all() - (1 if variant == BAD_ACK else 0)
         self.reset = self.reset or variant == ""
         return self._packet(RST | ACK, self._rst_seq(variant), ack)
 

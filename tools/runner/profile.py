@@ -12,7 +12,11 @@ anything else is a failure. The calls scope an entry to its context:
 SYN_RCVD of a simultaneous open; "close with unread data sends RST" only
 after the peer sent data that no ``recv`` read. After a deviation the
 runner checks the entry's ``instead`` (the state the stack must then be
-in) in place of the scenario's later steps, which follow the RFC path.
+in), then walks the scenario's later acting steps on the model from that
+state (``replay``): they were written for the RFC path, the stack left it,
+and what the model says comes next from where it is replaces their
+expectations. An entry without ``instead`` ends the check there (the later
+steps are skipped, with the reason).
 What the runner cannot drive is a ``[[not_drivable]]`` entry, scoped by
 ``after_calls`` when it depends on the calls made, never a deviation.
 
@@ -74,14 +78,33 @@ class Deviation:
     instead_sends: tuple[str, ...] = ()
     provoke: str = ""  # how a generated loopback scenario makes it happen (PROVOKE)
     after_injects: tuple[str, ...] = ()  # segments the peer must have sent before the step
+    # A guard over the endpoint's history in the spec's own terms (its
+    # ``when`` syntax: "self.passive"): the precondition as the model states
+    # it, which the loopback judge puts on the entry's transition.
+    when: str = ""
+    # Model options (the spec's [options]) the comparison must run under:
+    # e.g. rfc1337 = false, since with the option on the model itself
+    # ignores the RST and there is nothing to document.
+    options: dict[str, bool] = field(default_factory=dict)
 
-    def in_context(self, calls: tuple[str, ...], injects: tuple[str, ...] = ()) -> bool:
-        """The scenario's calls and injected segments so far fit this entry's scope."""
+    def in_context(self, calls: tuple[str, ...], injects: tuple[str, ...] = (),
+                   history: frozenset[str] | None = None) -> bool:
+        """The scenario's calls and injected segments so far fit this
+        entry's scope, and (given the ``history`` variables that hold) its
+        ``when`` guard holds."""
+        if self.when and history is not None:
+            from tcpcheck.tools.generate.drivable import guard_holds  # drivable reads profiles
+
+            if not guard_holds(self.when, history):
+                return False
         return (all(c in calls for c in self.after_calls) and not any(c in calls for c in self.unless_calls)
                 and all(s in injects for s in self.after_injects))
 
-    def applies(self, sysctls: dict[str, str]) -> bool:
-        """The condition holds under ``sysctls`` (short or full names)."""
+    def applies(self, sysctls: dict[str, str], options: dict[str, bool] | None = None) -> bool:
+        """The condition holds under ``sysctls`` (short or full names) and,
+        given the model ``options`` in force, the entry's option values."""
+        if options is not None and any(options.get(k) != v for k, v in self.options.items()):
+            return False
         for key, value in self.condition.items():
             full = key if key.startswith("net/") else "net/ipv4/" + key
             if sysctls.get(full, sysctls.get(key)) != value:
@@ -132,18 +155,26 @@ class Profile:
         sysctls: dict[str, str],
         calls: tuple[str, ...] = (),
         injects: tuple[str, ...] = (),
+        history: frozenset[str] | None = None,
+        options: dict[str, bool] | None = None,
     ) -> Deviation | None:
         """The entry documenting this difference, if any (``calls``: the
         socket calls the scenario made before the step; ``injects``: the
-        segments the peer sent before it)."""
+        segments the peer sent before it; ``history``: the spec's history
+        variables that hold; ``options``: the model options in force)."""
         for d in self.deviations:
             if d.kind not in ("differs", "told") or d.expected != expected or d.observed != observed:
                 continue
             if d.transition and d.transition not in transitions:
                 continue
-            if d.applies(sysctls) and d.in_context(calls, injects):
+            if d.applies(sysctls, options) and d.in_context(calls, injects, history):
                 return d
         return None
+
+    def model_options(self, spec_options: dict[str, bool]) -> dict[str, bool]:
+        """The model options a comparison with this stack runs under: the
+        spec's defaults with the profile's own values over them."""
+        return {**spec_options, **self.options}
 
     def extensions(self, transitions: tuple[str, ...]) -> list[Deviation]:
         """Entries for non-RFC transitions among ``transitions``."""
@@ -237,6 +268,33 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
             raise InputError(where, f"after_injects must be a list of segments ({', '.join(SEGMENTS)}),"
                                     " optionally SEGMENT:variant")
         scope["after_injects"] = tuple(injects)
+        when = row.get("when", "")
+        if not isinstance(when, str):
+            raise InputError(where, "'when' must be a guard over the spec's history, e.g. \"self.passive\"")
+        if when:
+            from tcpcheck.model.expr import HISTORY_VARS, ExprError, parse
+
+            try:
+                names = set(parse(when).names())
+            except ExprError as exc:
+                raise InputError(where, f"when {when[:60]!r}: {exc}") from None
+            bad = sorted(n for n in names if n.partition(".")[0] != "self" or n.partition(".")[2] not in HISTORY_VARS)
+            if bad:
+                raise InputError(where, f"when names {bad[0][:40]!r}: a guard reads this endpoint's history, "
+                                        f"self.<{'|'.join(HISTORY_VARS)}>")
+        scope["when"] = when
+        model_options = row.get("options", {})
+        if not isinstance(model_options, dict) or not all(isinstance(v, bool) for v in model_options.values()):
+            raise InputError(where, "options must be a table of model option = true/false")
+        if model_options:
+            from tcpcheck.model.spec import load_spec
+
+            known = load_spec().options  # the embedded spec's, as the entries' transitions
+            unknown = sorted(k for k in model_options if k not in known)
+            if unknown:
+                raise InputError(where, f"options: unknown model option {unknown[0][:40]!r}; "
+                                        f"the spec has {', '.join(sorted(known))}")
+        scope["options"] = {str(k): bool(v) for k, v in model_options.items()}
         deviations.append(Deviation(
             id=row["id"], reference=row["reference"], kind=kind, transition=transition,
             expected=row.get("expected", ""), observed=row.get("observed", ""),
@@ -290,7 +348,8 @@ def _signals(data: dict[str, Any], p: Path, known: set[str] | None) -> dict[str,
 
 
 DEVIATION_FIELDS = frozenset({"id", "reference", "kind", "transition", "expected", "observed", "condition",
-                              "after_calls", "unless_calls", "instead", "provoke", "after_injects", "note"})
+                              "after_calls", "unless_calls", "instead", "provoke", "after_injects", "note", "when",
+                              "options"})
 
 
 def _only(table: dict[str, Any], allowed: set[str] | frozenset[str], where: str, what: str = "field") -> None:

@@ -175,6 +175,12 @@ class Endpoint(ABC):
         profile's ``[[signal]]`` entries."""
         return None
 
+    def timer_left(self, timer: str) -> int | None:
+        """Milliseconds left on ``timer`` (a [[timer]] of specs/timed.toml,
+        e.g. ``time_wait``) of the connection now; None when the stack
+        cannot say or the timer does not run."""
+        return None
+
     def prepare_timer(self, timer: str) -> None:  # noqa: B027 (optional hook)
         """The scenario will let ``timer`` fire: shorten it if the stack can
         (called before the first step)."""

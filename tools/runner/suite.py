@@ -190,6 +190,19 @@ def _build() -> tuple[Scenario, ...]:
              "with tcp_rfc1337=0 a RST ends TIME_WAIT", {"tcp_rfc1337": "0"}),
         _scn("rst_in_time_wait_rfc1337", TIME_WAIT + (_i("RST"), _e("NONE"), _s("CLOSED")),
              ("TIME_WAIT--RST-->CLOSED",), "with tcp_rfc1337=1 Linux ignores it (RFC 1337)", {"tcp_rfc1337": "1"}),
+        # Steps after a deviation, written for the RFC path (CLOSED answers a
+        # FIN with RST): the runner walks them from where the profile says
+        # the stack is (TIME_WAIT acknowledges the retransmitted FIN).
+        _scn("rst_in_time_wait_rfc1337_then_fin",
+             TIME_WAIT + (_i("RST"), _e("NONE"), _s("CLOSED"), _i("FIN"), _e("RST"), _s("CLOSED")),
+             ("TIME_WAIT--RST-->CLOSED", "CLOSED--FIN-->CLOSED"),
+             "with tcp_rfc1337=1 the RST is ignored; the FIN after it is acknowledged from TIME_WAIT",
+             {"tcp_rfc1337": "1"}),
+        _scn("close_with_unread_data_then_ack",
+             ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _c("close"), _e("FIN"), _s("FIN_WAIT_1"),
+                            _i("ACK"), _e("NONE"), _s("FIN_WAIT_1")),
+             ("ESTABLISHED--close-->FIN_WAIT_1",),
+             "close() with unread data resets; the peer's ACK after it finds no connection and draws a RST"),
         _scn("rst_out_of_window", ACTIVE_OPEN + (_i("RST", "out_of_window"), _e("NONE"), _s(EST)), (),
              "a RST outside the window is dropped silently", rfc=("RFC 9293 §3.10.7.4",)),
         _scn("rst_in_window_challenge_ack", ACTIVE_OPEN + (_i("RST", "in_window"), _e("ACK"), _s(EST)), (),
@@ -232,6 +245,17 @@ def _build() -> tuple[Scenario, ...]:
              "incarnation's DATA and FIN fall below the new window, each is answered with an ACK and ignored",
              {"tcp_max_tw_buckets": "0"}, rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)",
                                               "RFC 1122 §4.2.2.13", "RFC 6191 §2")),
+        _scn("ack_in_time_wait", TIME_WAIT + (_i("ACK"), _e("NONE"), _s("TIME_WAIT")), (),
+             "a duplicate of the peer's last ACK reaches TIME_WAIT: no transition takes it, nothing is sent, "
+             "TIME_WAIT and its timer stay", rfc=("RFC 9293 §3.10.7.4 (TIME-WAIT)",)),
+        _scn("old_fin_in_time_wait",
+             OLD_INCARNATION + REOPEN_ABOVE + (_c("close"), _e("FIN"), _s("FIN_WAIT_1"), _i("FIN_ACK_OF_FIN"),
+                                               _e("ACK"), _s("TIME_WAIT"), _i("FIN", "old"), _e("ACK"),
+                                               _s("TIME_WAIT")),
+             (), "the previous incarnation's FIN, replayed as it was sent, reaches the new incarnation's TIME_WAIT: "
+             "below the window, answered with an ACK of RCV.NXT and ignored; TIME_WAIT stays (the first "
+             "incarnation's TIME_WAIT was reopened by a SYN above its sequence space)",
+             rfc=("RFC 9293 §3.10.7.4 (first, check sequence number)", "RFC 9293 §3.4 (old duplicates)")),
         _abort_in(EST, ACTIVE_OPEN, "RST"),
         _abort_in("FIN_WAIT_1", FIN_WAIT_1_FD, "RST"),
         _abort_in("FIN_WAIT_2", FIN_WAIT_2_FD, "RST"),

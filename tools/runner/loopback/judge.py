@@ -56,7 +56,7 @@ def augmented(spec: Spec, profile: Profile | None, sysctls: dict[str, str]) -> t
     variants: dict[str, list[Deviation]] = {}
     by_id = {t.id: t for t in spec.transitions}
     for d in profile.deviations:
-        if d.kind != "differs" or not d.instead_to or not d.applies(sysctls):
+        if d.kind != "differs" or not d.instead_to or not d.applies(sysctls, profile.model_options(spec.options)):
             continue
         base = by_id.get(d.transition)
         if base is None:
@@ -66,9 +66,8 @@ def augmented(spec: Spec, profile: Profile | None, sysctls: dict[str, str]) -> t
         bad = [s for s in d.instead_sends if s not in spec.segments]
         if bad:
             raise InputError(profile.path, f"[[deviation]] {d.id}: instead.sends {bad[0]!r} is not a segment")
-        when = base.when
-        if "listen" in d.after_calls:
-            when = "self.passive" if when is None else f"({when}) and self.passive"
+        # the entry's precondition in the model's terms guards its transition
+        when = base.when if not d.when else d.when if base.when is None else f"({base.when}) and ({d.when})"
         option = f"deviation {d.id}"
         tid = transition_id(base.source, base.event, d.instead_to, when, option)
         if tid not in variants:

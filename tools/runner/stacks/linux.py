@@ -176,6 +176,10 @@ class LinuxStack(Stack):
                 self.tracer.close()
 
 
+# The model's timers (specs/timed.toml) as sock_diag names the kernel's.
+KERNEL_TIMERS = {"time_wait": "timewait"}
+
+
 class LinuxEndpoint(Endpoint):
     """One flow: the application's sockets, the TUN wire, the observer."""
 
@@ -221,6 +225,16 @@ class LinuxEndpoint(Endpoint):
     def told(self, call: str) -> str | None:
         """What ``call`` tells the application on the connection's descriptor."""
         return self.local.told(call)
+
+    def timer_left(self, timer: str) -> int | None:
+        """The timer's remaining time as sock_diag reports it (idiag_expires),
+        when the socket holding the 4-tuple runs that kind of timer."""
+        kind = KERNEL_TIMERS.get(timer)
+        f = self.flow
+        found = sockdiag.lookup(self.stack.diag.nl, socket.AF_INET, f.local, f.lport, f.remote, f.rport)
+        if kind is None or found is None or sockdiag.TIMERS.get(found.timer) != kind:
+            return None
+        return int(found.expires_ms)
 
     def deliver(self, packet: Packet) -> None:
         """Write the packet into the TUN (Linux answers before this returns)."""
