@@ -37,7 +37,9 @@ def test_json_contract_on_the_embedded_spec() -> None:
     naive = next(p for p in data["properties"] if p["name"] == "time_wait_naive")
     assert naive["verdict"] == "violated" and naive["engine"] == "explicit"
     assert any("RST" in step["sends"] for step in naive["counterexample"])
-    assert all(p["verdict"] == p["expect"] for p in data["properties"])
+    skipped = {p["name"] for p in data["properties"] if p["verdict"] == "skipped"}
+    assert skipped == {"time_wait_reopened_by_syn", "orphan_fin_wait_2_times_out"}  # only with implementation on
+    assert all(p["verdict"] == p["expect"] for p in data["properties"] if p["name"] not in skipped)
 
 
 def test_unexpected_verdict_exits_1() -> None:
