@@ -755,13 +755,10 @@ class Checker:
         Unreachable ones are settled there (and the verdict says so); for
         reachable ones BMC goes on, and meets them at their BFS depth.
         """
-        from tcpcheck.model.explicit import compile_predicate
-
         self.progress(f"explicit search for what Z3 left open ({_names(pending)})")
         space = self.space()
         for t in pending:
-            pred = compile_predicate(t.expr)
-            t.explicit_unreachable = not any(pred(s) for s in space.states)
+            t.explicit_unreachable = space.first(t.expr) is None
 
     def _prove(self, pending: list[_Target], props: Sequence[Property], bmc_depth: int) -> None:
         if self.strengthening is None:

@@ -67,10 +67,7 @@ def test_z3_agrees_with_explicit(spec: Path | None, cfg: tuple[int, bool, bool])
 def test_bmc_finds_exactly_the_bfs_depth() -> None:
     """Every BFS layer of the explicit space is where BMC says the first path of that length ends."""
     system, space, _ = explicit_verdicts(None, (1, False, False))
-    depth = [0] * len(space.states)
-    for i, (p, _) in enumerate(space.parent):
-        if p >= 0:
-            depth[i] = depth[p] + 1
+    depth = space.depths().tolist()
     unrolling = Unrolling(Encoding(system))
     a_state = system.endpoints["A"]["state"]
     values = system.vars[a_state].values
