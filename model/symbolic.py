@@ -427,6 +427,9 @@ def sample_states(system: gcl.System, limit: int) -> list[tuple[int, ...]]:
     return list(seen)
 
 
+HOUDINI_WALK = 300  # states visited from each of Houdini's counterexamples to drop more candidates at once
+
+
 class _Indicators:
     """One Boolean per atom and frame, defined as the atom: clauses over them are plain SAT clauses.
 
@@ -513,12 +516,14 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     t0 = time.perf_counter()
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
+    sample = sample_states(system, sample_limit) if samples is None else samples
     seen: set[tuple[int, int]] = set()
-    for st in sample_states(system, sample_limit) if samples is None else samples:
+    for st in sample:
         seen.update(itertools.combinations([k for k, a in enumerate(atoms) if _atom_holds(a, st)], 2))
     pairs = [(i, j) for i, j in itertools.combinations(range(len(atoms)), 2)
              if atoms[i][0] != atoms[j][0] and (i, j) not in seen]
-    extra = [e for e in extra if gcl.evaluate(e, system.init)]
+    # an extra candidate some sampled (reachable) state breaks is not invariant
+    extra = [e for e in extra if gcl.evaluate(e, system.init) and all(gcl.evaluate(e, st) for st in sample)]
     s, t = enc.state("h"), enc.state("h'")
     solver = enc.solver()
     solver.add(enc.domain(s), enc.trans(s, t, enc.selector("hcmd")))
@@ -531,11 +536,18 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
         solver.add(z3.Implies(marks[k], now.excluded(p)), broken[k] == z3.Not(nxt.excluded(p)))
     for k, e in enumerate(extra, len(pairs)):
         solver.add(z3.Implies(marks[k], enc.cond(e, s)), broken[k] == z3.Not(enc.cond(e, t)))
+    index = {p: k for k, p in enumerate(pairs)}
+    by_value = {(a[0], a[2]): k for k, a in enumerate(atoms) if a[1] == "=="}
+    positive = {a[0]: k for k, a in enumerate(atoms) if a[1] == ">="}
 
-    def survives(k: int, true_atoms: set[int], state: tuple[int, ...]) -> bool:
-        if k < len(pairs):
-            return not (pairs[k][0] in true_atoms and pairs[k][1] in true_atoms)
-        return bool(gcl.evaluate(extra[k - len(pairs)], state))
+    def broken_at(state: tuple[int, ...], live: set[int]) -> set[int]:
+        """The live candidates ``state`` falsifies."""
+        true_atoms = sorted(k for k in ([by_value.get((v, x)) for v, x in enumerate(state)]
+                                        + [positive[v] for v in positive if state[v] >= 1]) if k is not None)
+        out = {k for pair in itertools.combinations(true_atoms, 2) if (k := index.get(pair)) is not None
+               and k in live}
+        out.update(k for k in range(len(pairs), n) if k in live and not gcl.evaluate(extra[k - len(pairs)], state))
+        return out
 
     # "Some live candidate breaks", built once: a dropped candidate's mark is
     # asserted false. Building the disjunction afresh each round over the
@@ -543,20 +555,42 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     # at K = 2 FIFO), and left one retired thousand-literal clause per round.
     some = z3.Bool("some_broken")
     solver.add(z3.Implies(some, z3.Or([z3.And(marks[k], broken[k]) for k in range(n)])))
-    alive = list(range(n))
+    live = set(range(n))
     rounds = 0
-    while alive:
+    successors = None
+    while live:
         rounds += 1
-        result = solver.check(some, *(marks[k] for k in alive))
+        result = solver.check(some, *(marks[k] for k in sorted(live)))
         if result == z3.unknown:
             raise RuntimeError(f"Z3 gave up during Houdini ({solver.reason_unknown()})")
         if result == z3.unsat:
             break
-        after = enc.values(solver.model(), t)
-        true_atoms = {k for k, a in enumerate(atoms) if _atom_holds(a, after)}
-        kept = [k for k in alive if survives(k, true_atoms, after)]
-        solver.add(*(z3.Not(marks[k]) for k in set(alive) - set(kept)))
-        alive = kept
+        model = solver.model()
+        dropped = broken_at(enc.values(model, t), live)
+        live -= dropped
+        # Z3's state satisfied every live candidate: so do the states reached from it inside the
+        # candidates' region, and each successor of one of them that breaks a candidate drops it
+        # too. Measured at K = 3 FIFO (the same 1,196 clauses either way): 760 solver rounds and 58 s
+        # of CPU without this walk, 247 rounds and 35 s with it.
+        if successors is None:
+            from tcpcheck.model.explicit import compile_successors
+
+            successors = compile_successors(system)
+        start = enc.values(model, s)
+        queue, visited = [start], {start}
+        while queue and len(visited) < HOUDINI_WALK:
+            here = queue.pop()
+            if broken_at(here, live):
+                continue  # outside the region: its successors prove nothing
+            for _, after in successors(here):
+                hit = broken_at(after, live)
+                live -= hit
+                dropped |= hit
+                if after not in visited:
+                    visited.add(after)
+                    queue.append(after)
+        solver.add(*(z3.Not(marks[k]) for k in dropped))
+    alive = sorted(live)
     return Strengthening(atoms, [pairs[k] for k in alive if k < len(pairs)],
                          [extra[k - len(pairs)] for k in alive if k >= len(pairs)], n, rounds,
                          time.perf_counter() - t0)
