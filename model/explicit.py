@@ -211,6 +211,15 @@ class StateSpace:
             return words
         return lexicographic_min(words, self.layout.mirrored(words))
 
+    def edge_codes(self, ids: np.ndarray, new: list[np.ndarray], canon: list[np.ndarray]) -> np.ndarray:
+        """Successor numbers as stored in the edge lists: with the mirror reduction, ``2 * id + flip``
+        where ``flip`` says the successor is the image of the stored state ``id`` (so that a path can
+        be followed with its orientation, ``recoverable``); without it, ``id``."""
+        if self.mirror is None:
+            return ids
+        flip = np.logical_or.reduce([a != b for a, b in zip(new, canon, strict=True)])
+        return (ids.astype(np.int64) << 1) | flip
+
     def full_count(self) -> int:
         """Reachable states of the unreduced system (a mirror pair counts two, a symmetric state one)."""
         if self.mirror is None:
@@ -330,18 +339,21 @@ class StateSpace:
         return states, cmds
 
     # ----------------------------------------------------------- the graph --
-    def _successor_ids(self, lo: int, hi: int, words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _successor_ids(self, lo: int, hi: int, words: list[np.ndarray],
+                       coded: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows, cmds, new = self.vector_successors()(words)
-        ids = self.store.lookup(self.canonical(new))
+        canon = self.canonical(new)
+        ids = self.store.lookup(canon)
         assert (ids >= 0).all(), "a successor of a stored state is not stored"
-        return rows, cmds, ids
+        return rows, cmds, self.edge_codes(ids, new, canon) if coded else ids
 
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
-        """(offsets, targets): the distinct successors of state i are targets[offsets[i]:offsets[i + 1]]."""
+        """(offsets, targets): the distinct successors of state i are targets[offsets[i]:offsets[i + 1]]
+        (with the mirror reduction coded ``2 * id + flip``, ``edge_codes``)."""
         if self.edge_targets is None or self.edge_counts is None:
             counts, targets = [], []
             for lo, hi, words in self.chunks():
-                rows, _, ids = self._successor_ids(lo, hi, words)
+                rows, _, ids = self._successor_ids(lo, hi, words, coded=True)
                 c, t = _distinct_edges(rows, ids, hi - lo)
                 counts.append(c)
                 targets.append(t)
@@ -351,17 +363,37 @@ class StateSpace:
         np.cumsum(self.edge_counts, out=offsets[1:])
         return offsets, self.edge_targets
 
-    def recoverable(self, expr: gcl.Expr) -> np.ndarray:
+    def recoverable(self, expr: gcl.Expr, oriented: bool = False) -> np.ndarray:
         """Per state, whether a state satisfying ``expr`` is reachable from it (EF expr).
 
         Backward propagation over the successor lists, in sweeps from the
         last state to the first: most paths to a goal run deeper in BFS
         order, so one sweep settles most states; sweeps repeat until none
         changes anything.
+
+        With the mirror reduction the result has a row per stored state and
+        a column per orientation (0: the stored state, 1: its image), over
+        the double cover of the reduced graph: from (s, o) a successor coded
+        ``2 * t + f`` leads to (t, o xor f). That is exact for any ``expr``;
+        with ``oriented`` off (for an ``expr`` that is its own image) both
+        columns are the same and one is computed.
         """
         offsets, targets = self.csr()
         pred = compile_vector_predicate(expr, self.layout)
-        good = np.concatenate([pred(w) for _, _, w in self.chunks()]) if self.count else np.zeros(0, bool)
+        both = self.mirror is not None and oriented
+        columns = [pred(o) for _, _, w in self.chunks() for o in (self._orientations(w) if both else [w])]
+        if both:  # rows (s, o) at 2 * s + o: an edge code 2 * t + f leads to row code ^ o
+            n = self.count
+            good = np.empty(2 * n, dtype=bool)
+            at = 0
+            for k in range(0, len(columns), 2):
+                size = columns[k].size
+                good[2 * at:2 * (at + size):2], good[2 * at + 1:2 * (at + size):2] = columns[k], columns[k + 1]
+                at += size
+        else:
+            good = np.concatenate(columns) if columns else np.zeros(0, bool)
+        if self.mirror is not None and not both:
+            targets = targets >> 1  # orientation ignored: the goal is its own image
         changed = True
         while changed:
             changed = False
@@ -371,15 +403,21 @@ class StateSpace:
                 has = np.flatnonzero(starts[1:] > starts[:-1])
                 if not has.size:
                     continue
-                while True:
-                    g = good[targets[starts[0]:starts[-1]]]
-                    reach = np.logical_or.reduceat(g, starts[has] - starts[0])
-                    fresh = reach & ~good[lo + has]
-                    if not fresh.any():
-                        break
-                    good[lo + has[fresh]] = True
-                    changed = True
-        return good
+                out = targets[starts[0]:starts[-1]]
+                for o in (0, 1) if both else (None,):
+                    here = lo + has if o is None else 2 * (lo + has) + o
+                    succ = out if o is None else out ^ o
+                    while True:
+                        g = good[succ]
+                        reach = np.logical_or.reduceat(g, starts[has] - starts[0])
+                        fresh = reach & ~good[here]
+                        if not fresh.any():
+                            break
+                        good[here[fresh]] = True
+                        changed = True
+        if both:
+            return good.reshape(-1, 2)
+        return good[:, None].repeat(2, axis=1) if self.mirror is not None else good
 
     def graph(self) -> nx.DiGraph:
         """The reachable space as a networkx DiGraph (nodes are state numbers; node attribute
@@ -479,7 +517,7 @@ def explore(
             rows, _, new = step(store.words_of(slice(lo, hi)))
             space.transitions += rows.size
             space.terminal_count += int(np.count_nonzero(np.bincount(rows, minlength=hi - lo) == 0))
-            new = space.canonical(new)
+            given, new = new, space.canonical(new)
             ids = store.lookup(new)
             missing = np.flatnonzero(ids < 0)
             if missing.size:
@@ -498,7 +536,7 @@ def explore(
                                                (parents[by_parent] + lo).astype(np.uint32))
                 ids[missing[order]] = numbers[np.cumsum(starts) - 1]
             if record_edges:
-                c, t = _distinct_edges(rows, ids, hi - lo)
+                c, t = _distinct_edges(rows, space.edge_codes(ids, given, new), hi - lo)
                 counts.append(c)
                 targets.append(t)
             if progress is not None and store.n >= report_at:
@@ -572,18 +610,28 @@ def check(space: StateSpace, prop: Property) -> Verdict:
                 verdict.witness = trace(system, *space.path_to(*hit))
             continue
         else:  # recoverable: AG (from -> EF p), by backward propagation from the p-states
-            if space.mirror is not None and not (space.mirror.symmetric(expr) and space.mirror.symmetric(source)):
-                raise ValueError(f"{prop.name}: a recoverable property that is not symmetric needs the "
-                                 "unreduced state space")
-            good = space.recoverable(expr)
-            start = compile_vector_predicate(source, space.layout)
-            for lo, _, words in space.chunks():
-                stuck = start(words) & ~good[lo: lo + len(words[0])]
-                if stuck.any():
-                    bad = (lo + int(np.argmax(stuck)), False)
-                    break
+            mirror = space.mirror
+            if mirror is None:
+                good = space.recoverable(expr)
+                start = compile_vector_predicate(source, space.layout)
+                for lo, _, words in space.chunks():
+                    stuck = start(words) & ~good[lo: lo + len(words[0])]
+                    if stuck.any():
+                        bad = (lo + int(np.argmax(stuck)), False)
+                        break
+            else:  # a state or its image stuck, whichever comes first (BFS order: least depth)
+                good = space.recoverable(expr, oriented=not (mirror.symmetric(expr) and mirror.symmetric(source)))
+                start = compile_vector_predicate(source, space.layout)
+                for lo, _, words in space.chunks():
+                    size = len(words[0])
+                    stuck = [start(w) & ~good[lo: lo + size, o] for o, w in enumerate(space._orientations(words))]
+                    either = stuck[0] | stuck[1]
+                    if either.any():
+                        i = int(np.argmax(either))
+                        bad = (lo + i, bool(not stuck[0][i]))
+                        break
             if bad is not None:
-                verdict.note = deadlock_note(space, bad[0])
+                verdict.note = deadlock_note(space, *bad)
         if bad is not None:
             verdict.verdict, verdict.instance = "violated", label
             verdict.counterexample = trace(system, *space.path_to(*bad))

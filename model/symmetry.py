@@ -5,10 +5,11 @@ system in which swapping them (A's variables with B's, channel AB with
 channel BA) maps every behaviour onto another one. ``find_mirror`` derives
 that swap from ``system.endpoints`` (same field names, same domains) and
 ``system.channels`` (a channel's image is the one whose name has the two
-endpoint names exchanged), and accepts it only if it is an automorphism of
-the system: the initial state is its own image, and the image of every
-command (guard and assignments renamed) is a command of the system. It
-reads no variable names beyond those two tables.
+endpoint names exchanged) and ``system.monitors`` (the past-time monitor
+about A pairs with the one about B whose name is its image), and accepts it
+only if it is an automorphism of the system: the initial state is its own
+image, and the image of every command (guard and assignments renamed) is a
+command of the system. It reads no variable names beyond those three tables.
 
 The explicit engine then stores one state per pair {s, mirror(s)} (the
 smaller packed value). That is exact for the verdicts it reports:
@@ -16,9 +17,14 @@ smaller packed value). That is exact for the verdicts it reports:
 * invariants and reachability: a state is reachable iff its image is, so the
   reachable states are the stored ones and their images; each property is
   evaluated on both;
-* recoverable properties (AG (from -> EF p)): exact on the reduced graph
-  only when ``p`` and ``from`` are their own images (``symmetric``), which
-  ``applies_to`` checks before the search.
+* recoverable properties (AG (from -> EF p)): decided on the double cover
+  of the reduced graph (a stored state in each of its two orientations; an
+  edge records whether it leads to a stored state or to its image), which is
+  exact for any ``p`` and ``from``; when both are their own images
+  (``symmetric``) one orientation suffices.
+
+So no property rules the reduction out: only a system that is not its own
+mirror image does.
 
 Nothing here knows about TCP.
 """
@@ -140,6 +146,14 @@ def find_mirror(system: gcl.System) -> tuple[Mirror | None, str]:
         for x, y in zip(vars_, other, strict=True):
             if (err := pair(x, y, f"channel {ch}")) is not None:
                 return None, err
+    # past-time monitors (model/temporal.py) are named by their expression: a monitor
+    # about A ("A.did(...)") pairs with the one about B whose name is its image
+    endpoint = re.compile(r"(?<![\w.])(" + "|".join(re.escape(n) for n in names) + r")(?=\.)")
+    for key, var in system.monitors.items():
+        image = endpoint.sub(lambda m: swap[m.group()], key)
+        if image != key and image in system.monitors:
+            if (err := pair(var, system.monitors[image], f"monitor {key}")) is not None:
+                return None, err
     if any(perm[perm[v]] != v for v in range(len(perm))):
         return None, "the swap is not an involution (a variable is shared oddly)"
     if any(system.init[perm[v]] != system.init[v] for v in range(len(perm))):
@@ -158,28 +172,3 @@ def find_mirror(system: gcl.System) -> tuple[Mirror | None, str]:
         for i, j in zip(group, found, strict=True):
             images[i] = j
     return Mirror(tuple(perm), tuple(images), (a, b), tuple(channel_pairs)), ""
-
-
-def applies_to(mirror: Mirror, instances: Sequence[tuple[str, str, gcl.Expr, gcl.Expr]]) -> str:
-    """Why the reduction cannot check these property instances ("" when it can).
-
-    ``instances``: (property, kind, expr, from). Invariants and reachability
-    are checked on a state and its image, so any expression will do; a
-    recoverable property needs both its expressions symmetric.
-    """
-    for name, kind, expr, source in instances:
-        if kind == "recoverable" and not (mirror.symmetric(expr) and mirror.symmetric(source)):
-            return f"{name} is a recoverable property that is not its own mirror image"
-    return ""
-
-
-def plan(system: gcl.System, props: Sequence[Any]) -> tuple[Mirror | None, str]:
-    """The mirror to reduce by when checking ``props`` (``Property`` objects) on ``system``, or None
-    and the reason: the system has no such symmetry, or a property rules it out."""
-    mirror, why = find_mirror(system)
-    if mirror is None:
-        return None, why
-    instances = [(p.name, p.kind, expr, source) for p in props if not p.skipped_by(system.options)
-                 for _, expr, source in p.instances_from(system)]
-    why = applies_to(mirror, instances)
-    return (None, why) if why else (mirror, "")

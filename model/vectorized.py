@@ -63,10 +63,10 @@ class _Source:
             if isinstance(e.arg, gcl.Const):
                 return "F" if e.arg.value else "T"
             return f"(~{self.cond(e.arg)})"
-        if isinstance(e, gcl.And):
-            return "(" + " & ".join(self.cond(a) for a in e.args) + ")"
+        if isinstance(e, gcl.And):  # an empty And is true, an empty Or false ("not X.can(c)" with no such step)
+            return "(" + " & ".join(self.cond(a) for a in e.args) + ")" if e.args else "T"
         if isinstance(e, gcl.Or):
-            return "(" + " | ".join(self.cond(a) for a in e.args) + ")"
+            return "(" + " | ".join(self.cond(a) for a in e.args) + ")" if e.args else "F"
         if isinstance(e, gcl.Ite):
             return f"np.where({self.cond(e.cond)}, {self.cond(e.then)}, {self.cond(e.other)})"
         if isinstance(e, gcl.Cmp):
@@ -87,7 +87,8 @@ class _Source:
 
 
 def _prelude(layout: Layout) -> dict[str, object]:
-    return {"np": np, "U64": U64, "I64": np.int64, "column": layout.column, "T": True, "F": False}
+    # numpy's booleans for the constants: ``~`` on Python's True is -2, which is true
+    return {"np": np, "U64": U64, "I64": np.int64, "column": layout.column, "T": np.True_, "F": np.False_}
 
 
 @dataclass

@@ -61,8 +61,8 @@ def format_trace(steps: list[Any]) -> str:
               help="Also prove each invariant for every channel bound K at once (Z3 on the counter "
                    "abstraction of reordering channels; needs --reorder).")
 @click.option("--symmetry/--no-symmetry", default=True, show_default=True,
-              help="Store one state per mirror pair (A<->B, AB<->BA) when the model and the properties are "
-                   "symmetric, which the tool decides; verdicts and counterexample lengths are unchanged.")
+              help="Store one state per mirror pair (A<->B, AB<->BA) when the model is its own mirror image, "
+                   "which the tool decides; verdicts and counterexample lengths are unchanged.")
 @click.option("--bitstate", is_flag=True,
               help="Supertrace: keep a few bits per state instead of the state (for spaces that do not fit). "
                    "NOT exhaustive: verdicts say so, with the probability of a missed state.")
@@ -131,7 +131,7 @@ def verify(
     from tcpcheck.model import build_system, load_properties, load_spec
     from tcpcheck.model.errors import InputError, SearchLimit
     from tcpcheck.model.explicit import check, explore
-    from tcpcheck.model.symmetry import plan
+    from tcpcheck.model.symmetry import find_mirror
     from tcpcheck.tools.cli.live import StatusLine, default_max_memory, parse_size
 
     if every_bound and not reorder:
@@ -172,7 +172,7 @@ def verify(
     if timed:  # the timed model has its own search (model/timed.py), with no mirror
         mirror, why_not = None, "the timed model"
     else:
-        mirror, why_not = plan(system, props) if symmetry else (None, "--no-symmetry")
+        mirror, why_not = find_mirror(system) if symmetry else (None, "--no-symmetry")
     space: Any = None
     bits: Any = None
     status = StatusLine(max_memory=max_memory or None)
