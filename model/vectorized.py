@@ -278,24 +278,21 @@ def compile_vector_successors(system: gcl.System, layout: Layout) -> tuple[Vecto
 def compile_vector_predicate(expr: gcl.Expr, layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
     """A boolean expression over many packed states: one bool per state."""
     src = _Source()
-    text = src.cond(expr)
-    lines = ["def pred(words):", "    n = len(words[0])"]
-    for v in sorted(src.used):
-        lines.append(f"    c{v} = column(words, {v})")
-    lines.append(f"    return np.broadcast_to(np.asarray({text}, dtype=bool), (n,))")
-    namespace = _prelude(layout)
-    exec(compile("\n".join(lines), "<tcpcheck vector predicate>", "exec"), namespace)  # noqa: S102
-    return namespace["pred"]  # type: ignore[return-value]
+    return _columns_function(src.cond(expr), "bool", src, layout)
 
 
 def compile_vector_term(expr: gcl.Expr, layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
     """An integer expression over many packed states: one int64 per state."""
     src = _Source()
-    text = src.term(expr)
-    lines = ["def term(words):", "    n = len(words[0])"]
-    for v in sorted(src.used):
-        lines.append(f"    c{v} = column(words, {v})")
-    lines.append(f"    return np.broadcast_to(np.asarray({text}, dtype=I64), (n,))")
+    return _columns_function(src.term(expr), "I64", src, layout)
+
+
+def _columns_function(text: str, dtype: str, src: _Source,
+                      layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
+    """``text`` (numpy source over the columns ``src`` used) as a function of the packed words."""
+    lines = ["def f(words):", "    n = len(words[0])"]
+    lines += [f"    c{v} = column(words, {v})" for v in sorted(src.used)]
+    lines.append(f"    return np.broadcast_to(np.asarray({text}, dtype={dtype}), (n,))")
     namespace = _prelude(layout)
-    exec(compile("\n".join(lines), "<tcpcheck vector term>", "exec"), namespace)  # noqa: S102
-    return namespace["term"]  # type: ignore[return-value]
+    exec(compile("\n".join(lines), "<tcpcheck vector expression>", "exec"), namespace)  # noqa: S102
+    return namespace["f"]  # type: ignore[return-value]

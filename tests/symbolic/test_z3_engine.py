@@ -98,6 +98,20 @@ def test_headline_invariants_hold_for_every_bound() -> None:
                for c in abstraction.system.commands)
 
 
+def test_step_properties_carry_to_every_bound_only_when_negated() -> None:
+    """The abstraction keeps the step vocabulary ("X.can(c)" was an error there). It enables more steps
+    than any bounded system, so "not X.can(c)" proved on it holds for every K; "X.can(c)" in a positive
+    position is not tried."""
+    from tcpcheck.model import ModelOptions, build_system, load_spec
+
+    names = ("rst_never_answers_rst", "abort_always_possible")
+    props = [p for p in load_properties() if p.name in names]
+    system = build_system(load_spec(None), ModelOptions(bound=1, reorder=True), props)
+    never, always = prove_every_bound(system, props)
+    assert never.verdict == "holds" and never.extra["every_bound"] is True, never
+    assert always.verdict == "unknown" and always.extra["every_bound"] is False and "not negated" in always.note
+
+
 @pytest.mark.parametrize("mutant", ["close_wait_close_to_time_wait", "rst_answered_to_time_wait"])
 def test_every_bound_proof_fails_on_a_broken_mutant(mutant: str) -> None:
     """The abstraction proof is not vacuous: on a mutant that breaks the invariant it proves nothing.
