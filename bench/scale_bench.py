@@ -23,7 +23,8 @@ smaller K already exceeded a limit is marked, not run.
 
 Rows are appended to ``--out`` as JSON lines; ``--summary`` prints the table of a file.
 
-Measured at K = 4 reorder+loss (the commands this script runs, started side
+Measured at K = 4 reorder+loss before the rebase onto main's model (no past-time
+monitors yet; the commands this script runs, started side
 by side on a machine with 2 cores and a load average near 20, so CPU
 seconds, not wall): both store 13,014,627 states; ``tcpcheck verify
 --no-symmetry``, the whole process, 59 s of CPU and 1,479 MiB peak (119
