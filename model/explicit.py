@@ -581,7 +581,7 @@ def check(space: StateSpace, prop: Property) -> Verdict:
     if skipped:
         return Verdict(
             prop.name, prop.kind, prop.expected(system.options), "skipped", "explicit",
-            note=f"does not apply with {skipped} on",
+            note=f"does not apply with {skipped}",
         )
     method = "exhaustive BFS" + (f", symmetry reduced ({space.mirror.describe()})" if space.mirror else "")
     verdict = Verdict(

@@ -152,7 +152,7 @@ def _verdict(system: gcl.System, prop: Property, goals: list[_Goal], stats: dict
     skipped = prop.skipped_by(system.options)
     if skipped:
         return Verdict(prop.name, prop.kind, prop.expected(system.options), "skipped", "explicit",
-                       note=f"does not apply with {skipped} on")
+                       note=f"does not apply with {skipped}")
     bits = stats["bitstate"]
     caveat = (f"bitstate search, NOT exhaustive: {stats['states']} states in {bits['bits']} bits "
               f"(hash factor {bits['hash_factor']}, {bits['hash_functions']} hash functions); probability "
