@@ -599,6 +599,8 @@ def check(space: StateSpace, prop: Property) -> Verdict:
         if prop.kind == "invariant" and expr == gcl.TRUE:
             pass  # e.g. "not X.can(c)" where no command's step satisfies c: nothing to search
         elif prop.kind == "invariant":
+            # "not X.can(c)" too: the vectorized predicate beats deciding it from the
+            # transitions, which this engine would have to recompute (bench/step_check_bench.py)
             bad = space.first(gcl.Not(expr))
         elif prop.kind == "reachable":
             hit = space.first(expr)
