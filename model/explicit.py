@@ -141,6 +141,7 @@ class StateSpace:
     edge_counts: np.ndarray | None = field(default=None, repr=False)  # successors per state (distinct)
     edge_targets: np.ndarray | None = field(default=None, repr=False)  # their numbers, state by state
     _successors: VectorSuccessors | None = field(default=None, repr=False)
+    _scalar: Successors | None = field(default=None, repr=False)  # the one-state function explore was given
     _states: list[tuple[int, ...]] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------ basics --
@@ -195,7 +196,10 @@ class StateSpace:
             yield lo, hi, self.store.words_of(slice(lo, hi))
 
     def successors_of(self, state: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
-        """(command, successor) of one state, from the vectorized successor function."""
+        """(command, successor) of one state: from the one-state function ``explore`` was given, else from
+        the vectorized one (numpy on one row costs more than a plain call: counterexamples replay many)."""
+        if self._scalar is not None:
+            return [(c, tuple(map(int, nxt))) for c, nxt in self._scalar(state)]
         words = [np.array([w], dtype=U64) for w in self.layout.encode(state)]
         _, cmds, new = self.vector_successors()(words)
         return list(zip(cmds.tolist(), self.layout.decode_many(new), strict=True))
@@ -471,8 +475,9 @@ def vectorize(successors: Successors, layout: Layout) -> VectorSuccessors:
                 rows.append(r)
                 cmds.append(cmd)
                 out.append(nxt)
-        columns = [np.array([st[v] for st in out], dtype=np.int64) for v in range(nvars)]
-        return np.array(rows, dtype=np.int64), np.array(cmds, dtype=np.int64), layout.pack(columns)
+        # one 2-D array and its columns: a list per variable costs more than the search on small spaces
+        table = np.array(out, dtype=np.int64).reshape(len(out), nvars)
+        return np.array(rows, dtype=np.int64), np.array(cmds, dtype=np.int64), layout.pack(list(table.T))
 
     return step
 
@@ -506,7 +511,7 @@ def explore(
     store = ExactStore(layout.words)
     init = [np.array([w], dtype=U64) for w in layout.encode(system.init)]
     store.add(init, np.array([EMPTY], dtype=np.uint32))
-    space = StateSpace(system, layout, store, [0], 0, 0, 0.0, mirror, _successors=step)
+    space = StateSpace(system, layout, store, [0], 0, 0, 0.0, mirror, _successors=step, _scalar=successors)
     counts: list[np.ndarray] = []
     targets: list[np.ndarray] = []
     report_at = every
