@@ -71,7 +71,7 @@ def run_one(job: tuple[str, int, bool, bool, bool]) -> dict:
     z3v = Checker(system, explicit_space=lambda: space).check_all(props) if with_z3 else [None] * len(props)
     t_z3 = time.perf_counter() - t0
     text, checks = promela.export(system, props)
-    spin, t_spin = _spin(text, checks, len(space.states))
+    spin, t_spin = _spin(text, checks, space.count)
     differences = []
     symbolic = 0
     fell_back: list[str] = []
@@ -94,7 +94,7 @@ def run_one(job: tuple[str, int, bool, bool, bool]) -> dict:
             if not z.extra["symbolic_proof"]:
                 fell_back.append(e.name)
     return {
-        "spec": spec, "bound": k, "reorder": reorder, "loss": loss, "z3": with_z3, "states": len(space.states),
+        "spec": spec, "bound": k, "reorder": reorder, "loss": loss, "z3": with_z3, "states": space.count,
         "agree": not differences, "differences": differences,
         "compared": sum(e.verdict != "skipped" for e in explicit), "spin_checked": len(spin),
         "z3_proofs": symbolic, "z3_fallbacks": len(fell_back), "z3_fell_back": fell_back,

@@ -31,7 +31,7 @@ space = explore(system)
 t1 = time.perf_counter()
 ok = all(check(space, p).as_expected for p in load_properties())
 t2 = time.perf_counter()
-print(json.dumps({"states": len(space.states), "transitions": space.transitions, "explore": t1 - t0,
+print(json.dumps({"states": space.count, "transitions": space.transitions, "explore": t1 - t0,
                   "check": t2 - t1, "ok": ok, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 

@@ -44,6 +44,7 @@ expressions, exactly what the explicit engine reads.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -123,15 +124,8 @@ def abstract_every_bound(system: gcl.System) -> Abstraction:
         kept = [a for a in atoms if not _is_capacity_guard(a, counters)]
         dropped += len(atoms) - len(kept)
         commands.append(gcl.Command(c.name, gcl.conj(*kept), c.updates, c.action))
-    abstract = gcl.System(
-        vars=system.vars,
-        init=system.init,
-        commands=tuple(commands),
-        endpoints=system.endpoints,
-        channels=system.channels,
-        options={**system.options, "bound": "any"},
-        views=system.views,
-    )
+    # the monitors and the step vocabulary carry over: the commands update the monitors as before
+    abstract = dataclasses.replace(system, commands=tuple(commands), options={**system.options, "bound": "any"})
     faults = [f for f in ("reorder", "loss", "duplicate") if system.options.get(f)]
     return Abstraction(
         abstract,
@@ -427,6 +421,9 @@ def sample_states(system: gcl.System, limit: int) -> list[tuple[int, ...]]:
     return list(seen)
 
 
+HOUDINI_WALK = 300  # states visited from each of Houdini's counterexamples to drop more candidates at once
+
+
 class _Indicators:
     """One Boolean per atom and frame, defined as the atom: clauses over them are plain SAT clauses.
 
@@ -513,12 +510,14 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     t0 = time.perf_counter()
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
+    sample = sample_states(system, sample_limit) if samples is None else samples
     seen: set[tuple[int, int]] = set()
-    for st in sample_states(system, sample_limit) if samples is None else samples:
+    for st in sample:
         seen.update(itertools.combinations([k for k, a in enumerate(atoms) if _atom_holds(a, st)], 2))
     pairs = [(i, j) for i, j in itertools.combinations(range(len(atoms)), 2)
              if atoms[i][0] != atoms[j][0] and (i, j) not in seen]
-    extra = [e for e in extra if gcl.evaluate(e, system.init)]
+    # an extra candidate some sampled (reachable) state breaks is not invariant
+    extra = [e for e in extra if gcl.evaluate(e, system.init) and all(gcl.evaluate(e, st) for st in sample)]
     s, t = enc.state("h"), enc.state("h'")
     solver = enc.solver()
     solver.add(enc.domain(s), enc.trans(s, t, enc.selector("hcmd")))
@@ -531,11 +530,18 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
         solver.add(z3.Implies(marks[k], now.excluded(p)), broken[k] == z3.Not(nxt.excluded(p)))
     for k, e in enumerate(extra, len(pairs)):
         solver.add(z3.Implies(marks[k], enc.cond(e, s)), broken[k] == z3.Not(enc.cond(e, t)))
+    index = {p: k for k, p in enumerate(pairs)}
+    by_value = {(a[0], a[2]): k for k, a in enumerate(atoms) if a[1] == "=="}
+    positive = {a[0]: k for k, a in enumerate(atoms) if a[1] == ">="}
 
-    def survives(k: int, true_atoms: set[int], state: tuple[int, ...]) -> bool:
-        if k < len(pairs):
-            return not (pairs[k][0] in true_atoms and pairs[k][1] in true_atoms)
-        return bool(gcl.evaluate(extra[k - len(pairs)], state))
+    def broken_at(state: tuple[int, ...], live: set[int]) -> set[int]:
+        """The live candidates ``state`` falsifies."""
+        true_atoms = sorted(k for k in ([by_value.get((v, x)) for v, x in enumerate(state)]
+                                        + [positive[v] for v in positive if state[v] >= 1]) if k is not None)
+        out = {k for pair in itertools.combinations(true_atoms, 2) if (k := index.get(pair)) is not None
+               and k in live}
+        out.update(k for k in range(len(pairs), n) if k in live and not gcl.evaluate(extra[k - len(pairs)], state))
+        return out
 
     # "Some live candidate breaks", built once: a dropped candidate's mark is
     # asserted false. Building the disjunction afresh each round over the
@@ -543,20 +549,42 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     # at K = 2 FIFO), and left one retired thousand-literal clause per round.
     some = z3.Bool("some_broken")
     solver.add(z3.Implies(some, z3.Or([z3.And(marks[k], broken[k]) for k in range(n)])))
-    alive = list(range(n))
+    live = set(range(n))
     rounds = 0
-    while alive:
+    successors = None
+    while live:
         rounds += 1
-        result = solver.check(some, *(marks[k] for k in alive))
+        result = solver.check(some, *(marks[k] for k in sorted(live)))
         if result == z3.unknown:
             raise RuntimeError(f"Z3 gave up during Houdini ({solver.reason_unknown()})")
         if result == z3.unsat:
             break
-        after = enc.values(solver.model(), t)
-        true_atoms = {k for k, a in enumerate(atoms) if _atom_holds(a, after)}
-        kept = [k for k in alive if survives(k, true_atoms, after)]
-        solver.add(*(z3.Not(marks[k]) for k in set(alive) - set(kept)))
-        alive = kept
+        model = solver.model()
+        dropped = broken_at(enc.values(model, t), live)
+        live -= dropped
+        # Z3's state satisfied every live candidate: so do the states reached from it inside the
+        # candidates' region, and each successor of one of them that breaks a candidate drops it
+        # too. Measured at K = 3 FIFO (the same 1,196 clauses either way): 760 solver rounds and 58 s
+        # of CPU without this walk, 247 rounds and 35 s with it.
+        if successors is None:
+            from tcpcheck.model.explicit import compile_successors
+
+            successors = compile_successors(system)
+        start = enc.values(model, s)
+        queue, visited = [start], {start}
+        while queue and len(visited) < HOUDINI_WALK:
+            here = queue.pop()
+            if broken_at(here, live):
+                continue  # outside the region: its successors prove nothing
+            for _, after in successors(here):
+                hit = broken_at(after, live)
+                live -= hit
+                dropped |= hit
+                if after not in visited:
+                    visited.add(after)
+                    queue.append(after)
+        solver.add(*(z3.Not(marks[k]) for k in dropped))
+    alive = sorted(live)
     return Strengthening(atoms, [pairs[k] for k in alive if k < len(pairs)],
                          [extra[k - len(pairs)] for k in alive if k >= len(pairs)], n, rounds,
                          time.perf_counter() - t0)
@@ -755,13 +783,10 @@ class Checker:
         Unreachable ones are settled there (and the verdict says so); for
         reachable ones BMC goes on, and meets them at their BFS depth.
         """
-        from tcpcheck.model.explicit import compile_predicate
-
         self.progress(f"explicit search for what Z3 left open ({_names(pending)})")
         space = self.space()
         for t in pending:
-            pred = compile_predicate(t.expr)
-            t.explicit_unreachable = not any(pred(s) for s in space.states)
+            t.explicit_unreachable = space.first(t.expr) is None
 
     def _prove(self, pending: list[_Target], props: Sequence[Property], bmc_depth: int) -> None:
         if self.strengthening is None:
@@ -937,7 +962,12 @@ def prove_every_bound(system: gcl.System, props: Sequence[Property], options: Op
     invariants = [p for p in props if p.kind == "invariant"]
     if len(invariants) != len(props):
         raise ValueError("only invariants carry over from the abstraction to every bound")
-    out = checker.check_all(invariants)
+    sound = [p for p in invariants if _can_only_negated(p.tree)]
+    proved = iter(checker.check_all(sound))
+    out = [next(proved) if _can_only_negated(p.tree) else Verdict(
+        p.name, p.kind, p.expected(system.options), "unknown", ENGINE,
+        note="X.can(c) is not negated: a step the abstraction enables may need room a bounded channel lacks")
+        for p in invariants]
     for v in out:
         v.extra["abstraction"] = abstraction.description
         v.extra["every_bound"] = v.verdict == "holds"
@@ -947,6 +977,30 @@ def prove_every_bound(system: gcl.System, props: Sequence[Property], options: Op
             v.note = "violated in the counter abstraction, which may be spurious for a given K: check that K"
         v.note = (v.note + "; " if v.note else "") + abstraction.description
     return out
+
+
+def _can_only_negated(tree: Any, negated: bool = False) -> bool:
+    """Whether every ``X.can(c)`` in a property occurs under a negation (``not X.can(c)``).
+
+    The abstraction drops the capacity guards, so it enables every step a
+    bounded system enables and more: ``not X.can(c)`` proved there holds at
+    every K, but ``X.can(c)`` in a positive position could hold there only.
+    """
+    from tcpcheck.model.expr import Binary, Call, Unary
+
+    if isinstance(tree, Call) and tree.func.endswith(".can"):
+        return negated
+    if isinstance(tree, Unary) and tree.op == "not":
+        return _can_only_negated(tree.arg, not negated)
+    if isinstance(tree, Binary) and tree.op not in ("and", "or"):  # ->, <->, comparisons: mixed polarity
+        return not any(isinstance(n, Call) and n.func.endswith(".can") for n in _walk(tree))
+    return all(_can_only_negated(c, negated) for c in tree.children())
+
+
+def _walk(tree: Any) -> Iterable[Any]:
+    yield tree
+    for c in tree.children():
+        yield from _walk(c)
 
 
 def replay(system: gcl.System, steps: Sequence[Step]) -> list[tuple[int, ...]]:

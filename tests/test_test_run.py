@@ -16,7 +16,7 @@ def test_readme_says_slow_tests_are_deselected_and_how_to_run_them() -> None:
     assert "python -m pytest -q -n 2" in readme
     assert re.search(r"deselects the tests marked\s+`slow`", readme)
     assert "python -m pytest -q -n 2 -m slow" in readme
-    assert "-m 'not slow'" in (ROOT / "pyproject.toml").read_text()
+    assert "-m 'not slow" in (ROOT / "pyproject.toml").read_text()  # and not heavy
 
 
 def test_summary_line_counts_deselected_tests_under_xdist(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_bounded_buffer_deadlock_at_k2_is_reported(props) -> None:  # type: igno
 
 def test_k5_is_exact_without_faults() -> None:
     # Channels never hold more than 5 segments without faults: K=5 and K=6 agree.
-    assert len(space(bound=5).states) == len(space(bound=6).states)
+    assert space(bound=5).count == space(bound=6).count
 
 
 def _independent_shortest(sp, pred) -> int:  # type: ignore[no-untyped-def]
@@ -119,10 +119,15 @@ def test_counter_channels_agree_with_slot_channels_on_state_pairs() -> None:
 
 
 def test_graph_matches_state_space() -> None:
+    # The graph (from the vectorized successors and the store's numbering) against the scalar successors.
     sp = space()
     g = sp.graph()
-    assert g.number_of_nodes() == len(sp.states)
-    assert g.number_of_edges() == len({(s, d) for s, d, _ in sp.edges})
+    assert g.number_of_nodes() == sp.count == len(set(sp.states))
+    succ = compile_successors(sp.system)
+    for i, s in enumerate(sp.states):
+        assert {sp.states[j] for j in g.successors(i)} == {t for _, t in succ(s)}
+    offsets, targets = sp.csr()
+    assert g.number_of_edges() == len(targets) == offsets[-1]
 
 
 def _redirect_into(spec, state: str):  # type: ignore[no-untyped-def]

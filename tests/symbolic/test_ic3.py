@@ -14,11 +14,7 @@ from tests.symbolic.conftest import explicit_verdicts
 
 def _bfs_depths(cfg: tuple[int, bool, bool]) -> tuple[object, object, list[int]]:
     system, space, _ = explicit_verdicts(None, cfg)
-    depth = [0] * len(space.states)
-    for i, (p, _) in enumerate(space.parent):
-        if p >= 0:
-            depth[i] = depth[p] + 1
-    return system, space, depth
+    return system, space, space.depths().tolist()
 
 
 @pytest.mark.parametrize("sampled", [False, True], ids=["alone", "sampled"])

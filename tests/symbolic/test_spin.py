@@ -65,7 +65,7 @@ def test_spin_explores_the_same_states(cfg: tuple[int, bool, bool], tmp_path: Pa
     require_spin()
     system, space, _ = explicit_verdicts(None, cfg)
     report = promela.run_spin(promela.export(system, [])[0], tmp_path)
-    assert promela.stored_states(report) == len(space.states)
+    assert promela.stored_states(report) == space.count
 
 
 def test_export_cli_writes_readable_promela(tmp_path: Path) -> None:

@@ -67,10 +67,7 @@ def test_z3_agrees_with_explicit(spec: Path | None, cfg: tuple[int, bool, bool])
 def test_bmc_finds_exactly_the_bfs_depth() -> None:
     """Every BFS layer of the explicit space is where BMC says the first path of that length ends."""
     system, space, _ = explicit_verdicts(None, (1, False, False))
-    depth = [0] * len(space.states)
-    for i, (p, _) in enumerate(space.parent):
-        if p >= 0:
-            depth[i] = depth[p] + 1
+    depth = space.depths().tolist()
     unrolling = Unrolling(Encoding(system))
     a_state = system.endpoints["A"]["state"]
     values = system.vars[a_state].values
@@ -99,6 +96,20 @@ def test_headline_invariants_hold_for_every_bound() -> None:
     assert all(not any(isinstance(a, gcl.Cmp) and a.op == "<=" and isinstance(a.left, gcl.Add)
                        for a in (c.guard.args if isinstance(c.guard, gcl.And) else (c.guard,)))
                for c in abstraction.system.commands)
+
+
+def test_step_properties_carry_to_every_bound_only_when_negated() -> None:
+    """The abstraction keeps the step vocabulary ("X.can(c)" was an error there). It enables more steps
+    than any bounded system, so "not X.can(c)" proved on it holds for every K; "X.can(c)" in a positive
+    position is not tried."""
+    from tcpcheck.model import ModelOptions, build_system, load_spec
+
+    names = ("rst_never_answers_rst", "abort_always_possible")
+    props = [p for p in load_properties() if p.name in names]
+    system = build_system(load_spec(None), ModelOptions(bound=1, reorder=True), props)
+    never, always = prove_every_bound(system, props)
+    assert never.verdict == "holds" and never.extra["every_bound"] is True, never
+    assert always.verdict == "unknown" and always.extra["every_bound"] is False and "not negated" in always.note
 
 
 @pytest.mark.parametrize("mutant", ["close_wait_close_to_time_wait", "rst_answered_to_time_wait"])

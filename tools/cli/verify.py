@@ -14,17 +14,19 @@ from tcpcheck.tools.cli.kit import model_options, one_line_errors, select_proper
 
 def summarise_space(space: Any) -> dict[str, Any]:
     """Per-endpoint reachable states, reachable state pairs, and channel use."""
+    from tcpcheck.model import gcl
+
     system = space.system
     names = {ep: system.vars[f["state"]].values for ep, f in system.endpoints.items()}
     ia, ib = system.endpoints["A"]["state"], system.endpoints["B"]["state"]
-    pairs = sorted({(s[ia], s[ib]) for s in space.states})
-    reach = {ep: sorted({s[f["state"]] for s in space.states}) for ep, f in system.endpoints.items()}
-    occupancy = max(len(v.show(s)) for s in space.states for v in system.views.values())
+    pairs = space.distinct([gcl.Ref(ia), gcl.Ref(ib)])
+    reach = {ep: sorted({p[n] for p in pairs}) for n, ep in enumerate(("A", "B"))}
+    occupancy = max(space.maximum(v.length()) for v in system.views.values())
     return {
         "reachable": {ep: [names[ep][i] for i in idx] for ep, idx in reach.items()},
         "pairs": [[names["A"][a], names["B"][b]] for a, b in pairs],
         "max_occupancy": occupancy,
-        "terminal": len(space.terminal()),
+        "terminal": space.terminal_count,
     }
 
 
@@ -58,6 +60,14 @@ def format_trace(steps: list[Any]) -> str:
 @click.option("--every-bound", is_flag=True,
               help="Also prove each invariant for every channel bound K at once (Z3 on the counter "
                    "abstraction of reordering channels; needs --reorder).")
+@click.option("--symmetry/--no-symmetry", default=True, show_default=True,
+              help="Store one state per mirror pair (A<->B, AB<->BA) when the model is its own mirror image, "
+                   "which the tool decides; verdicts and counterexample lengths are unchanged.")
+@click.option("--bitstate", is_flag=True,
+              help="Supertrace: keep a few bits per state instead of the state (for spaces that do not fit). "
+                   "NOT exhaustive: verdicts say so, with the probability of a missed state.")
+@click.option("--bits", "log2_bits", type=click.IntRange(16, 40), default=31, show_default=True, metavar="N",
+              help="With --bitstate: a table of 2**N bits.")
 @click.option("--draw", "draw_dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Write each violated property's counterexample as a sequence chart DIR/NAME.svg.")
 @click.option("--max-states", type=click.IntRange(min=1), default=None, metavar="N",
@@ -92,6 +102,9 @@ def verify(
     as_json: bool,
     engine: str,
     every_bound: bool,
+    symmetry: bool,
+    bitstate: bool,
+    log2_bits: int,
     draw_dir: str | None,
     max_states: int | None,
     max_memory_text: str | None,
@@ -118,10 +131,13 @@ def verify(
     from tcpcheck.model import build_system, load_properties, load_spec
     from tcpcheck.model.errors import InputError, SearchLimit
     from tcpcheck.model.explicit import check, explore
+    from tcpcheck.model.symmetry import find_mirror
     from tcpcheck.tools.cli.live import StatusLine, default_max_memory, parse_size
 
     if every_bound and not reorder:
         raise InputError("--every-bound", "the counter abstraction is of reordering channels: add --reorder")
+    if bitstate and engine != "explicit":
+        raise InputError("--bitstate", "a bitstate search is the explicit engine's: drop --engine or --bitstate")
     max_memory = parse_size(max_memory_text) if max_memory_text else default_max_memory()
     timed_values = {"--msl": msl, "--time-wait": time_wait, "--rto": rto, "--incarnations": incarnations,
                     "--losses": losses, "--sweep": sweep_msl}
@@ -136,6 +152,8 @@ def verify(
     if timed:
         from tcpcheck.tools.cli.verify_timed import timed_system
 
+        if bitstate:
+            raise InputError("--bitstate", "the timed model has its own search: drop --bitstate or --timed")
         if reorder or loss or duplicate or every_bound:
             raise InputError("--timed", "the timed channels already reorder; set losses with --losses "
                                         "(--reorder, --loss, --duplicate and --every-bound are for the untimed model)")
@@ -151,13 +169,20 @@ def verify(
     for p in props:  # type errors surface before a long search
         p.instances(system)
         p.expected(system.options)
+    if timed:  # the timed model has its own search (model/timed.py), with no mirror
+        mirror, why_not = None, "the timed model"
+    else:
+        mirror, why_not = find_mirror(system) if symmetry else (None, "--no-symmetry")
     space: Any = None
+    bits: Any = None
     status = StatusLine(max_memory=max_memory or None)
 
     def explored() -> Any:
         nonlocal space
         if space is None:
-            space = explore(system, progress=status.search, max_states=max_states)
+            space = explore(system, progress=status.search, max_states=max_states, mirror=mirror,
+                            record_edges=any(p.kind == "recoverable" and not p.skipped_by(system.options)
+                                             for p in props))
         return space
 
     searched = None
@@ -170,6 +195,11 @@ def verify(
 
                 status.say("searching the timed model")
                 explicit_verdicts, searched = search_verdicts(system, props)
+            elif bitstate:
+                from tcpcheck.model.supertrace import supertrace
+
+                bits = supertrace(system, props, log2_bits=log2_bits, mirror=mirror, progress=status.search)
+                explicit_verdicts = bits.verdicts
             elif engine in ("explicit", "both"):
                 explored()
                 explicit_verdicts = []
@@ -222,11 +252,13 @@ def verify(
             props_json.append(row)
         out: dict[str, Any] = {"model": {"spec": spec.path, "spec_name": spec_name(spec), **system.options},
                                "engine": engine}
-        if summary is not None:
+        if bits is not None:
+            out["stats"] = {**bits.stats, "seconds": round(seconds, 4), "search_seconds": bits.stats["seconds"]}
+        elif summary is not None:
             out["stats"] = {
-                "states": len(space.states),
-                "transitions": space.transitions,
+                **space.stats(),
                 "seconds": round(seconds, 4),
+                "search_seconds": round(space.seconds, 4),
                 "terminal_states": summary["terminal"],
                 "max_occupancy": summary["max_occupancy"],
                 "bound_reached": summary["max_occupancy"] >= system.options["bound"],
@@ -237,6 +269,7 @@ def verify(
             out["stats"] = {"seconds": round(seconds, 4)}
             if searched is not None:
                 out["stats"].update(searched)
+        out["reductions"] = {"symmetry": _symmetry_json(space, mirror, why_not)}
         out.update({"properties": props_json, "ok": ok and not disagree, "drawn": drawn})
         if every_bound:
             out["every_bound"] = {"abstraction": abstraction, "properties": [v.to_json() for v in every]}
@@ -257,13 +290,27 @@ def verify(
         exact = ("" if summary["max_occupancy"] >= system.options["bound"]
                  else " (bound never reached: exact for unbounded channels)")
         click.echo(
-            f"explicit-state search: {len(space.states):,} states, {space.transitions:,} transitions, "
+            f"explicit-state search: {space.count:,} states, {space.transitions:,} transitions, "
             f"{space.seconds:.3f} s; channels held at most {summary['max_occupancy']} segments{exact}"
         )
+        click.echo(f"state store: {_size(space.store.nbytes)}, {space.store.nbytes / max(1, space.count):.1f} "
+                   f"bytes per stored state ({space.layout.bits} bits packed in {space.layout.words} word"
+                   f"{'s' if space.layout.words > 1 else ''})")
     if searched is not None:
         click.echo(f"explicit-state search: {searched['states']:,} states, {searched['transitions']:,} transitions, "
                    f"{searched['seconds']:.3f} s"
                    + ("" if searched["exhaustive"] else " (stopped once every property was violated)"))
+    if bits is not None:
+        b = bits.stats["bitstate"]
+        click.echo(f"bitstate search, NOT exhaustive: {bits.stats['states']} states, {bits.stats['transitions']} "
+                   f"transitions, {bits.stats['seconds']:.3f} s; 2**{log2_bits} bits ({_size(b['bytes'])}), "
+                   f"{b['hash_functions']} hash functions, hash factor {b['hash_factor']}; probability a state "
+                   f"was missed {b['omission_probability']:.2e}, expected states missed {b['expected_omissions']:.2e}")
+    if engine != "z3" or space is not None:
+        sym = _symmetry_json(space, mirror, why_not)
+        click.echo("symmetry: " + (f"{sym['mirror']}: {sym['stored']} states stored for {sym['reachable']} "
+                                   f"reachable ({sym['factor']}x fewer)" if sym["applied"] and "stored" in sym
+                                   else f"{sym['mirror']}" if sym["applied"] else f"off ({sym['reason']})"))
     if z3_verdicts is not None:
         click.echo(f"z3: bounded model checking (shortest paths); proofs by a Houdini invariant, k-induction "
                    f"and IC3, {sum(v.seconds for v in z3_verdicts):.3f} s")
@@ -422,6 +469,19 @@ def _limit_message(stop: Any, opts: Any) -> tuple[str, str]:
     tries = [f"a smaller --bound (now {opts.bound})"] + ([f"fewer faults ({' '.join(faults)})"] if faults else [])
     return where, (f"the search stopped {reached} after {stop.seconds:.1f} s, before covering the model; "
                    f"try {', '.join(tries)} or {larger}").replace("stopped  after", "stopped after")
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def _symmetry_json(space: Any, mirror: Any, why_not: str) -> dict[str, Any]:
+    """What the symmetry reduction did: applied or why not, and states stored against reachable."""
+    if mirror is None:
+        return {"applied": False, "reason": why_not}
+    out: dict[str, Any] = {"applied": True, "mirror": mirror.describe()}
+    if space is not None:
+        reachable = space.full_count()
+        out.update({"stored": space.count, "reachable": reachable, "factor": round(reachable / space.count, 2)})
+    return out
 
 
 def _how(v: Any) -> str:

@@ -288,15 +288,18 @@ def verdicts(checks: Sequence[Check], violated: dict[tuple[str, str], bool]) -> 
     return out
 
 
-def spin_commands(gcc_opt: str = "-O2", pan_args: Sequence[str] = ()) -> list[list[str]]:
+def spin_commands(gcc_opt: str = "-O2", pan_args: Sequence[str] = (), defines: Sequence[str] = (),
+                  depth: int = 1_000_000) -> list[list[str]]:
     """SPIN's pipeline on ``model.pml``: ``spin -a -o2``, ``gcc``, ``./pan -c0`` (exhaustive).
 
     ``-o2`` keeps write-only variables, so that pan's state count equals the
     explicit engine's; ``-DSAFETY`` because every check is an assertion;
     ``-c0`` reports every violated assertion, not only the first.
+    ``defines``: more compile-time options for pan (``-DCOLLAPSE``,
+    ``-DMEMLIM=2048``); ``depth``: pan's search depth bound (``-m``).
     """
-    return [["spin", "-a", "-o2", "model.pml"], ["gcc", gcc_opt, "-DSAFETY", "-o", "pan", "pan.c"],
-            ["./pan", "-c0", "-m1000000", *pan_args]]
+    return [["spin", "-a", "-o2", "model.pml"], ["gcc", gcc_opt, "-DSAFETY", *defines, "-o", "pan", "pan.c"],
+            ["./pan", "-c0", f"-m{depth}", *pan_args]]
 
 
 def pan_hash_width(states: int) -> str:

@@ -102,10 +102,10 @@ def baseline(spec: Spec, properties: tuple[Property, ...],
     for conf in configurations:
         system = build_system(spec, conf.options, properties)
         successors = compile_successors(system)
-        space = explore(system, successors=successors)
+        space = explore(system)  # vectorized: the one-state function is for the mutants' derived ones
         out.verdicts[conf.name] = {p.name: check(space, p).verdict for p in properties}
         out.fired[conf.name] = fired(space)
-        out.states[conf.name] = len(space.states)
+        out.states[conf.name] = space.count
         out.systems[conf.name] = (system, successors)
     return out
 
@@ -140,7 +140,8 @@ def catch(base: Baseline, mutant: Spec, transition: str,
         derived = None
         if base.states[conf.name] <= _DERIVED_UP_TO:
             derived = derived_successors(*base.systems[conf.name], system)
-        space = explore(system, successors=derived)
+        # the edges kept as found: a recoverable property would otherwise recompute every successor
+        space = explore(system, successors=derived, record_edges=True)
         for prop in _likely_first(base.properties, transition):
             verdict = check(space, prop).verdict
             if verdict != base.verdicts[conf.name][prop.name]:
