@@ -20,17 +20,22 @@ def spec_id(spec: Path | None) -> str:
     return "embedded" if spec is None else spec.stem
 
 
-def config_id(cfg: tuple[int, bool, bool]) -> str:
-    k, reorder, loss = cfg
-    return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "")
+def config_id(cfg: tuple[int, bool, bool] | tuple[int, bool, bool, bool]) -> str:
+    k, reorder, loss, *implementation = cfg
+    return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "") + (
+        "-impl" if any(implementation) else "")
 
 
 @functools.lru_cache(maxsize=8)
-def explicit_verdicts(spec: Path | None, cfg: tuple[int, bool, bool]) -> tuple[object, object, list]:
-    """(system, space, explicit verdicts) for one spec and configuration."""
-    k, reorder, loss = cfg
+def explicit_verdicts(spec: Path | None, cfg: tuple[int, bool, bool] | tuple[int, bool, bool, bool],
+                      ) -> tuple[object, object, list]:
+    """(system, space, explicit verdicts) for one spec and configuration
+    (K, reorder, loss[, the implementation option])."""
+    k, reorder, loss, *implementation = cfg
     props = load_properties()
-    system = build_system(load_spec(spec), ModelOptions(bound=k, reorder=reorder, loss=loss), props)
+    options = ModelOptions(bound=k, reorder=reorder, loss=loss,
+                           spec_options={"implementation": True} if any(implementation) else {})
+    system = build_system(load_spec(spec), options, props)
     space = explore(system)
     return system, space, [check(space, p) for p in props]
 

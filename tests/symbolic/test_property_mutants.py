@@ -18,6 +18,7 @@ from tcpcheck.model.symbolic import Checker, replay
 from tests.symbolic.conftest import ROOT, config_id, explicit_verdicts
 
 K1, K2, K1_LOSS = (1, False, False), (2, False, False), (1, False, True)
+K1_IMPL, K1_LOSS_IMPL = (1, False, False, True), (1, False, True, True)  # with the implementation option
 
 CASES = {
     # property: (mutant, configuration (K, reorder, loss))
@@ -50,6 +51,10 @@ CASES = {
     "syn_ack_reacknowledged": ("syn_ack_not_reacked", K1_LOSS),
     "bare_ack_unanswered": ("bare_ack_acked", K1_LOSS),
     "fin_acknowledged": ("close_wait_dup_fin_unacked", K1_LOSS),
+    "duplicate_fin_keeps_state": ("close_wait_dup_fin_closes", K1_LOSS),
+    "listener_answers_syn": ("listener_drops_syn", K1),
+    "time_wait_reopened_by_syn": ("time_wait_ignores_syn", K1_LOSS_IMPL),
+    "orphan_fin_wait_2_times_out": ("fin_wait_2_timeout_missing", K1_IMPL),
     "fin_signals_closing": ("fin_unsignalled", K1),
     "fin_leaves_open_states": ("established_fin_state_kept", K1),
     "closing_states_sent_fin": ("close_wait_close_no_fin", K1),
@@ -82,7 +87,9 @@ def _agree(e, z) -> bool:  # type: ignore[no-untyped-def]
     [pytest.param(n, m, c, marks=[] if n in FAST else [pytest.mark.slow], id=f"{n}-{m}-{config_id(c)}")
      for n, (m, c) in CASES.items()],
 )
-def test_property_fails_on_its_mutant_in_both_engines(name: str, mutant: str, cfg: tuple[int, bool, bool]) -> None:
+def test_property_fails_on_its_mutant_in_both_engines(name: str, mutant: str,
+                                                      cfg: tuple[int, bool, bool] | tuple[int, bool, bool, bool],
+                                                      ) -> None:
     prop = next(p for p in load_properties() if p.name == name)
     for spec, should_fail in ((ROOT / "tests" / "mutants" / f"{mutant}.toml", True), (None, False)):
         system, space, verdicts = explicit_verdicts(spec, cfg)
