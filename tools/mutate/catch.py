@@ -127,6 +127,7 @@ def catch(base: Baseline, mutant: Spec, transition: str,
     (the others cannot differ). ``prebuilt``: systems of the mutant already
     built, by configuration name."""
     checked: list[str] = []
+    order = _likely_first(base.properties, transition)  # the same in every configuration
     for k, conf in enumerate(base.configurations):
         if transition not in base.fired[conf.name]:
             continue
@@ -142,7 +143,7 @@ def catch(base: Baseline, mutant: Spec, transition: str,
             derived = derived_successors(*base.systems[conf.name], system)
         # the edges kept as found: a recoverable property would otherwise recompute every successor
         space = explore(system, successors=derived, record_edges=True)
-        for prop in _likely_first(base.properties, transition):
+        for prop in order:
             verdict = check(space, prop).verdict
             if verdict != base.verdicts[conf.name][prop.name]:
                 return Catch(prop.name, conf.name, verdict), checked
