@@ -463,6 +463,37 @@ def _check_property_options(spec: Spec, properties: Sequence[Any]) -> None:
                                  f"the model nor the spec {spec.path} has it); use one of: {known}")
 
 
+# Commands already composed, by block: the systems of a spec's mutants
+# share all but the few blocks their edit touches (tools/mutate builds
+# thousands). A context is everything of the spec and options a block reads
+# besides its own key; the key of a block names the transitions it reads.
+# Contexts pin the spec's tables they are keyed by (by identity: a mutant
+# shares them with its spec), so an id is never reused while its entry
+# lives. Bounded: a context is emptied when full, the whole memo when too
+# many contexts are live. ``BLOCK_MEMO = False`` turns it off (tests compare).
+BLOCK_MEMO = True
+_BLOCKS: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[tuple[Any, ...], list[gcl.Command]]]] = {}
+_BLOCKS_PER_CONTEXT = 1_000
+_CONTEXTS = 16
+
+
+def _blocks(spec: Spec, opts: ModelOptions, guard_vars: list[str]) -> dict[tuple[Any, ...], list[gcl.Command]] | None:
+    """The memo of composed blocks for this spec's tables and these options, or None when off."""
+    if not BLOCK_MEMO:
+        return None
+    pins = (spec.events, spec.segments, spec.states, spec.retransmits)
+    ctx = (*(id(x) for x in pins), spec.initial, opts.bound, opts.reorder, opts.loss, opts.duplicate,
+           tuple(guard_vars))
+    entry = _BLOCKS.get(ctx)
+    if entry is None:
+        if len(_BLOCKS) >= _CONTEXTS:
+            _BLOCKS.clear()
+        entry = _BLOCKS[ctx] = (pins, {})
+    if len(entry[1]) >= _BLOCKS_PER_CONTEXT:
+        entry[1].clear()
+    return entry[1]
+
+
 def build_system(spec: Spec, options: ModelOptions | None = None, properties: Sequence[Any] = ()) -> gcl.System:
     """Compose two endpoints of ``spec`` over bounded channels.
 
@@ -520,6 +551,19 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
         commands.append(gcl.Command(name, guard, updates, action))
 
     keeps = queued if retransmitting else None
+    memo = _blocks(spec, opts, guard_vars)
+
+    def cached(key: tuple[Any, ...]) -> bool:
+        """Append the memo's block for ``key`` and say so; False: the caller emits it."""
+        block = memo.get(key) if memo is not None else None
+        if block is None:
+            return False
+        commands.extend(block)
+        return True
+
+    def remember(key: tuple[Any, ...], start: int) -> None:
+        if memo is not None:
+            memo[key] = commands[start:]
 
     def effects(
         ep: str, chain: list[Transition], source: str, w: Wire | None, rcvd_fin: bool
@@ -555,8 +599,9 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
         # User calls and timers.
         for t in enabled:
             kind = spec.events[t.event].kind
-            if kind == "rcv":
+            if kind == "rcv" or cached(call_key := ("call", ep, t)):
                 continue
+            start = len(commands)
             base = [gcl.eq(f["state"], st_index[t.source])]
             if t.source == spec.initial and t.target != spec.initial:
                 base.append(gcl.eq(f["opened"], 0))
@@ -573,6 +618,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
                             ups + push,
                             action(ep, kind, [t], "", sent),
                         )
+            remember(call_key, start)
 
         # Retransmission (RFC 9293 §3.8.1, §3.10.8) of what this endpoint
         # sent and is still unacknowledged, front of the queue first (the
@@ -601,6 +647,12 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
 
         # Receiving: one command per state, segment, history and position.
         for state in spec.state_names:
+            # what dispatch reads: the transitions from the state, and (a FIN
+            # after the ACK) from where those lead
+            near = {state} | {t.target for t in enabled if t.source == state}
+            if cached(rcv_key := ("rcv", ep, state, tuple(t for t in enabled if t.source in near))):
+                continue
+            start = len(commands)
             for wname, w in alphabet.items():
                 outcomes = [(h, dispatcher.dispatch(state, w, h)) for h in _valuations(guard_vars)]
                 if all(_same(outcomes[0][1], chains) for _, chains in outcomes):
@@ -629,6 +681,7 @@ def build_system(spec: Spec, options: ModelOptions | None = None, properties: Se
                                         popped + ups + push,
                                         action(ep, "rcv", chain, wname, sent),
                                     )
+            remember(rcv_key, start)
 
     # The network: loss and duplication.
     for ch, chan in chans.items():

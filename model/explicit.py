@@ -493,6 +493,7 @@ def explore(
     successors: Successors | None = None,
     every: int = PROGRESS_EVERY,
     max_states: int | None = None,
+    vector_successors: Callable[[Layout], VectorSuccessors | None] | None = None,
 ) -> StateSpace:
     """Breadth-first search of every state reachable from ``system.init``.
 
@@ -503,11 +504,20 @@ def explore(
     layers (the space is then the states within that many steps).
     ``successors``: another compilation of the same commands, one state at
     a time (e.g. a mutant's derived from the original's, ``model.family``),
-    used instead of compiling the vectorized one.
+    used instead of compiling the vectorized one. ``vector_successors``:
+    given the search's layout, another compilation of the same commands
+    over packed states (e.g. ``model.family.derived_vector_successors``),
+    or None to compile them here.
     """
     t0 = time.perf_counter()
     layout = Layout(system, mirror.perm if mirror is not None else None)
-    step = compile_vector_successors(system, layout)[0] if successors is None else vectorize(successors, layout)
+    derived = vector_successors(layout) if vector_successors is not None else None
+    if derived is not None:
+        step = derived
+    elif successors is None:
+        step = compile_vector_successors(system, layout)[0]
+    else:
+        step = vectorize(successors, layout)
     store = ExactStore(layout.words)
     init = [np.array([w], dtype=U64) for w in layout.encode(system.init)]
     store.add(init, np.array([EMPTY], dtype=np.uint32))

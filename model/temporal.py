@@ -174,6 +174,9 @@ def _scope_key(system: gcl.System) -> tuple[Any, ...]:
 def _steps(system: gcl.System) -> list[dict[int, gcl.Expr]]:
     """Per command: its step values and the variables its guard pins (computed once per system)."""
     steps = system.cache.get("temporal.steps")
+    if steps is None and "temporal.steps_from" in system.cache:
+        # a system whose commands differ from another's only where no step value looks (_Builder)
+        steps = system.cache["temporal.steps"] = _steps(system.cache["temporal.steps_from"])
     if steps is None:
         if len(_STEP_MEMO) > _STEP_MEMO_MAX:
             _STEP_MEMO.clear()
@@ -365,8 +368,15 @@ class _Builder:
         self.monitors: dict[str, int] = dict(system.monitors)
 
     def snapshot(self) -> gcl.System:
-        return dataclasses.replace(self.base, vars=tuple(self.vars), init=tuple(self.init),
-                                   monitors=dict(self.monitors))
+        return self._sharing_steps(dataclasses.replace(self.base, vars=tuple(self.vars), init=tuple(self.init),
+                                                       monitors=dict(self.monitors)))
+
+    def _sharing_steps(self, system: gcl.System) -> gcl.System:
+        # A monitor adds updates of its own variable only: every command keeps
+        # its action, guard and update of the state, all that the step values
+        # read, so every snapshot and the result share the base's.
+        system.cache["temporal.steps_from"] = self.base
+        return system
 
     def visit(self, tree: Node, aliases: dict[str, str]) -> None:
         for child in tree.children():
@@ -428,7 +438,7 @@ class _Builder:
             dataclasses.replace(c, updates=tuple(sorted(u.items())))
             for c, u in zip(self.base.commands, self.updates, strict=True)
         )
-        return dataclasses.replace(self.snapshot(), commands=commands)
+        return self._sharing_steps(dataclasses.replace(self.snapshot(), commands=commands))
 
 
 def add_monitors(system: gcl.System, properties: Sequence[Any]) -> gcl.System:

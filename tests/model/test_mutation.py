@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tcpcheck.model import ModelOptions, build_system, load_spec
+from tcpcheck.model import ModelOptions, build_system, compose, load_spec
 from tcpcheck.model.endpoint import EndpointMachine
 from tcpcheck.model.explicit import compile_successors, explore
-from tcpcheck.model.family import derived_successors
+from tcpcheck.model.family import derived_successors, derived_vector_successors
 from tcpcheck.model.mutation import OPERATORS, Mutant, signature, systematic_mutants
 from tcpcheck.model.spec import Spec
 
@@ -126,6 +126,47 @@ def test_derived_compilation_explores_the_same_space(spec: Spec, options: ModelO
         assert set(mine.states) == set(engines.states)
         assert sorted((mine.states[a], mine.states[b], c) for a, b, c in mine.edges) == \
             sorted((engines.states[a], engines.states[b], c) for a, b, c in engines.edges)
+
+
+_EDITS = (None, Mutant("retarget", "FIN_WAIT_2--FIN-->TIME_WAIT", to="CLOSED"),
+          Mutant("add_send", "FIN_WAIT_1--ACK_OF_FIN-->FIN_WAIT_2", sends=("ACK",)),
+          Mutant("remove", "SYN_SENT--SYN_ACK-->ESTABLISHED"),
+          Mutant("change_send", "CLOSE_WAIT--close-->LAST_ACK", sends=("RST",)))
+
+
+@pytest.mark.parametrize("options", [ModelOptions(), ModelOptions(bound=1, loss=True),
+                                     ModelOptions(bound=2, reorder=True, spec_options=LINUX)],
+                         ids=["default", "loss-k1", "reorder-k2-linux"])
+def test_derived_vector_successors_explore_the_same_space(spec: Spec, options: ModelOptions) -> None:
+    original = build_system(spec, options)
+    compiled = explore(original).vector_successors()
+    for mutant in _EDITS:
+        system = build_system(mutant.apply(spec) if mutant else spec, options)
+        mine = explore(system, record_edges=True, vector_successors=lambda layout, s=system:
+                       derived_vector_successors(original, compiled, s, layout))
+        engines = explore(system, record_edges=True)
+        assert mine.count == engines.count
+        assert set(mine.states) == set(engines.states)
+        assert sorted((mine.states[a], mine.states[b], c) for a, b, c in mine.edges) == \
+            sorted((engines.states[a], engines.states[b], c) for a, b, c in engines.edges)
+    # systems over other variables do not line up: the caller compiles
+    other = build_system(spec, ModelOptions(bound=options.bound + 1))
+    assert derived_vector_successors(original, compiled, other, explore(other).layout) is None
+
+
+@pytest.mark.parametrize("options", [ModelOptions(spec_options=LINUX), ModelOptions(bound=1, loss=True),
+                                     ModelOptions(bound=2, reorder=True, duplicate=True)],
+                         ids=["linux", "loss-k1", "reorder-duplicate-k2"])
+def test_the_block_memo_composes_what_a_fresh_build_composes(spec: Spec, options: ModelOptions,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # spec, mutants, spec again: the memo serves each from blocks the others filled
+    specs = [mutant.apply(spec) if mutant else spec for mutant in (*_EDITS, None)]
+    remembered = [build_system(s, options) for s in specs]
+    monkeypatch.setattr(compose, "BLOCK_MEMO", False)
+    fresh = [build_system(s, options) for s in specs]
+    for a, b in zip(remembered, fresh, strict=True):
+        assert a.commands == b.commands and a.vars == b.vars and a.init == b.init
+    assert remembered[0].commands != remembered[1].commands  # the edit shows
 
 
 def test_the_command_line_offers_every_operator() -> None:

@@ -9,28 +9,33 @@ catches. A configuration is skipped for a mutant whose transition never
 fires in the spec's own state space there: the mutant's state space is then
 the spec's, so nothing can differ.
 
-The explicit engine decides; for the small spaces its successor function
-is the spec's compiled one plus the few commands the mutant changed
-(``model.family.derived_successors``), for the large ones the engine's own
-compiler.
+The explicit engine decides; its successor function is the spec's,
+compiled once, with the results of the few commands the mutant changed
+replaced by those commands compiled on their own: one state at a time for
+the small spaces (``model.family.derived_successors``), over packed states
+for the others (``model.family.derived_vector_successors``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tcpcheck.model import gcl
 from tcpcheck.model.compose import ModelOptions, build_system
 from tcpcheck.model.coverage import fired
-from tcpcheck.model.explicit import Successors, check, compile_successors, explore
-from tcpcheck.model.family import derived_successors
+from tcpcheck.model.explicit import StateSpace, Successors, check, compile_successors, explore
+from tcpcheck.model.family import derived_successors, derived_vector_successors
 from tcpcheck.model.properties import Property
 from tcpcheck.model.spec import Spec
+from tcpcheck.model.temporal import add_monitors
+from tcpcheck.model.vectorized import VectorSuccessors
 
-# Above this many states the engine's whole-system compiler is faster than
-# reusing the spec's with the mutant's commands beside it.
-_DERIVED_UP_TO = 40_000
+# Up to about this many states, numpy's cost per call (per layer and group
+# of commands) exceeds what it saves, and the one-state function is faster
+# (bench/mutate_bench.py measured both; 3k states: 0.8x, 15k: 2.7x).
+_ONE_STATE_UP_TO = 5_000
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,8 @@ class Baseline:
     verdicts: dict[str, dict[str, str]] = field(default_factory=dict)  # configuration -> property -> verdict
     fired: dict[str, frozenset[str]] = field(default_factory=dict)  # configuration -> transition ids
     states: dict[str, int] = field(default_factory=dict)
-    systems: dict[str, tuple[gcl.System, Successors]] = field(default_factory=dict)  # the spec's, compiled
+    # the spec's, with its successors compiled for one state and over packed states
+    systems: dict[str, tuple[gcl.System, Successors, VectorSuccessors]] = field(default_factory=dict)
 
 
 def baseline(spec: Spec, properties: tuple[Property, ...],
@@ -101,13 +107,41 @@ def baseline(spec: Spec, properties: tuple[Property, ...],
     out = Baseline(properties, configurations)
     for conf in configurations:
         system = build_system(spec, conf.options, properties)
-        successors = compile_successors(system)
-        space = explore(system)  # vectorized: the one-state function is for the mutants' derived ones
+        space = explore(system)
         out.verdicts[conf.name] = {p.name: check(space, p).verdict for p in properties}
         out.fired[conf.name] = fired(space)
         out.states[conf.name] = space.count
-        out.systems[conf.name] = (system, successors)
+        out.systems[conf.name] = (system, compile_successors(system), space.vector_successors())
     return out
+
+
+def _lazily(make: Callable[[], Successors | None]) -> Successors:
+    """A one-state successor function built on its first call: the search
+    runs on packed states, and only a counterexample replays single states."""
+    built: list[Successors] = []
+
+    def successors(state: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+        if not built:
+            fn = make()
+            if fn is None:
+                raise ValueError("the mutant's system does not line up with the spec's")
+            built.append(fn)
+        return built[0](state)
+
+    return successors
+
+
+def _explore_mutant(base: Baseline, configuration: str, system: gcl.System) -> StateSpace:
+    """The mutant's state space, from the spec's compiled successors where the two line up.
+    The edges are kept as found: a recoverable property would otherwise recompute every successor."""
+    original, one, many = base.systems[configuration]
+    if original.vars != system.vars or original.init != system.init:
+        return explore(system, record_edges=True)
+    if base.states[configuration] <= _ONE_STATE_UP_TO:
+        return explore(system, record_edges=True, successors=derived_successors(original, one, system))
+    return explore(system, record_edges=True,
+                   vector_successors=lambda layout: derived_vector_successors(original, many, system, layout),
+                   successors=_lazily(lambda: derived_successors(original, one, system)))
 
 
 def _likely_first(properties: tuple[Property, ...], transition: str) -> list[Property]:
@@ -125,7 +159,8 @@ def catch(base: Baseline, mutant: Spec, transition: str,
     ``_likely_first``'s order), that tell ``mutant`` (an edit of
     ``transition``) from the spec, and the configurations actually checked
     (the others cannot differ). ``prebuilt``: systems of the mutant already
-    built, by configuration name."""
+    built with that configuration's options, with or without the
+    properties' monitors, by configuration name."""
     checked: list[str] = []
     order = _likely_first(base.properties, transition)  # the same in every configuration
     for k, conf in enumerate(base.configurations):
@@ -135,14 +170,15 @@ def catch(base: Baseline, mutant: Spec, transition: str,
             continue
         checked.append(conf.name)
         system = (prebuilt or {}).get(conf.name)
+        if system is not None and system.options != conf.options.as_dict(mutant):
+            system = None
+        if system is not None and not system.monitors:
+            # built for the suites, without the properties' past-time
+            # monitors; build_system would end with this very call
+            system = add_monitors(system, base.properties)
         if system is None or set(system.monitors) != set(base.systems[conf.name][0].monitors):
-            # the past-time monitors the properties need are variables of the system
             system = build_system(mutant, conf.options, base.properties)
-        derived = None
-        if base.states[conf.name] <= _DERIVED_UP_TO:
-            derived = derived_successors(*base.systems[conf.name], system)
-        # the edges kept as found: a recoverable property would otherwise recompute every successor
-        space = explore(system, successors=derived, record_edges=True)
+        space = _explore_mutant(base, conf.name, system)
         for prop in order:
             verdict = check(space, prop).verdict
             if verdict != base.verdicts[conf.name][prop.name]:
