@@ -1,0 +1,404 @@
+"""PyTCP (``pmd-pytcp`` 0.3.8, pure Python) as a stack under test, over a
+TAP device in a private network namespace.
+
+PyTCP runs inside this process: its BSD-sockets facade (``socket``,
+``bind``, ``listen``, ``connect``, ``accept``, ``send``, ``recv``,
+``close``, ``shutdown``, ``abort``) makes the calls, its TCP sessions
+keep the state (``TcpSession.state``, an ``FsmState`` named as in the
+RFC), its packet handler speaks Ethernet on the TAP.
+
+Deterministic by construction. PyTCP 0.3.8 runs entirely on one asyncio
+event loop (its timer is ``loop.call_at``, its TX ring ``loop.call_soon``)
+plus ``stack.timer.now_ms`` for the TCP sessions' deadlines. The adapter
+gives it a loop whose clock is virtual (``VirtualLoop.time``) and a timer
+whose ``now_ms`` reads that clock (``stack.timer`` is the documented
+place to swap the timer: ``stack.mock__init(mock__timer=...)`` does the
+same for PyTCP's own tests). The loop runs only while the adapter asks
+(``run_until_complete`` of a call, then until no callback is ready), so
+nothing happens between the runner's steps, and PyTCP's clock moves only
+in ``elapse`` (to each due deadline in turn, as a real clock would) and
+by the delayed-ACK delay while an expected segment is awaited. Frames
+from the TAP are handed to the interface's RX ring by the runner's wire
+(``TapWire``), not read by PyTCP itself (its RX reader is disarmed with
+the ring's public ``stop``). The peer's address has a permanent ARP
+entry (``stack.neighbor...add``), the ISS secret is fixed, IPv6 and DHCP
+are off: the same scenario sends the same bytes every time.
+
+Private attributes reached: ``VirtualLoop`` reads asyncio's own
+``_ready`` and ``_scheduled`` (to run until idle and to find the next
+deadline) and ``_feed`` calls ``RxRing._handle_frame`` (PyTCP's
+per-frame entry point, what its own reader calls). They are all in
+this file, in ``VirtualLoop`` and ``PytcpStack._feed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import importlib.util
+from collections.abc import Callable, Coroutine, Mapping
+from importlib import metadata
+from typing import Any, ClassVar
+
+from tcpcheck.tools.runner.netns import LOCAL_ADDR, PEER_ADDR, NetNamespace
+from tcpcheck.tools.runner.packets import Captured, Packet
+from tcpcheck.tools.runner.peer import DEFAULT_PAYLOAD
+from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.runner.stack import CallError, Endpoint, FourTuple, Observation, Stack, StackInfo, TimerSetting
+from tcpcheck.tools.runner.tap import PEER_MAC, STACK_MAC, TapWire
+
+VERSION = "0.3.8"
+INSTALL = f"PyTCP is not installed: pip install 'tcpcheck[pytcp]' (pmd-pytcp=={VERSION}, Python >= 3.9)"
+# A model timer gets at most this much PyTCP time to fire: four times the
+# longest of PyTCP's (the FIN_WAIT_2 reap, 60 s; TIME_WAIT is 30 s).
+TIMER_LIMIT_SECONDS = 240.0
+FIRST_PORT = 20000
+_PORTS = 20000
+SYN_USER_TIMEOUT_MS = 1  # the retransmission budget becomes max(1, 1 // RTO) = 1
+ISS_SECRET = b"tcpcheck-pytcp!!"  # fixed: the same flow gets the same ISS every run
+_IDLE_ROUNDS = 10_000  # a loop still busy after this many rounds is a bug, not slowness
+
+
+def pytcp_unavailable() -> str | None:
+    """One line saying how to install PyTCP, or None when it is there."""
+    if importlib.util.find_spec("pmd_pytcp") is None:
+        return INSTALL
+    try:
+        found = metadata.version("pmd-pytcp")
+    except metadata.PackageNotFoundError:
+        return INSTALL
+    if found != VERSION:
+        return f"PyTCP {found} is installed, the adapter and its profile are for {VERSION}: {INSTALL}"
+    return None
+
+
+class VirtualLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose clock moves only when told (``advance``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1000.0  # seconds; PyTCP only ever takes differences
+
+    def time(self) -> float:
+        """The virtual clock (asyncio schedules ``call_at`` against it)."""
+        return self.now
+
+    def settle(self) -> None:
+        """Run callbacks until none is ready (the clock does not move)."""
+        self.run_until_complete(self._idle())
+
+    async def _idle(self) -> None:
+        for _ in range(_IDLE_ROUNDS):
+            await asyncio.sleep(0)
+            if not self._ready:  # type: ignore[attr-defined]  # asyncio's run queue
+                return
+        raise RuntimeError("PyTCP's event loop never went idle")
+
+    def next_deadline(self) -> float | None:
+        """When the earliest live timer is due, or None."""
+        scheduled = self._scheduled  # type: ignore[attr-defined]  # asyncio's timer heap
+        while scheduled and scheduled[0].cancelled():
+            heapq.heappop(scheduled)
+        return scheduled[0].when() if scheduled else None
+
+    def advance(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
+        """Move the clock up to ``seconds`` forward, stopping at every
+        deadline on the way so each timer fires at its own time, in order;
+        stop early (True) once ``until()`` holds after a deadline."""
+        return bool(self.run_until_complete(self._advance(self.now + seconds, until)))
+
+    async def _advance(self, target: float, until: Callable[[], bool] | None) -> bool:
+        # Runs inside the loop: each deadline costs one loop round, not a
+        # run_until_complete (PyTCP ticks every millisecond while a segment
+        # is unacknowledged, tcp__session.py:763).
+        await self._idle()
+        while (due := self.next_deadline()) is not None and due <= target:
+            self.now = max(self.now, due)
+            await self._idle()
+            if until is not None and until():
+                return True
+        self.now = target
+        await self._idle()
+        return False
+
+
+class PytcpStack(Stack):
+    """PyTCP in this process, its interface on a TAP in a private namespace."""
+
+    name: ClassVar[str] = "pytcp"
+    spontaneous_retransmissions: ClassVar[bool] = True  # only while the runner moves its clock
+    expect_bound: ClassVar[float] = 0.1
+    quiet_window: ClassVar[float] = 0.005
+
+    # PyTCP keeps its state in module globals (pmd_pytcp.stack).
+    _open: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        reason = pytcp_unavailable()
+        if reason:
+            raise OSError(reason)
+        if PytcpStack._open:
+            raise OSError("one PyTCP stack per process (PyTCP keeps its state in globals): close the other first")
+        import pmd_pytcp.stack as pstack
+        from pmd_net_addr import Ip4Address, Ip4IfAddr, MacAddress
+        from pmd_pytcp.lib.interface_layer import InterfaceLayer
+        from pmd_pytcp.protocols.tcp import tcp__constants
+        from pmd_pytcp.runtime.timer import Timer
+
+        loop = VirtualLoop()
+
+        class VirtualTimer(Timer):
+            """PyTCP's timer, its ``now_ms`` on the virtual clock."""
+
+            @property
+            def now_ms(self) -> int:
+                return int(loop.time() * 1000)
+
+        self.pstack, self.constants, self.loop = pstack, tcp__constants, loop
+        self.ns = NetNamespace(link="tap")
+        try:
+            self.wire = TapWire(self.ns, PEER_ADDR, self._feed)
+            pstack.TCP__ISS_SECRET = ISS_SECRET
+            pstack.init(fd=self.ns.tun_fd, layer=InterfaceLayer.L2, mac_address=MacAddress(STACK_MAC.hex(":")),
+                        ip4_dhcp=False, ip6_support=False)
+            pstack.timer = VirtualTimer()
+            ifindex, self.iface = next(iter(pstack.interfaces.items()))
+            # The Address API installs the address as 'ip addr add' does,
+            # without the boot path's RFC 5227 probing (its own packet
+            # socket and wall-clock waits, address.py:138).
+            pstack.address.interface(ifindex).add(ifaddr=Ip4IfAddr(f"{LOCAL_ADDR}/24"))
+            pstack.neighbor.interface(ifindex).add(ip=Ip4Address(PEER_ADDR), mac=MacAddress(PEER_MAC.hex(":")))
+            self._call(self._start())
+        except BaseException:
+            self.loop.close()
+            self.ns.close()
+            raise
+        self._count = 0
+        PytcpStack._open = True
+
+    async def _start(self) -> None:
+        await self.pstack.start()
+        self.iface._rx_ring.stop()  # the runner's wire reads the TAP and feeds the ring
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on PyTCP's loop, then until the loop is idle."""
+        result = self.loop.run_until_complete(coro)
+        self.loop.settle()
+        return result
+
+    def _feed(self, frame: bytes) -> None:
+        async def handle() -> None:
+            self.iface._rx_ring._handle_frame(frame)
+
+        self._call(handle())
+
+    def info(self, extra: Mapping[str, str] | None = None) -> StackInfo:
+        """PyTCP's version and the TCP constants that decide its timers."""
+        c = self.constants
+        settings = {
+            "TCP__TIME_WAIT__DELAY_MS": str(c.TCP__TIME_WAIT__DELAY_MS),
+            "TCP__FIN_WAIT_2__TIMEOUT_MS": str(c.TCP__FIN_WAIT_2__TIMEOUT_MS),
+            "TCP__RTO__INITIAL_MS": str(c.TCP__RTO__INITIAL_MS),
+            "TCP__DELAYED_ACK__DELAY_MS": str(c.TCP__DELAYED_ACK__DELAY_MS),
+            "clock": "virtual, moved by the runner (asyncio loop time)",
+        }
+        return StackInfo(VERSION, settings, "pytcp", f"PyTCP {VERSION} (pmd-pytcp, BSD sockets facade over TAP)")
+
+    def profile(self, requested: str | None = None) -> Profile:
+        """PyTCP's own profile, whichever a suite was generated for."""
+        return super().profile("pytcp")
+
+    def timers(self) -> dict[str, TimerSetting]:
+        """Every timer is PyTCP's own, fired by moving its virtual clock."""
+        c = self.constants
+        how = {
+            "timeout_2msl": f"virtual clock moved until TIME_WAIT ends (TCP__TIME_WAIT__DELAY_MS = "
+                            f"{c.TCP__TIME_WAIT__DELAY_MS} ms)",
+            "timeout_fin_wait_2": f"virtual clock moved until the FIN_WAIT_2 reap (TCP__FIN_WAIT_2__TIMEOUT_MS = "
+                                  f"{c.TCP__FIN_WAIT_2__TIMEOUT_MS} ms)",
+            "timeout_syn": f"TCP_USER_TIMEOUT={SYN_USER_TIMEOUT_MS} ms on the connecting socket (one SYN "
+                           "retransmission, tcp__session__retransmit.py:138); virtual clock moved until it gives up",
+        }
+        return {t: TimerSetting(t, 0.0, text) for t, text in how.items()}
+
+    @property
+    def observer(self) -> str:
+        """States are PyTCP's session FSM state, read after every step."""
+        return "TcpSession.state read after every step (PyTCP records no transitions)"
+
+    def endpoint(self, settings: Mapping[str, str] | None = None) -> PytcpEndpoint:
+        """A fresh flow on new ports. PyTCP has no per-scenario settings: a
+        scenario's Linux sysctls do not apply and are not recorded."""
+        self._count += 1
+        n = self._count % _PORTS
+        return PytcpEndpoint(self, FIRST_PORT + n, 40000 + n)
+
+    def close(self) -> None:
+        """Stop PyTCP, release the packet socket and the namespace."""
+        if not PytcpStack._open:
+            return
+        try:
+            self._call(self.pstack.stop())
+        finally:
+            self.loop.close()
+            self.wire.close()
+            self.ns.close()
+            PytcpStack._open = False
+
+
+class PytcpEndpoint(Endpoint):
+    """One flow: the application's listener and connection in PyTCP."""
+
+    def __init__(self, stack: PytcpStack, lport: int, rport: int) -> None:
+        from pmd_pytcp import socket as psocket
+
+        self.stack = stack
+        self.psocket = psocket
+        self.flow = FourTuple(LOCAL_ADDR, lport, PEER_ADDR, rport)
+        self.settings: dict[str, str] = {}
+        self.packets: list[Captured] = stack.wire.open_flow((lport, rport))
+        self.last_error = ""
+        self.received = b""
+        self.listener: Any = None  # the listening socket
+        self.conn: Any = None  # the connection's socket (connected, or the listener's child)
+        self.held = False  # the application still holds ``conn`` (not closed)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.syn_timeout = False
+
+    def prepare_timer(self, timer: str) -> None:
+        """A scenario that waits for the SYN timeout connects with
+        TCP_USER_TIMEOUT (as the Linux adapter does): one retransmission
+        instead of six, a few seconds of PyTCP time instead of 127."""
+        if timer == "timeout_syn":
+            self.syn_timeout = True
+
+    def _socket(self) -> Any:
+        ps = self.psocket
+        sock = ps.socket(ps.AF_INET, ps.SOCK_STREAM)
+        sock.bind((LOCAL_ADDR, self.flow.lport))
+        return sock
+
+    def _child(self) -> Any:
+        """The listener's connection for this flow, once PyTCP made one."""
+        if self.conn is None and self.listener is not None:
+            for sid, sock in self.stack.pstack.sockets.items():
+                if (sid.local_port, sid.remote_port) == (self.flow.lport, self.flow.rport) and sock is not self.listener:
+                    self.conn = sock
+        return self.conn
+
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start a blocking call as a task; its error lands in ``last_error``."""
+        async def run() -> None:
+            try:
+                await coro
+            except OSError as exc:
+                self.last_error = _errno_name(exc)
+
+        self._tasks.append(self.stack.loop.create_task(run()))
+        self.stack.loop.settle()
+
+    def call(self, op: str, arg: str = "") -> None:
+        """A socket call through PyTCP's BSD-sockets facade."""
+        loop = self.stack.loop
+        try:
+            if op == "listen":
+                self.listener = self._socket()
+                self.listener.listen()
+            elif op == "connect":
+                self.conn = self._socket()
+                self.held = True
+                if self.syn_timeout:
+                    ps = self.psocket
+                    self.conn.setsockopt(ps.IPPROTO_TCP, ps.TCP_USER_TIMEOUT, SYN_USER_TIMEOUT_MS)
+                self._start(self.conn.connect((PEER_ADDR, self.flow.rport)))
+            elif op == "accept":
+                if self.listener is None:
+                    raise CallError("accept without listen")
+                try:
+                    sock, _ = self.stack._call(self.listener.accept(timeout=0))
+                except TimeoutError as exc:
+                    raise CallError("accept: no established connection is queued") from exc
+                self.conn, self.held = sock, True
+            elif op in ("close", "abort"):
+                target = self.conn if self.held else self.listener
+                if target is None:
+                    raise CallError("no socket to act on: listen or connect first")
+                target.close() if op == "close" else target.abort()
+                if target is self.conn:
+                    self.held = False
+            elif op == "shutdown_wr":
+                if not self.held:
+                    raise CallError("shutdown_wr without a connection")
+                self.conn.shutdown(self.psocket.SHUT_WR)
+            elif op == "send":
+                if not self.held:
+                    raise CallError("send without a connection")
+                data = arg.encode() if arg else DEFAULT_PAYLOAD
+                self._start(self.conn.send(data))
+            elif op == "recv":
+                if not self.held:
+                    raise CallError("recv without a connection")
+                try:
+                    self.received += self.stack._call(self.conn.recv(65536, timeout=0))
+                except TimeoutError:
+                    pass  # nothing to read yet
+            else:
+                raise CallError(f"PyTCP adapter has no call {op!r}")
+        except OSError as exc:
+            if op in ("listen", "connect"):
+                raise CallError(f"{op} failed: {_errno_name(exc)}") from exc
+            self.last_error = _errno_name(exc)
+        loop.settle()
+
+    def deliver(self, packet: Packet) -> None:
+        """Send the peer's packet on the TAP; PyTCP processes it (and
+        answers) before this returns."""
+        self.stack.wire.send(packet)
+
+    def receive(self, timeout: float) -> Packet | None:
+        """The next packet PyTCP sent on this flow. When none is waiting,
+        PyTCP's clock moves by its delayed-ACK delay (a delayed ACK is due
+        by then) before the bounded wait."""
+        key = (self.flow.lport, self.flow.rport)
+        item = self.stack.wire.receive(key, 0)
+        if item is None and timeout > 0:
+            self.stack.loop.advance(self.stack.constants.TCP__DELAYED_ACK__DELAY_MS / 1000)
+            item = self.stack.wire.receive(key, timeout)
+        return item.packet if item is not None else None
+
+    def observe(self) -> Observation:
+        """The flow's session state (``TcpSession.state``), else the listener's."""
+        conn = self._child()
+        if conn is not None:
+            session = conn.tcp_session
+            if session is None:
+                return Observation("CLOSED", "TcpSession", "no session")
+            state = str(session.state.name)
+            return Observation(state, "TcpSession", state)
+        if self.listener is not None:
+            state = str(self.listener.state.name)
+            return Observation(state, "TcpSession", f"{state} (listener)")
+        return Observation("CLOSED", "TcpSession", "no session")
+
+    def elapse(self, timer: str) -> Observation:
+        """Move PyTCP's clock to each due deadline in turn until the state
+        changes, at most TIMER_LIMIT_SECONDS of PyTCP time."""
+        before = self.observe().state
+        self.stack.loop.advance(TIMER_LIMIT_SECONDS, lambda: self.observe().state != before)
+        return self.observe()
+
+    def close(self, reset: Packet | None = None) -> None:
+        """Abort what PyTCP still holds of the flow and close the listener."""
+        for sock in (self.conn, self.listener):
+            if sock is not None and sock.tcp_session is not None and sock.state.name != "CLOSED":
+                sock.abort()
+        for task in self._tasks:
+            task.cancel()
+        self.stack.loop.settle()
+        self.stack.wire.close_flow((self.flow.lport, self.flow.rport))
+
+
+def _errno_name(exc: OSError) -> str:
+    import errno
+
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
