@@ -264,6 +264,7 @@ class PytcpEndpoint(Endpoint):
         self.held = False  # the application still holds ``conn`` (not closed)
         self._tasks: list[asyncio.Task[Any]] = []
         self.syn_timeout = False
+        self._synchronized = False  # the flow has left the handshake
 
     def prepare_timer(self, timer: str) -> None:
         """A scenario that waits for the SYN timeout connects with
@@ -367,17 +368,23 @@ class PytcpEndpoint(Endpoint):
         return item.packet if item is not None else None
 
     def observe(self) -> Observation:
-        """The flow's session state (``TcpSession.state``), else the listener's."""
+        """The flow's session state (``TcpSession.state``). A passively
+        opened flow whose session ended before it was synchronized (a RST
+        in SYN_RCVD) is back to the listener's state, as RFC 9293 says
+        ("return this connection to LISTEN") and as Linux's and lwIP's
+        lookups by 4-tuple see it: PyTCP keeps the listener and drops the
+        child (tcp__fsm__syn_rcvd.py:239-253)."""
         conn = self._child()
-        if conn is not None:
-            session = conn.tcp_session
-            if session is None:
-                return Observation("CLOSED", "TcpSession", "no session")
-            state = str(session.state.name)
-            return Observation(state, "TcpSession", state)
-        if self.listener is not None:
+        if conn is not None and conn.tcp_session is not None:
+            state = str(conn.tcp_session.state.name)
+            if state not in ("LISTEN", "SYN_SENT", "SYN_RCVD", "CLOSED"):
+                self._synchronized = True
+            if state != "CLOSED" or self.listener is None or self._synchronized:
+                return Observation(state, "TcpSession", state)
+        if self.listener is not None and conn is not self.listener:
             state = str(self.listener.state.name)
-            return Observation(state, "TcpSession", f"{state} (listener)")
+            detail = "the flow's session is gone; the listener's" if conn is not None else "listener"
+            return Observation(state, "TcpSession", f"{state} ({detail})")
         return Observation("CLOSED", "TcpSession", "no session")
 
     def elapse(self, timer: str) -> Observation:
