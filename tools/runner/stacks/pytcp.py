@@ -21,14 +21,21 @@ by the delayed-ACK delay while an expected segment is awaited. Frames
 from the TAP are handed to the interface's RX ring by the runner's wire
 (``TapWire``), not read by PyTCP itself (its RX reader is disarmed with
 the ring's public ``stop``). The peer's address has a permanent ARP
-entry (``stack.neighbor...add``), the ISS secret is fixed, IPv6 and DHCP
-are off: the same scenario sends the same bytes every time.
+entry (``stack.neighbor...add``), TCP Fast Open is off towards it, IPv6
+and DHCP are off: the same scenario sends the same segments every time.
+Two wall-clock reads remain and change no verdict: the ISS's RFC 6528
+clock component (``time.monotonic_ns`` at tcp__session.py:405; sequence
+numbers are compared relative to it) and PLPMTUD's timestamps (probing
+is off, TCP__MTU_PROBING = 0, tcp__constants.py:207).
 
 Private attributes reached: ``VirtualLoop`` reads asyncio's own
 ``_ready`` and ``_scheduled`` (to run until idle and to find the next
-deadline) and ``_feed`` calls ``RxRing._handle_frame`` (PyTCP's
-per-frame entry point, what its own reader calls). They are all in
-this file, in ``VirtualLoop`` and ``PytcpStack._feed``.
+deadline); ``PytcpStack.__init__`` takes the interface's RX ring
+(``PacketHandler._rx_ring``, which ``stack.init`` builds) and ``_feed``
+calls ``RxRing._handle_frame`` (PyTCP's per-frame entry point, what its
+own reader calls). Nothing else private is touched: the sockets, the
+session state, the timer slot, the address and neighbour APIs and the
+TFO caches are PyTCP's public surface.
 """
 
 from __future__ import annotations
@@ -55,7 +62,6 @@ TIMER_LIMIT_SECONDS = 240.0
 FIRST_PORT = 20000
 _PORTS = 20000
 SYN_USER_TIMEOUT_MS = 1  # the retransmission budget becomes max(1, 1 // RTO) = 1
-ISS_SECRET = b"tcpcheck-pytcp!!"  # fixed: the same flow gets the same ISS every run
 _IDLE_ROUNDS = 10_000  # a loop still busy after this many rounds is a bug, not slowness
 
 
@@ -143,6 +149,7 @@ class PytcpStack(Stack):
         from pmd_net_addr import Ip4Address, Ip4IfAddr, MacAddress
         from pmd_pytcp.lib.interface_layer import InterfaceLayer
         from pmd_pytcp.protocols.tcp import tcp__constants
+        from pmd_pytcp.protocols.tcp.tcp__stack import TcpStack
         from pmd_pytcp.runtime.timer import Timer
 
         loop = VirtualLoop()
@@ -152,17 +159,25 @@ class PytcpStack(Stack):
 
             @property
             def now_ms(self) -> int:
-                return int(loop.time() * 1000)
+                return round(loop.time() * 1000)  # the clock moves in whole ms; round off float error
 
         self.pstack, self.constants, self.loop = pstack, tcp__constants, loop
         self.ns = NetNamespace(link="tap")
         try:
             self.wire = TapWire(self.ns, PEER_ADDR, self._feed)
-            pstack.TCP__ISS_SECRET = ISS_SECRET
+            # Fresh stack-wide TCP state (the TFO caches: the object PyTCP's
+            # own fixtures reset, stack/__init__.py:147-152), with the peer
+            # marked as not doing TFO, so every SYN is the same plain SYN
+            # (without it only a process's first SYN asks for a cookie).
+            pstack.tcp_stack = TcpStack()
+            pstack.tcp_stack.mark_fastopen_negative(Ip4Address(PEER_ADDR))
             pstack.init(fd=self.ns.tun_fd, layer=InterfaceLayer.L2, mac_address=MacAddress(STACK_MAC.hex(":")),
                         ip4_dhcp=False, ip6_support=False)
             pstack.timer = VirtualTimer()
-            ifindex, self.iface = next(iter(pstack.interfaces.items()))
+            ifindex, iface = next(iter(pstack.interfaces.items()))
+            if iface._rx_ring is None:
+                raise OSError("PyTCP: the interface has no RX ring")
+            self.rx_ring = iface._rx_ring
             # The Address API installs the address as 'ip addr add' does,
             # without the boot path's RFC 5227 probing (its own packet
             # socket and wall-clock waits, address.py:138).
@@ -178,7 +193,7 @@ class PytcpStack(Stack):
 
     async def _start(self) -> None:
         await self.pstack.start()
-        self.iface._rx_ring.stop()  # the runner's wire reads the TAP and feeds the ring
+        self.rx_ring.stop()  # the runner's wire reads the TAP and feeds the ring
 
     def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run ``coro`` on PyTCP's loop, then until the loop is idle."""
@@ -188,7 +203,7 @@ class PytcpStack(Stack):
 
     def _feed(self, frame: bytes) -> None:
         async def handle() -> None:
-            self.iface._rx_ring._handle_frame(frame)
+            self.rx_ring._handle_frame(frame)
 
         self._call(handle())
 
@@ -201,6 +216,7 @@ class PytcpStack(Stack):
             "TCP__RTO__INITIAL_MS": str(c.TCP__RTO__INITIAL_MS),
             "TCP__DELAYED_ACK__DELAY_MS": str(c.TCP__DELAYED_ACK__DELAY_MS),
             "clock": "virtual, moved by the runner (asyncio loop time)",
+            "TCP Fast Open": "off towards the peer (marked TFO-negative)",
         }
         return StackInfo(VERSION, settings, "pytcp", f"PyTCP {VERSION} (pmd-pytcp, BSD sockets facade over TAP)")
 
@@ -283,7 +299,8 @@ class PytcpEndpoint(Endpoint):
         """The listener's connection for this flow, once PyTCP made one."""
         if self.conn is None and self.listener is not None:
             for sid, sock in self.stack.pstack.sockets.items():
-                if (sid.local_port, sid.remote_port) == (self.flow.lport, self.flow.rport) and sock is not self.listener:
+                mine = (sid.local_port, sid.remote_port) == (self.flow.lport, self.flow.rport)
+                if mine and sock is not self.listener:
                     self.conn = sock
         return self.conn
 
@@ -355,6 +372,7 @@ class PytcpEndpoint(Endpoint):
         """Send the peer's packet on the TAP; PyTCP processes it (and
         answers) before this returns."""
         self.stack.wire.send(packet)
+        self._child()  # a SYN to the listener made one: hold it before a RST ends it
 
     def receive(self, timeout: float) -> Packet | None:
         """The next packet PyTCP sent on this flow. When none is waiting,
@@ -363,7 +381,9 @@ class PytcpEndpoint(Endpoint):
         key = (self.flow.lport, self.flow.rport)
         item = self.stack.wire.receive(key, 0)
         if item is None and timeout > 0:
-            self.stack.loop.advance(self.stack.constants.TCP__DELAYED_ACK__DELAY_MS / 1000)
+            # + 1 ms: PyTCP services a due timer on its next 1 ms tick
+            # (tcp__session__timers.py:195-205).
+            self.stack.loop.advance((self.stack.constants.TCP__DELAYED_ACK__DELAY_MS + 1) / 1000)
             item = self.stack.wire.receive(key, timeout)
         return item.packet if item is not None else None
 
@@ -392,6 +412,7 @@ class PytcpEndpoint(Endpoint):
         changes, at most TIMER_LIMIT_SECONDS of PyTCP time."""
         before = self.observe().state
         self.stack.loop.advance(TIMER_LIMIT_SECONDS, lambda: self.observe().state != before)
+        self.stack.wire.pump(0)  # capture what it sent meanwhile (retransmissions), in order
         return self.observe()
 
     def close(self, reset: Packet | None = None) -> None:
