@@ -62,6 +62,13 @@ TIMER_LIMIT_SECONDS = 240.0
 FIRST_PORT = 20000
 _PORTS = 20000
 SYN_USER_TIMEOUT_MS = 1  # the retransmission budget becomes max(1, 1 // RTO) = 1
+# Pinned like the Linux adapter pins tcp_challenge_ack_limit: PyTCP sends at
+# most one challenge ACK (and ACK of a duplicate FIN or SYN,ACK) per session
+# per window (tcp__session__tx.py:769-796); with the window at its minimum
+# and every delivered packet taking WIRE_DELAY_S of PyTCP time, none is
+# suppressed.
+SYSCTLS = {"tcp.challenge_ack.rate_limit_ms": 1}
+WIRE_DELAY_S = 0.001
 _IDLE_ROUNDS = 10_000  # a loop still busy after this many rounds is a bug, not slowness
 
 
@@ -172,7 +179,7 @@ class PytcpStack(Stack):
             pstack.tcp_stack = TcpStack()
             pstack.tcp_stack.mark_fastopen_negative(Ip4Address(PEER_ADDR))
             pstack.init(fd=self.ns.tun_fd, layer=InterfaceLayer.L2, mac_address=MacAddress(STACK_MAC.hex(":")),
-                        ip4_dhcp=False, ip6_support=False)
+                        ip4_dhcp=False, ip6_support=False, sysctls=dict(SYSCTLS))
             pstack.timer = VirtualTimer()
             ifindex, iface = next(iter(pstack.interfaces.items()))
             if iface._rx_ring is None:
@@ -217,6 +224,8 @@ class PytcpStack(Stack):
             "TCP__DELAYED_ACK__DELAY_MS": str(c.TCP__DELAYED_ACK__DELAY_MS),
             "clock": "virtual, moved by the runner (asyncio loop time)",
             "TCP Fast Open": "off towards the peer (marked TFO-negative)",
+            **{k: str(v) for k, v in SYSCTLS.items()},
+            "wire delay": f"{WIRE_DELAY_S * 1000:g} ms of PyTCP time per packet the peer sends",
         }
         return StackInfo(VERSION, settings, "pytcp", f"PyTCP {VERSION} (pmd-pytcp, BSD sockets facade over TAP)")
 
@@ -296,12 +305,14 @@ class PytcpEndpoint(Endpoint):
         return sock
 
     def _child(self) -> Any:
-        """The listener's connection for this flow, once PyTCP made one."""
-        if self.conn is None and self.listener is not None:
+        """The listener's connection for this flow, once PyTCP made one: the
+        socket registered on the flow's 4-tuple (a new SYN after a reset
+        makes a new one; an accepted connection stays the application's)."""
+        if self.listener is not None and not self.held:
             for sid, sock in self.stack.pstack.sockets.items():
                 mine = (sid.local_port, sid.remote_port) == (self.flow.lport, self.flow.rport)
-                if mine and sock is not self.listener:
-                    self.conn = sock
+                if mine and sock is not self.listener and sock is not self.conn:
+                    self.conn, self._synchronized = sock, False
         return self.conn
 
     def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -370,7 +381,9 @@ class PytcpEndpoint(Endpoint):
 
     def deliver(self, packet: Packet) -> None:
         """Send the peer's packet on the TAP; PyTCP processes it (and
-        answers) before this returns."""
+        answers) before this returns; it arrives WIRE_DELAY_S after the
+        last thing PyTCP did."""
+        self.stack.loop.advance(WIRE_DELAY_S)
         self.stack.wire.send(packet)
         self._child()  # a SYN to the listener made one: hold it before a RST ends it
 
