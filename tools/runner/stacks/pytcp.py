@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import importlib.util
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from importlib import metadata
 from typing import Any, ClassVar
@@ -69,6 +70,7 @@ SYN_USER_TIMEOUT_MS = 1  # the retransmission budget becomes max(1, 1 // RTO) = 
 # suppressed.
 SYSCTLS = {"tcp.challenge_ack.rate_limit_ms": 1}
 WIRE_DELAY_S = 0.001
+SYNC_BOUND_SECONDS = 2.0  # the kernel's hand-over from the TAP to the packet socket, on a loaded machine
 _IDLE_ROUNDS = 10_000  # a loop still busy after this many rounds is a bug, not slowness
 
 
@@ -189,6 +191,7 @@ class PytcpStack(Stack):
             # without the boot path's RFC 5227 probing (its own packet
             # socket and wall-clock waits, address.py:138).
             pstack.address.interface(ifindex).add(ifaddr=Ip4IfAddr(f"{LOCAL_ADDR}/24"))
+            self.link = pstack.link.interface(ifindex)
             pstack.neighbor.interface(ifindex).add(ip=Ip4Address(PEER_ADDR), mac=MacAddress(PEER_MAC.hex(":")))
             self._call(self._start())
         except BaseException:
@@ -213,6 +216,18 @@ class PytcpStack(Stack):
             self.rx_ring._handle_frame(frame)
 
         self._call(handle())
+
+    def sync(self, bound: float) -> None:
+        """Read what PyTCP has sent until the wire has all of it (every
+        frame it wrote is on the TAP before its loop went idle; the kernel
+        hands it to the packet socket within ``SYNC_BOUND_SECONDS``)."""
+        deadline = time.monotonic() + max(bound, SYNC_BOUND_SECONDS)
+        while self.wire.bytes_from_stack < self.link.stats.tx_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OSError(f"PyTCP sent {self.link.stats.tx_bytes} bytes on the TAP, the peer read "
+                              f"{self.wire.bytes_from_stack} within {SYNC_BOUND_SECONDS} s")
+            self.wire.pump(left)
 
     def info(self, extra: Mapping[str, str] | None = None) -> StackInfo:
         """PyTCP's version and the TCP constants that decide its timers."""
@@ -388,16 +403,20 @@ class PytcpEndpoint(Endpoint):
         self._child()  # a SYN to the listener made one: hold it before a RST ends it
 
     def receive(self, timeout: float) -> Packet | None:
-        """The next packet PyTCP sent on this flow. When none is waiting,
-        PyTCP's clock moves by its delayed-ACK delay (a delayed ACK is due
-        by then) before the bounded wait."""
+        """The next packet PyTCP sent on this flow. PyTCP sends only while
+        the runner runs its loop, and counts every byte it sends (its link
+        statistics), so the wait is exact: until the wire has read all of
+        it, not a quiet window. When nothing is waiting, PyTCP's clock moves
+        by its delayed-ACK delay (a delayed ACK is due by then) first."""
         key = (self.flow.lport, self.flow.rport)
+        self.stack.sync(timeout)
         item = self.stack.wire.receive(key, 0)
         if item is None and timeout > 0:
             # + 1 ms: PyTCP services a due timer on its next 1 ms tick
             # (tcp__session__timers.py:195-205).
             self.stack.loop.advance((self.stack.constants.TCP__DELAYED_ACK__DELAY_MS + 1) / 1000)
-            item = self.stack.wire.receive(key, timeout)
+            self.stack.sync(timeout)
+            item = self.stack.wire.receive(key, 0)
         return item.packet if item is not None else None
 
     def observe(self) -> Observation:
@@ -425,7 +444,7 @@ class PytcpEndpoint(Endpoint):
         changes, at most TIMER_LIMIT_SECONDS of PyTCP time."""
         before = self.observe().state
         self.stack.loop.advance(TIMER_LIMIT_SECONDS, lambda: self.observe().state != before)
-        self.stack.wire.pump(0)  # capture what it sent meanwhile (retransmissions), in order
+        self.stack.sync(0)  # capture what it sent meanwhile (retransmissions), in order
         return self.observe()
 
     def close(self, reset: Packet | None = None) -> None:
