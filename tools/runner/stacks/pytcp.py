@@ -16,8 +16,11 @@ place to swap the timer: ``stack.mock__init(mock__timer=...)`` does the
 same for PyTCP's own tests). The loop runs only while the adapter asks
 (``run_until_complete`` of a call, then until no callback is ready), so
 nothing happens between the runner's steps, and PyTCP's clock moves only
-in ``elapse`` (to each due deadline in turn, as a real clock would) and
-by the delayed-ACK delay while an expected segment is awaited. Frames
+in ``elapse`` (to each due deadline in turn, as a real clock would), by
+the delayed-ACK delay while an expected segment is awaited, and by 1 ms
+per packet the peer sends. Waiting for PyTCP's segments is exact, not a
+quiet window: PyTCP counts the bytes it sends (its link statistics), and
+the runner reads the TAP until it has them all. Frames
 from the TAP are handed to the interface's RX ring by the runner's wire
 (``TapWire``), not read by PyTCP itself (its RX reader is disarmed with
 the ring's public ``stop``). The peer's address has a permanent ARP
@@ -30,7 +33,7 @@ is off, TCP__MTU_PROBING = 0, tcp__constants.py:207).
 
 Private attributes reached: ``VirtualLoop`` reads asyncio's own
 ``_ready`` and ``_scheduled`` (to run until idle and to find the next
-deadline); ``PytcpStack.__init__`` takes the interface's RX ring
+deadline; read only); ``PytcpStack.__init__`` takes the interface's RX ring
 (``PacketHandler._rx_ring``, which ``stack.init`` builds) and ``_feed``
 calls ``RxRing._handle_frame`` (PyTCP's per-frame entry point, what its
 own reader calls). Nothing else private is touched: the sockets, the
@@ -41,7 +44,6 @@ TFO caches are PyTCP's public surface.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import importlib.util
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -111,10 +113,8 @@ class VirtualLoop(asyncio.SelectorEventLoop):
 
     def next_deadline(self) -> float | None:
         """When the earliest live timer is due, or None."""
-        scheduled = self._scheduled  # type: ignore[attr-defined]  # asyncio's timer heap
-        while scheduled and scheduled[0].cancelled():
-            heapq.heappop(scheduled)
-        return scheduled[0].when() if scheduled else None
+        scheduled = self._scheduled  # type: ignore[attr-defined]  # asyncio's timer heap, only read
+        return min((h.when() for h in scheduled if not h.cancelled()), default=None)
 
     def advance(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
         """Move the clock up to ``seconds`` forward, stopping at every
@@ -196,6 +196,8 @@ class PytcpStack(Stack):
             self._call(self._start())
         except BaseException:
             self.loop.close()
+            if hasattr(self, "wire"):
+                self.wire.close()
             self.ns.close()
             raise
         self._count = 0
@@ -448,8 +450,12 @@ class PytcpEndpoint(Endpoint):
         return self.observe()
 
     def close(self, reset: Packet | None = None) -> None:
-        """Abort what PyTCP still holds of the flow and close the listener."""
-        for sock in (self.conn, self.listener):
+        """Abort what PyTCP still holds of the flow (the application's
+        sockets and any child the listener made that was never accepted, so
+        nothing of it runs on while later scenarios move the clock) and
+        close the listener."""
+        held = [sock for sid, sock in self.stack.pstack.sockets.items() if sid.local_port == self.flow.lport]
+        for sock in (self.conn, *held, self.listener):
             if sock is not None and sock.tcp_session is not None and sock.state.name != "CLOSED":
                 sock.abort()
         for task in self._tasks:
