@@ -55,6 +55,7 @@ def test_connect_and_read_the_state(pytcp: PytcpStack) -> None:
         conv.inject("SYN_ACK")
         assert conv.expect("ACK").ok
         assert conv.observe().state == "ESTABLISHED"
+        assert conv.endpoint.told("connect") == "connected"
         conv.call("close")
         assert conv.expect("FIN").ok and conv.observe().state == "FIN_WAIT_1"
         # Every packet went through the TAP: both directions captured, in order.
@@ -124,9 +125,12 @@ def test_the_syn_timeout_gives_up_after_one_retransmission(pytcp: PytcpStack) ->
         conv.endpoint.prepare_timer("timeout_syn")
         conv.call("connect")
         assert conv.expect("SYN").ok
+        assert conv.endpoint.told("connect") == "EALREADY"
         assert conv.elapse("timeout_syn").state == "CLOSED"
         syns = [c for c in conv.packets if c.outbound]
         assert len(syns) == 2 and syns[0].packet.seq == syns[1].packet.seq
+        assert conv.endpoint.told("connect") == "ETIMEDOUT"
+        assert conv.endpoint.told("recv") is None  # PyTCP's recv cannot peek: not asked
 
 
 def _transitions_suite() -> tuple[Scenario, ...]:

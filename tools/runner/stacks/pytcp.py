@@ -307,6 +307,8 @@ class PytcpEndpoint(Endpoint):
         self._tasks: list[asyncio.Task[Any]] = []
         self.syn_timeout = False
         self._synchronized = False  # the flow has left the handshake
+        self._connect_made = False
+        self._connected = ""  # what the connect() call returned, once it did
 
     def prepare_timer(self, timer: str) -> None:
         """A scenario that waits for the SYN timeout connects with
@@ -332,16 +334,31 @@ class PytcpEndpoint(Endpoint):
                     self.conn, self._synchronized = sock, False
         return self.conn
 
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Start a blocking call as a task; its error lands in ``last_error``."""
+    def _start(self, coro: Coroutine[Any, Any, Any], op: str) -> None:
+        """Start a blocking call as a task; its error lands in ``last_error``
+        (and, for connect, what it returned in ``_connected``)."""
         async def run() -> None:
             try:
                 await coro
             except OSError as exc:
                 self.last_error = _errno_name(exc)
+                if op == "connect":
+                    self._connected = self.last_error
+            else:
+                if op == "connect":
+                    self._connected = "connected"
 
         self._tasks.append(self.stack.loop.create_task(run()))
         self.stack.loop.settle()
+
+    def told(self, call: str) -> str | None:
+        """What connect() told the application: ``connected``, the errno
+        it raised, or EALREADY while it is still waiting. None for recv:
+        PyTCP's recv() cannot peek, and reading would take the data a later
+        step reads."""
+        if call != "connect" or not self._connect_made:
+            return None
+        return self._connected or "EALREADY"
 
     def call(self, op: str, arg: str = "") -> None:
         """A socket call through PyTCP's BSD-sockets facade."""
@@ -356,7 +373,8 @@ class PytcpEndpoint(Endpoint):
                 if self.syn_timeout:
                     ps = self.psocket
                     self.conn.setsockopt(ps.IPPROTO_TCP, ps.TCP_USER_TIMEOUT, SYN_USER_TIMEOUT_MS)
-                self._start(self.conn.connect((PEER_ADDR, self.flow.rport)))
+                self._connect_made = True
+                self._start(self.conn.connect((PEER_ADDR, self.flow.rport)), op)
             elif op == "accept":
                 if self.listener is None:
                     raise CallError("accept without listen")
@@ -380,7 +398,7 @@ class PytcpEndpoint(Endpoint):
                 if not self.held:
                     raise CallError("send without a connection")
                 data = arg.encode() if arg else DEFAULT_PAYLOAD
-                self._start(self.conn.send(data))
+                self._start(self.conn.send(data), op)
             elif op == "recv":
                 if not self.held:
                     raise CallError("recv without a connection")
