@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -21,28 +20,25 @@ from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.cli import main
 from tcpcheck.tools.generate import build_suite, load_drive_model
 from tcpcheck.tools.generate.paths import Explorer
-from tcpcheck.tools.pytest_plugin import skip_or_fail
 from tcpcheck.tools.runner.execute import ScenarioResult, execute
 from tcpcheck.tools.runner.profile import Profile
 from tcpcheck.tools.runner.stack import CallError
-from tcpcheck.tools.runner.stacks import make_stack, unavailable
 from tcpcheck.tools.runner.stacks import pytcp as pytcp_adapter
 from tcpcheck.tools.runner.stacks.pytcp import PytcpStack
-from tcpcheck.tools.scenario import ExpectState, Scenario
+from tests.runner.user_space import (
+    check_a_wrong_expected_state_fails,
+    expected_verdicts,
+    module_stack,
+    run_suite,
+    transitions_suite,
+)
 
 
 @pytest.fixture(scope="module")
 def pytcp(request: pytest.FixtureRequest) -> Iterator[PytcpStack]:
-    reason = unavailable("pytcp")
-    if reason:
-        skip_or_fail(reason)
-    if request.config.getoption("--tcpcheck-stack") == "pytcp":  # one PyTCP per process: share the plugin's
-        yield request.getfixturevalue("tcp_harness")
-        return
-    stack = make_stack("pytcp")
-    assert isinstance(stack, PytcpStack)
-    yield stack
-    stack.close()
+    for stack in module_stack(request, "pytcp"):
+        assert isinstance(stack, PytcpStack)
+        yield stack
 
 
 def test_connect_and_read_the_state(pytcp: PytcpStack) -> None:
@@ -133,11 +129,6 @@ def test_the_syn_timeout_gives_up_after_one_retransmission(pytcp: PytcpStack) ->
         assert conv.endpoint.told("recv") is None  # PyTCP's recv cannot peek: not asked
 
 
-def _transitions_suite() -> tuple[Scenario, ...]:
-    model = load_drive_model(load_spec(), "linux")
-    return build_suite(model, "transitions", 1, Explorer(model)).scenarios
-
-
 # The generated transition suite on PyTCP 0.3.8: each scenario's verdict and
 # the profile entries it departed by (specs/profiles/pytcp.toml, where each
 # has its source reference; docs/findings.md explains them). A change in
@@ -170,24 +161,14 @@ def _shape(result: ScenarioResult) -> tuple[tuple[object, ...], ...]:
 def test_generated_transition_suite_verdicts_are_pinned_and_repeat(pytcp: PytcpStack) -> None:
     """The pinned verdicts, twice over: the second run of the suite gives
     the same verdicts and the same segments (relative sequence numbers)."""
-    suite = _transitions_suite()
-    profile = pytcp.profile()
+    suite = transitions_suite()
     runs = []
     for _ in range(2):
-        got, shapes = {}, {}
-        for scenario in suite:
-            result = execute(pytcp, scenario, profile)
-            got[scenario.name] = (result.verdict, tuple(result.deviations))
-            shapes[scenario.name] = _shape(result)
-        runs.append((got, shapes))
+        results = run_suite(pytcp, suite)
+        runs.append(({n: (r.verdict, tuple(r.deviations)) for n, r in results.items()},
+                     {n: _shape(r) for n, r in results.items()}))
     got = runs[0][0]
-    expected = {
-        s.name: ("not drivable", ()) if s.name in NOT_DRIVABLE
-        else ("deviation", (DEVIATES[s.name],)) if s.name in DEVIATES
-        else ("pass", ())
-        for s in suite
-    }
-    assert got == expected
+    assert got == expected_verdicts(suite, DEVIATES, NOT_DRIVABLE)
     assert len(suite) == 52 and sum(v == "pass" for v, _ in got.values()) == 48
     assert runs[1][0] == runs[0][0]
     changed = [name for name in runs[0][1] if runs[0][1][name] != runs[1][1][name]]
@@ -197,21 +178,13 @@ def test_generated_transition_suite_verdicts_are_pinned_and_repeat(pytcp: PytcpS
 def test_negative_control_a_wrong_expected_state_fails(pytcp: PytcpStack) -> None:
     """The same scenario that passes, with ESTABLISHED replaced by CLOSE_WAIT
     in its last expectation, must fail at that step."""
-    scenario = next(s for s in _transitions_suite() if s.name == "t06_syn_sent_syn_ack_established")
-    assert execute(pytcp, scenario, pytcp.profile()).verdict == "pass"
-    last = max(i for i, s in enumerate(scenario.steps) if isinstance(s, ExpectState))
-    steps = list(scenario.steps)
-    steps[last] = ExpectState("CLOSE_WAIT")
-    result = execute(pytcp, replace(scenario, steps=tuple(steps)), pytcp.profile())
-    assert result.verdict == "fail"
-    bad = next(s for s in result.steps if s.verdict == "fail")
-    assert (bad.index, bad.expected, bad.observed) == (last + 1, "state CLOSE_WAIT", "state ESTABLISHED")
+    check_a_wrong_expected_state_fails(pytcp)
 
 
 def test_negative_control_without_the_profile_a_deviation_fails(pytcp: PytcpStack) -> None:
     """A deviation is one only because the profile documents it: judged by
     the bare RFC machine, the same run fails at the same step."""
-    scenario = next(s for s in _transitions_suite() if s.name == "t09_syn_sent_rst_ack_of_syn_closed")
+    scenario = next(s for s in transitions_suite() if s.name == "t09_syn_sent_rst_ack_of_syn_closed")
     result = execute(pytcp, scenario, Profile("rfc", "RFC 9293"))
     assert result.verdict == "fail"
     bad = next(s for s in result.steps if s.verdict == "fail")
