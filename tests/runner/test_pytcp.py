@@ -192,8 +192,9 @@ def test_negative_control_without_the_profile_a_deviation_fails(pytcp: PytcpStac
 
 
 def test_a_missing_pytcp_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = pytcp_adapter.importlib.util.find_spec
     monkeypatch.setattr(pytcp_adapter.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "pmd_pytcp" else __import__("importlib").util.find_spec(name))
+                        lambda name, *a: None if name == "pmd_pytcp" else real(name, *a))
     assert pytcp_adapter.pytcp_unavailable() == pytcp_adapter.INSTALL
     result = CliRunner().invoke(main, ["run", "--stack", "pytcp", "active_open"])
     assert result.exit_code == 2
