@@ -1,14 +1,15 @@
 """The same generated suite on every stack, side by side: per-scenario
 median, suite wall time, peak memory, verdict counts and verdict changes
-over repeated runs. Needs root (Linux and lwIP run in private namespaces)
-and liblwip-dev.
+over repeated runs. Needs root (Linux, lwIP and PyTCP run in private
+namespaces), liblwip-dev and the pytcp extra.
 
     python bench/stacks_bench.py [--repeats 20] [--criterion transitions]
 
 Each stack runs in its own child process (so its peak RSS is its own):
 the suite ``--repeats`` times on one stack instance. On Linux the
 scenarios that wait for the fixed 60 s TIME_WAIT are left out (not run);
-lwIP and the model stack fire their timers when asked. Target (issue 16):
+lwIP, PyTCP (its virtual clock) and the model stack fire their timers
+when asked. Target (issue 16):
 0 verdict changes per stack.
 """
 
@@ -29,7 +30,7 @@ from tcpcheck.tools.generate.paths import Explorer
 from tcpcheck.tools.runner.execute import execute, needs_slow
 from tcpcheck.tools.runner.stacks import make_stack, unavailable
 
-STACK_NAMES = ("linux", "lwip", "model")
+STACK_NAMES = ("linux", "lwip", "pytcp", "model")
 
 
 def _one(name: str, criterion: str, repeats: int) -> dict[str, object]:

@@ -38,8 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tcpcheck-pcap", metavar="DIR", default=None,
                     help="write one pcap per runner test into DIR (Wireshark opens them)")
     group.addoption("--tcpcheck-stack", metavar="NAME", default="linux",
-                    help="the stack under test: linux (default; needs root), lwip (needs root and liblwip-dev) "
-                         "or model (a spec run in-process)")
+                    help="the stack under test: linux (default; needs root), lwip (needs root and liblwip-dev), "
+                         "pytcp (needs root and the pytcp extra) or model (a spec run in-process)")
     group.addoption("--tcpcheck-spec", metavar="FILE", default=None,
                     help="with --tcpcheck-stack model: the spec or mutant file to run (default: the embedded one)")
 

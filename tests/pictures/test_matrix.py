@@ -40,7 +40,7 @@ def test_a_cell_is_the_worst_verdict_of_the_scenarios_covering_it() -> None:
 
 
 def test_run_all_and_the_matrix_report(tmp_path: Path) -> None:
-    for name in ("linux", "lwip"):
+    for name in ("linux", "lwip", "pytcp"):
         reason = unavailable(name)
         if reason:
             skip_or_fail(reason)
@@ -50,17 +50,18 @@ def test_run_all_and_the_matrix_report(tmp_path: Path) -> None:
                                 "syn_sent_abort", "active_open", "closed_port_syn"])
     assert done.exit_code == 0, done.output
     doc = json.loads(done.output)
-    assert [r["stack"]["name"] for r in doc["runs"]] == ["linux", "lwip"]
+    assert [r["stack"]["name"] for r in doc["runs"]] == ["linux", "lwip", "pytcp"]
     row = next(r for r in doc["matrix"]["rows"] if r["transition"] == "SYN_SENT--abort-->CLOSED")
-    assert {s: c["verdict"] for s, c in row["cells"].items()} == {"linux": "pass", "lwip": "deviation"}
+    assert {s: c["verdict"] for s, c in row["cells"].items()} == {"linux": "pass", "lwip": "deviation", "pytcp": "pass"}
     assert (pcaps / "lwip" / "syn_sent_abort.pcap").exists() and (pcaps / "linux" / "active_open.pcap").exists()
+    assert (pcaps / "pytcp" / "syn_sent_abort.pcap").exists()
     results = tmp_path / "all.json"
     results.write_text(done.output)
     out = tmp_path / "matrix.html"
     made = runner.invoke(main, ["report", str(results), "-o", str(out), "--pcaps", str(pcaps)])
-    assert made.exit_code == 0 and "2 stacks" in made.output, made.output
+    assert made.exit_code == 0 and "3 stacks" in made.output, made.output
     html = out.read_text()
-    assert "<th>linux</th><th>lwip</th>" in html
+    assert "<th>linux</th><th>lwip</th><th>pytcp</th>" in html
     # lwIP's cell links to the step that departed (step 5: the RST), which is on the page.
     assert 'href="#lwip--syn_sent_abort-step-5"' in html and 'id="lwip--syn_sent_abort-step-5"' in html
     assert 'href="pcaps/lwip/syn_sent_abort.pcap"' in html

@@ -11,7 +11,6 @@ Needs root and liblwip-dev; skipped without them, a failure in CI
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -20,28 +19,25 @@ from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.cli import main
 from tcpcheck.tools.generate import build_suite, load_drive_model
 from tcpcheck.tools.generate.paths import Explorer
-from tcpcheck.tools.pytest_plugin import skip_or_fail
 from tcpcheck.tools.runner.execute import execute
 from tcpcheck.tools.runner.profile import Profile
 from tcpcheck.tools.runner.stack import CallError
 from tcpcheck.tools.runner.stacks import lwip as lwip_adapter
-from tcpcheck.tools.runner.stacks import make_stack, unavailable
 from tcpcheck.tools.runner.stacks.lwip import LwipStack
-from tcpcheck.tools.scenario import ExpectState, Scenario
+from tests.runner.user_space import (
+    check_a_wrong_expected_state_fails,
+    expected_verdicts,
+    module_stack,
+    run_suite,
+    transitions_suite,
+)
 
 
 @pytest.fixture(scope="module")
 def lwip(request: pytest.FixtureRequest) -> Iterator[LwipStack]:
-    reason = unavailable("lwip")
-    if reason:
-        skip_or_fail(reason)
-    if request.config.getoption("--tcpcheck-stack") == "lwip":  # one lwIP per process: share the plugin's
-        yield request.getfixturevalue("tcp_harness")
-        return
-    stack = make_stack("lwip")
-    assert isinstance(stack, LwipStack)
-    yield stack
-    stack.close()
+    for stack in module_stack(request, "lwip"):
+        assert isinstance(stack, LwipStack)
+        yield stack
 
 
 def test_connect_and_read_the_state(lwip: LwipStack) -> None:
@@ -110,11 +106,6 @@ def test_time_is_lwips_own_and_only_the_runner_moves_it(lwip: LwipStack) -> None
         assert lib.tc_ticks() - start == slow_ticks
 
 
-def _transitions_suite() -> tuple[Scenario, ...]:
-    model = load_drive_model(load_spec(), "linux")
-    return build_suite(model, "transitions", 1, Explorer(model)).scenarios
-
-
 # The generated transition suite on lwIP 2.1.3: each scenario's verdict and
 # the profile entries it departed by (specs/profiles/lwip.toml, where each
 # has its source reference; docs/findings.md explains them). A change in
@@ -135,40 +126,22 @@ NOT_DRIVABLE = {"t58_time_wait_syn_implementation_syn_rcvd"}
 
 
 def test_generated_transition_suite_verdicts_are_pinned(lwip: LwipStack) -> None:
-    suite = _transitions_suite()
-    profile = lwip.profile()
-    got = {}
-    for scenario in suite:
-        result = execute(lwip, scenario, profile)
-        got[scenario.name] = (result.verdict, tuple(result.deviations))
-    expected = {
-        s.name: ("not drivable", ()) if s.name in NOT_DRIVABLE
-        else ("deviation", (DEVIATES[s.name],)) if s.name in DEVIATES
-        else ("pass", ())
-        for s in suite
-    }
-    assert got == expected
+    suite = transitions_suite()
+    got = {name: (r.verdict, tuple(r.deviations)) for name, r in run_suite(lwip, suite).items()}
+    assert got == expected_verdicts(suite, DEVIATES, NOT_DRIVABLE)
     assert len(suite) == 52 and sum(v == "pass" for v, _ in got.values()) == 41
 
 
 def test_negative_control_a_wrong_expected_state_fails(lwip: LwipStack) -> None:
     """The same scenario that passes, with ESTABLISHED replaced by CLOSE_WAIT
     in its last expectation, must fail at that step."""
-    scenario = next(s for s in _transitions_suite() if s.name == "t06_syn_sent_syn_ack_established")
-    assert execute(lwip, scenario, lwip.profile()).verdict == "pass"
-    last = max(i for i, s in enumerate(scenario.steps) if isinstance(s, ExpectState))
-    steps = list(scenario.steps)
-    steps[last] = ExpectState("CLOSE_WAIT")
-    result = execute(lwip, replace(scenario, steps=tuple(steps)), lwip.profile())
-    assert result.verdict == "fail"
-    bad = next(s for s in result.steps if s.verdict == "fail")
-    assert (bad.index, bad.expected, bad.observed) == (last + 1, "state CLOSE_WAIT", "state ESTABLISHED")
+    check_a_wrong_expected_state_fails(lwip)
 
 
 def test_negative_control_without_the_profile_a_deviation_fails(lwip: LwipStack) -> None:
     """A deviation is one only because the profile documents it: judged by
     the bare RFC machine, the same run fails at the same step."""
-    scenario = next(s for s in _transitions_suite() if s.name == "t38_syn_sent_abort_closed")
+    scenario = next(s for s in transitions_suite() if s.name == "t38_syn_sent_abort_closed")
     bare = Profile("rfc", "RFC 9293")
     result = execute(lwip, scenario, bare)
     assert result.verdict == "fail"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # What ``--stack all`` runs: every real stack (the model stack is the spec
 # itself, not an implementation).
-ALL_STACKS = ("linux", "lwip")
+ALL_STACKS = ("linux", "lwip", "pytcp")
 
 
 @click.command()
@@ -30,9 +30,10 @@ ALL_STACKS = ("linux", "lwip")
 @click.option("--slow", is_flag=True, help="Also run scenarios that wait for Linux's fixed 60 s TIME_WAIT.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, each with its own stack (for Linux, its own network namespace).")
-@click.option("--stack", "stack_name", type=click.Choice(["linux", "lwip", "model", "all"]), default="linux",
+@click.option("--stack", "stack_name", type=click.Choice(["linux", "lwip", "pytcp", "model", "all"]), default="linux",
               show_default=True,
-              help="The stack under test: the Linux kernel, lwIP 2.1.3 (Debian liblwip-dev), a spec run "
+              help="The stack under test: the Linux kernel, lwIP 2.1.3 (Debian liblwip-dev), PyTCP 0.3.8 "
+                   "(pip install 'tcpcheck[pytcp]'), a spec run "
                    f"in-process (no root), or all real stacks ({', '.join(ALL_STACKS)}) in one matrix.")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
               help="With --stack model: the spec or mutant file it runs (default: the embedded one).")
@@ -65,7 +66,8 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     private network namespace; the host is untouched; needs root (not for
     --list). --stack model plays the same scenarios against the spec itself
     (or a mutant, --spec), in-process. lwIP runs in-process on a TAP device
-    inside a private namespace (root, liblwip-dev). --stack all runs every
+    inside a private namespace (root, liblwip-dev); so does PyTCP (root,
+    the pytcp extra), on a virtual clock the runner moves. --stack all runs every
     real stack and prints one matrix, transitions down, stacks across. With
     --loopback, A and B are both real sockets on lo in a private namespace,
     every state change is traced, and the whole run is checked against the
@@ -116,7 +118,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
 
         profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions}, set(spec.signals))
         # Only Linux waits for a timer it cannot shorten (its fixed 60 s
-        # TIME_WAIT); lwIP, like the model, fires its timers when asked.
+        # TIME_WAIT); lwIP and PyTCP, like the model, fire their timers when asked.
         waits = needs_slow if stack_name == "linux" else (lambda s: False)
         stack_options = {"trace": False} if no_trace and stack_name == "linux" else {}
     scenarios = _select(suite, {t.id for t in spec.transitions})

@@ -65,6 +65,9 @@ class TapWire(FlowQueues):
         self._poll.register(self.sock.fileno(), select.POLLIN)
         self._tap_poll = select.poll()
         self._tap_poll.register(self.tap_fd, select.POLLIN)
+        # Bytes of every frame the stack has sent that the peer has read:
+        # a stack that counts what it sends can wait for exactly that.
+        self.bytes_from_stack = 0
 
     @staticmethod
     def _open() -> socket.socket:
@@ -109,6 +112,7 @@ class TapWire(FlowQueues):
                 return
             if address[2] == PACKET_OUTGOING:
                 continue  # our own transmissions
+            self.bytes_from_stack += len(frame)
             reply = arp_reply_for(frame, self.peer_addr, PEER_MAC)
             if reply is not None:
                 self._transmit(reply)

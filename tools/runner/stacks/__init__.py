@@ -19,6 +19,8 @@ STACKS: dict[str, tuple[str, str, str]] = {
               "the Linux kernel over a TUN device in a private network namespace (needs root)"),
     "lwip": ("tcpcheck.tools.runner.stacks.lwip", "LwipStack",
              "lwIP 2.1.3 (Debian liblwip-dev) in-process over a TAP device in a private namespace (needs root)"),
+    "pytcp": ("tcpcheck.tools.runner.stacks.pytcp", "PytcpStack",
+              "PyTCP 0.3.8 (pip pmd-pytcp) in-process over a TAP device in a private namespace (needs root)"),
     "model": ("tcpcheck.tools.runner.stacks.model", "ModelStack",
               "a spec (or mutant spec) run in-process as the stack under test; no kernel"),
 }
@@ -37,6 +39,11 @@ def unavailable(name: str) -> str | None:
         from tcpcheck.tools.runner.stacks.lwip import lwip_unavailable
 
         return unavailable_reason() or lwip_unavailable()
+    if name == "pytcp":
+        from tcpcheck.tools.runner.netns import unavailable_reason
+        from tcpcheck.tools.runner.stacks.pytcp import pytcp_unavailable
+
+        return pytcp_unavailable() or unavailable_reason()
     return None
 
 
