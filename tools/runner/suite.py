@@ -200,9 +200,10 @@ def _build() -> tuple[Scenario, ...]:
              {"tcp_rfc1337": "1"}),
         _scn("close_with_unread_data_then_ack",
              ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _c("close"), _e("FIN"), _s("FIN_WAIT_1"),
-                            _i("ACK"), _e("NONE"), _s("FIN_WAIT_1")),
+                            _i("ACK"), _e("NONE"), _s("FIN_WAIT_2")),
              ("ESTABLISHED--close-->FIN_WAIT_1",),
-             "close() with unread data resets; the peer's ACK after it finds no connection and draws a RST"),
+             "close() with unread data resets; the peer's ACK after it finds no connection and draws a RST "
+             "(on the RFC path the peer's ACK, which acknowledges all it received, covers the FIN: FIN_WAIT_2)"),
         _scn("rst_out_of_window", ACTIVE_OPEN + (_i("RST", "out_of_window"), _e("NONE"), _s(EST)), (),
              "a RST outside the window is dropped silently", rfc=("RFC 9293 §3.10.7.4",)),
         _scn("rst_in_window_challenge_ack", ACTIVE_OPEN + (_i("RST", "in_window"), _e("ACK"), _s(EST)), (),
