@@ -47,7 +47,7 @@ def test_bad_tables_are_one_clear_line(tmp_path: Path, text: str, message: str) 
 
 def test_embedded_file_loads_with_its_three_configurations() -> None:
     pf = load_property_file()
-    assert [c.name for c in pf.configurations] == ["default", "loss", "implementation"]
+    assert [c.name for c in pf.configurations] == ["default", "loss", "implementation", "linux"]
     assert pf.configuration("implementation").flags() == "-k 2 --loss --option implementation=on"
     assert "[[requirement]]" in EMBEDDED and "[[configuration]]" in EMBEDDED
 

@@ -20,21 +20,33 @@ def spec_id(spec: Path | None) -> str:
     return "embedded" if spec is None else spec.stem
 
 
-def config_id(cfg: tuple[int, bool, bool] | tuple[int, bool, bool, bool]) -> str:
-    k, reorder, loss, *implementation = cfg
-    return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "") + (
-        "-impl" if any(implementation) else "")
+Config = tuple[int, bool, bool] | tuple[int, bool, bool, bool | tuple[tuple[str, bool], ...]]
+
+
+def spec_options(cfg: Config) -> dict[str, bool]:
+    """The spec options of a configuration (K, reorder, loss[, options]):
+    options True is the implementation option on, else (name, value) pairs."""
+    extra = cfg[3] if len(cfg) > 3 else False
+    if isinstance(extra, bool):
+        return {"implementation": True} if extra else {}
+    return dict(extra)
+
+
+def config_id(cfg: Config) -> str:
+    k, reorder, loss = cfg[:3]
+    options = spec_options(cfg)
+    shown = "-impl" if options == {"implementation": True} else "".join(
+        f"-{name}={'on' if on else 'off'}" for name, on in options.items())
+    return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "") + shown
 
 
 @functools.lru_cache(maxsize=8)
-def explicit_verdicts(spec: Path | None, cfg: tuple[int, bool, bool] | tuple[int, bool, bool, bool],
-                      ) -> tuple[object, object, list]:
+def explicit_verdicts(spec: Path | None, cfg: Config) -> tuple[object, object, list]:
     """(system, space, explicit verdicts) for one spec and configuration
-    (K, reorder, loss[, the implementation option])."""
-    k, reorder, loss, *implementation = cfg
+    (K, reorder, loss[, options: see spec_options])."""
+    k, reorder, loss = cfg[:3]
     props = load_properties()
-    options = ModelOptions(bound=k, reorder=reorder, loss=loss,
-                           spec_options={"implementation": True} if any(implementation) else {})
+    options = ModelOptions(bound=k, reorder=reorder, loss=loss, spec_options=spec_options(cfg))
     system = build_system(load_spec(spec), options, props)
     space = explore(system)
     return system, space, [check(space, p) for p in props]
