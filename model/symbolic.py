@@ -312,10 +312,11 @@ class Unrolling:
     steps it needs, the lemmas learnt so far and the goal, and no
     assumptions: Z3 then runs its whole QF_BV preprocessing (constant
     propagation from the initial state, solving the next-state equations
-    away, then bit-blasting) before the SAT solver, which the incremental
-    solver skips. Measured on the timed model (2 incarnations, MSL 1, no
-    TIME_WAIT): 10 s to the depth-11 counterexample against about 100 s
-    incrementally, on the same loaded machine (bench/timed_z3_bench.py).
+    away, then bit-blasting) before the SAT solver; the incremental solver
+    must keep every frame's variables for later queries and does far less.
+    Measured on the timed model without TIME_WAIT (2 incarnations, MSL 1),
+    in one run at load 8: 40.9 s to the depth-11 counterexample against
+    215.3 s incrementally (bench/timed_z3_bench.py).
     """
 
     def __init__(self, enc: Encoding, fresh: bool = False) -> None:
