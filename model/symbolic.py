@@ -305,14 +305,29 @@ class Path:
 
 
 class Unrolling:
-    """One incremental BMC unrolling, deepened on demand and shared by every target."""
+    """One BMC unrolling, deepened on demand and shared by every target.
 
-    def __init__(self, enc: Encoding) -> None:
+    Incremental by default: one solver, each step and goal switched on by an
+    assumption literal. With ``fresh``, each query is a new solver given the
+    steps it needs, the lemmas learnt so far and the goal, and no
+    assumptions: Z3 then runs its whole QF_BV preprocessing (constant
+    propagation from the initial state, solving the next-state equations
+    away, then bit-blasting) before the SAT solver; the incremental solver
+    must keep every frame's variables for later queries and does far less.
+    Measured on the timed model without TIME_WAIT (2 incarnations, MSL 1),
+    in one run at load 8: 40.9 s to the depth-11 counterexample against
+    215.3 s incrementally (bench/timed_z3_bench.py).
+    """
+
+    def __init__(self, enc: Encoding, fresh: bool = False) -> None:
         self.enc = enc
+        self.fresh = fresh
         self.solver = enc.solver()
         self.frames = [enc.state("0")]
         self.selectors: list[Any] = []
         self.steps: list[z3.BoolRef] = []
+        self.relations: list[z3.BoolRef] = []  # T(frame k - 1, frame k), kept for fresh queries
+        self.lemmas: list[tuple[int, z3.BoolRef]] = []  # (depth, what holds at that frame), fresh queries
         self.solver.add(enc.init(self.frames[0]))
         self.checks = 0
 
@@ -325,26 +340,47 @@ class Unrolling:
         k = len(self.frames)
         t = self.enc.state(str(k))
         sel = self.enc.selector(f"cmd@{k}")
+        relation = self.enc.trans(self.frames[-1], t, sel)
         # Each step is switched on by a literal that a query assumes only up
         # to its depth: a shorter path need not extend to the deepest frame
         # (it may end in a deadlock).
         step = z3.Bool(f"step@{k}")
-        self.solver.add(z3.Implies(step, self.enc.trans(self.frames[-1], t, sel)))
+        if self.fresh:
+            self.relations.append(relation)
+        else:
+            self.solver.add(z3.Implies(step, relation))
         self.frames.append(t)
         self.selectors.append(sel)
         self.steps.append(step)
 
+    def learn(self, fact: z3.BoolRef, depth: int) -> None:
+        """``fact`` holds at frame ``depth`` of every path of at least ``depth`` steps."""
+        if self.fresh:
+            self.lemmas.append((depth, fact))
+        else:
+            # under the step's literal: it speaks of paths that take it
+            self.solver.add(z3.Implies(self.steps[depth - 1], fact) if depth else fact)
+
     def query(self, goal: z3.BoolRef, depth: int | None = None) -> z3.ModelRef | None:
         """A model of the first ``depth`` steps (default: all) and ``goal``, or None.
 
-        The goal is guarded by a fresh assumption literal rather than
-        push/pop: Z3 then keeps its incremental bit-blasting SAT solver
-        (measured 1.7x faster than push/pop at K = 3, depth 15).
+        Incrementally, the goal is guarded by a fresh assumption literal
+        rather than push/pop: Z3 then keeps its incremental bit-blasting SAT
+        solver (measured 1.7x faster than push/pop at K = 3, depth 15).
         """
         self.checks += 1
+        depth = self.depth if depth is None else depth
+        if self.fresh:
+            solver = self.enc.solver()
+            solver.add(self.enc.init(self.frames[0]), *self.relations[:depth],
+                       *(fact for d, fact in self.lemmas if d <= depth), goal)
+            result = solver.check()
+            if result == z3.unknown:
+                raise RuntimeError(f"Z3 gave up on a BMC query ({solver.reason_unknown()})")
+            return solver.model() if result == z3.sat else None
         lit = z3.Bool(f"goal{self.checks}")
         self.solver.add(z3.Implies(lit, goal))
-        result = self.solver.check(lit, *self.steps[: self.depth if depth is None else depth])
+        result = self.solver.check(lit, *self.steps[:depth])
         if result == z3.sat:
             model = self.solver.model()
             self.solver.add(z3.Not(lit))
@@ -655,6 +691,8 @@ class Options:
     # holds at frame d (measured on the timed model: 1.3x to 1.6x to its
     # depth-11 counterexample; bench/timed_z3_bench.py).
     learn_misses: bool = True
+    # Each BMC query a new solver, fully preprocessed (see ``Unrolling``); off: one incremental solver.
+    fresh_queries: bool = False
 
 
 @dataclass
@@ -680,7 +718,7 @@ class Checker:
         self.progress = progress or (lambda text: None)
         self.options = options or Options()
         self.enc = Encoding(system, self.options.sort, unbounded)
-        self.bmc = Unrolling(self.enc)
+        self.bmc = Unrolling(self.enc, self.options.fresh_queries)
         self._space_factory = explicit_space
         self._space: Any = None
         self.strengthening: Strengthening | None = None
@@ -734,10 +772,8 @@ class Checker:
                     if self.options.learn_misses:
                         # No path of exactly `depth` steps reaches these targets,
                         # so no deeper path passes one at frame `depth`: a lemma
-                        # the deeper queries would otherwise have to rediscover
-                        # (under the step's literal: it speaks of paths that take it).
-                        on = self.bmc.steps[depth - 1] if depth else z3.BoolVal(True)
-                        self.bmc.solver.add(z3.Implies(on, z3.Not(goal)))
+                        # the deeper queries would otherwise have to rediscover.
+                        self.bmc.learn(z3.Not(goal), depth)
                     break
                 states = [enc.values(m, f) for f in self.bmc.frames[: depth + 1]]
                 cmds: list[int | None] = [None] + [

@@ -204,10 +204,13 @@ def test_chart_shows_ticks_ages_and_incarnations() -> None:
 # ----------------------------------------------------------------- engines --
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("spec_path,time_wait", [(NO_TIME_WAIT, None), (None, 0), (None, 2)])
+@pytest.mark.parametrize("spec_path,time_wait", [
+    (NO_TIME_WAIT, None), pytest.param(None, 0, marks=pytest.mark.slow), pytest.param(None, 2, marks=pytest.mark.slow)])
 def test_z3_agrees_with_the_explicit_engine(spec_path: str | None, time_wait: int | None) -> None:
-    """Z3's BMC finds counterexamples of the same length, which replay on the explicit engine."""
+    """Z3's BMC finds counterexamples of the same length, which replay on the explicit engine
+    (as verify --timed runs it: fresh queries, first violated instance). Without TIME_WAIT in the
+    default run (about 5 s); TIME_WAIT firing at once, and TIME_WAIT of 2 MSL where the property
+    holds (BMC runs out to depth 30, then the proof), under slow."""
     from tcpcheck.model.symbolic import Options, check_all, replay
 
     spec = load_spec(spec_path)
@@ -215,7 +218,8 @@ def test_z3_agrees_with_the_explicit_engine(spec_path: str | None, time_wait: in
     system = build_timed_system(spec, load_timed(spec), TimedOptions(msl=1, incarnations=1, durations=durations))
     props = [p for p in load_properties(model="timed") if p.name == "passive_closer_not_reset"]
     explicit = first_violations(system, props)
-    z3 = check_all(system, props, Options(ic3_seconds=60, probe_depth=30, stall=30, any_instance=True))[0]
+    z3 = check_all(system, props, Options(ic3_seconds=60, probe_depth=30, stall=30, any_instance=True,
+                                          fresh_queries=True))[0]
     if explicit.violated:
         label, steps = explicit.violated["passive_closer_not_reset"]
         assert (z3.verdict, z3.bound) == ("violated", len(steps) - 1)
@@ -223,6 +227,37 @@ def test_z3_agrees_with_the_explicit_engine(spec_path: str | None, time_wait: in
         replay(system, z3.counterexample)
     else:
         assert z3.verdict == "holds"
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["incremental", "fresh"])
+def test_bmc_lemmas_keep_every_path_shortest(fresh: bool) -> None:
+    """Once BMC finds no pending target at depth d, it asserts that none lies at frame d
+    (``Options.learn_misses``) and searches deeper for fewer targets. That lemma must never hide a
+    target: with every endpoint state as a target at once (found at depths 0 to 8, the pending set
+    shrinking as they are), each is found at exactly its breadth-first depth in the explicit state
+    space, in both query modes. (The deeper timed counterexamples: test_z3_agrees_with_the_explicit_engine.)"""
+    from tcpcheck.model import gcl
+    from tcpcheck.model.explicit import explore
+    from tcpcheck.model.symbolic import Checker, Options
+
+    spec = load_spec(NO_TIME_WAIT)
+    system = build_timed_system(spec, load_timed(spec), TimedOptions(msl=1, incarnations=1))
+    space = explore(system)
+    depths = space.depths().tolist()
+
+    def first(expr: gcl.Expr) -> int | None:
+        return min((d for s, d in zip(space.states, depths, strict=True) if gcl.evaluate(expr, s)), default=None)
+
+    reach = {p: [first(e) for _, e in p.instances(system)] for p in load_properties() if p.name.startswith("reach_")}
+    # both endpoints reach it: BMC stops once all are found (an unreachable one would send it to its proofs)
+    reach = {p: d for p, d in reach.items() if None not in d}
+    assert len({d for ds in reach.values() for d in ds}) >= 6, "targets at many different depths"
+    options = Options(ic3_seconds=0, probe_depth=40, stall=40, learn_misses=True, fresh_queries=fresh)
+    got = Checker(system, options, explicit_space=lambda: space).check_all(list(reach))
+    for (p, want), v in zip(reach.items(), got, strict=True):
+        assert v.verdict == "holds" and v.witness is not None, p.name
+        # the witness is the first instance's (A's) path; the bound is the deepest instance's
+        assert (len(v.witness) - 1, v.bound) == (want[0], max(want)), p.name
 
 
 @pytest.mark.parametrize("implementation", [False, True])
