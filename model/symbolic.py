@@ -45,7 +45,6 @@ expressions, exactly what the explicit engine reads.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -391,11 +390,6 @@ def _atoms(system: gcl.System, unbounded: frozenset[int]) -> list[Atom]:
     return out
 
 
-def _atom_holds(atom: Atom, state: tuple[int, ...]) -> bool:
-    v, op, a = atom
-    return state[v] == a if op == "==" else state[v] >= a
-
-
 def _atom_expr(atom: Atom) -> gcl.Expr:
     v, op, a = atom
     return gcl.Cmp(op, gcl.Ref(v), gcl.Const(a))
@@ -512,11 +506,22 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
     sample = sample_states(system, sample_limit) if samples is None else samples
-    seen: set[tuple[int, int]] = set()
-    for st in sample:
-        seen.update(itertools.combinations([k for k, a in enumerate(atoms) if _atom_holds(a, st)], 2))
-    pairs = [(i, j) for i, j in itertools.combinations(range(len(atoms)), 2)
-             if atoms[i][0] != atoms[j][0] and (i, j) not in seen]
+    atom_var = np.array([a[0] for a in atoms], dtype=np.int64)
+    atom_val = np.array([a[2] for a in atoms], dtype=np.int64)
+    atom_ge = np.array([a[1] == ">=" for a in atoms], dtype=bool)
+
+    def truth(states: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """Each atom's truth (columns) in each state (rows)."""
+        cols = np.array(states, dtype=np.int64).reshape(len(states), -1)[:, atom_var]
+        return np.where(atom_ge, cols >= atom_val, cols == atom_val)
+
+    # The pairs of atoms some sampled state makes both true, from one matrix product (exact in
+    # float32 below 2**24 states); per state in Python this was half of --every-bound's time.
+    held = truth(sample).astype(np.float32)
+    together = held.T @ held
+    first, second = np.triu_indices(len(atoms), 1)
+    unseen = (together[first, second] == 0) & (atom_var[first] != atom_var[second])
+    pairs = list(zip(first[unseen].tolist(), second[unseen].tolist(), strict=True))
     from tcpcheck.model.explicit import compile_predicate
 
     # an extra candidate some sampled (reachable) state breaks is not invariant. Compiled: the
@@ -540,19 +545,15 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     # The candidates a batch of states breaks, with numpy: the atoms' truth per state, then the
     # live pairs both of whose atoms hold. Per state in Python (itertools over its true atoms)
     # this was a third of Houdini's time at K = 3 FIFO (py-spy).
-    atom_var = np.array([a[0] for a in atoms], dtype=np.int64)
-    atom_val = np.array([a[2] for a in atoms], dtype=np.int64)
-    atom_ge = np.array([a[1] == ">=" for a in atoms], dtype=bool)
     pair_i = np.array([i for i, _ in pairs], dtype=np.int64)
     pair_j = np.array([j for _, j in pairs], dtype=np.int64)
     alive = np.ones(n, dtype=bool)
 
     def broken_in(states: Sequence[tuple[int, ...]]) -> np.ndarray:
         """The live candidates some state of ``states`` falsifies (their numbers)."""
-        cols = np.array(states, dtype=np.int64).reshape(len(states), -1)[:, atom_var]
-        truth = np.where(atom_ge, cols >= atom_val, cols == atom_val)
+        true = truth(states)
         live_pairs = np.flatnonzero(alive[: len(pairs)])
-        hit = (truth[:, pair_i[live_pairs]] & truth[:, pair_j[live_pairs]]).any(axis=0)
+        hit = (true[:, pair_i[live_pairs]] & true[:, pair_j[live_pairs]]).any(axis=0)
         out = [live_pairs[hit]]
         for k in np.flatnonzero(alive[len(pairs):]) + len(pairs):
             if not all(holds[k - len(pairs)](st) for st in states):
@@ -822,7 +823,15 @@ class Checker:
             t.proof_k = induction.prove(t.expr, min(self.options.max_k, bmc_depth + 1))
         rest = [t for t in pending if t.proof_k is None]
         if rest and not self.enc.unbounded and self.options.ic3_seconds > 0:
-            self._ic3(rest)
+            # A target a sampled (reachable) state meets has a path: BMC, going on deeper, finds
+            # the shortest one, at K = 3 FIFO for less than IC3's search for it (witnesses up to 11
+            # steps deep: IC3 spent 86 of the run's 380 CPU seconds on them).
+            from tcpcheck.model.explicit import compile_predicate
+
+            samples = self.samples()
+            rest = [t for t in rest if not any(map(compile_predicate(t.expr), samples))]
+            if rest:
+                self._ic3(rest)
 
     def _ic3(self, targets: list[_Target]) -> None:
         """IC3 on what Houdini and k-induction left, from Houdini's invariant: proof or (shortest) path."""
