@@ -984,12 +984,13 @@ def prove_every_bound(system: gcl.System, props: Sequence[Property], options: Op
     abstraction = abstract_every_bound(system)
     opts = options or Options()
     # Unbounded counters need mathematical integers: bit-vectors would wrap.
-    # BMC stops where the proofs are tried: a path found deeper would only make an unproved
-    # invariant "unknown" with another note (a violation here may be spurious), and searching
-    # for time_wait_only_one_side's 11 steps was a third of --every-bound's time at K = 3.
-    checker = Checker(abstraction.system, Options("int", min(opts.max_depth, opts.probe_depth), opts.probe_depth,
-                                                  opts.max_k, opts.sample_limit), unbounded=abstraction.unbounded,
-                      progress=progress)
+    # BMC goes as deep as k-induction's base case needs (max_k - 1 steps) and stops there: a
+    # path found deeper would only make an unproved invariant "unknown" with another note (a
+    # violation here may be spurious), and searching for time_wait_only_one_side's 11 steps was
+    # a third of --every-bound's time at K = 3.
+    depth = max(0, opts.max_k - 1)
+    checker = Checker(abstraction.system, Options("int", depth, depth, opts.max_k, opts.sample_limit),
+                      unbounded=abstraction.unbounded, progress=progress)
     invariants = [p for p in props if p.kind == "invariant"]
     if len(invariants) != len(props):
         raise ValueError("only invariants carry over from the abstraction to every bound")
