@@ -127,7 +127,7 @@ class GrowingArray:
     """
 
     def __init__(self, dtype: type, capacity: int = 1 << 16) -> None:
-        self.data = np.empty(capacity, dtype=dtype)
+        self.data: np.ndarray = np.empty(capacity, dtype=dtype)
         self.n = 0
 
     def append(self, values: np.ndarray) -> None:
