@@ -686,6 +686,7 @@ class _Target:
     proof_k: int | None = None
     ic3: Any = None  # model.ic3.Outcome of a proof by IC3
     explicit_unreachable: bool = False
+    sampled: bool = False  # a sampled reachable state meets it: left to BMC
 
 
 class Checker:
@@ -780,8 +781,9 @@ class Checker:
                 tried_proof = True
                 self._prove(pending, props, depth)
                 pending = [t for t in pending if t.proof_k is None and t.path is None]
-                if pending and self.explicit_fallback:
-                    self._fallback(pending)
+                open_ = [t for t in pending if not t.sampled]  # a sampled target has a path BMC will find
+                if open_ and self.explicit_fallback:
+                    self._fallback(open_)
                     pending = [t for t in pending if not t.explicit_unreachable]
                 if not pending:
                     return
@@ -829,7 +831,9 @@ class Checker:
             from tcpcheck.model.explicit import compile_predicate
 
             samples = self.samples()
-            rest = [t for t in rest if not any(map(compile_predicate(t.expr), samples))]
+            for t in rest:
+                t.sampled = any(map(compile_predicate(t.expr), samples))
+            rest = [t for t in rest if not t.sampled]
             if rest:
                 self._ic3(rest)
 
