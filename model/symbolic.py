@@ -686,7 +686,6 @@ class _Target:
     proof_k: int | None = None
     ic3: Any = None  # model.ic3.Outcome of a proof by IC3
     explicit_unreachable: bool = False
-    sampled: bool = False  # a sampled reachable state meets it: left to BMC
 
 
 class Checker:
@@ -781,9 +780,8 @@ class Checker:
                 tried_proof = True
                 self._prove(pending, props, depth)
                 pending = [t for t in pending if t.proof_k is None and t.path is None]
-                open_ = [t for t in pending if not t.sampled]  # a sampled target has a path BMC will find
-                if open_ and self.explicit_fallback:
-                    self._fallback(open_)
+                if pending and self.explicit_fallback:
+                    self._fallback(pending)
                     pending = [t for t in pending if not t.explicit_unreachable]
                 if not pending:
                     return
@@ -825,17 +823,7 @@ class Checker:
             t.proof_k = induction.prove(t.expr, min(self.options.max_k, bmc_depth + 1))
         rest = [t for t in pending if t.proof_k is None]
         if rest and not self.enc.unbounded and self.options.ic3_seconds > 0:
-            # A target a sampled (reachable) state meets has a path: BMC, going on deeper, finds
-            # the shortest one, at K = 3 FIFO for less than IC3's search for it (witnesses up to 11
-            # steps deep: IC3 spent 86 of the run's 380 CPU seconds on them).
-            from tcpcheck.model.explicit import compile_predicate
-
-            samples = self.samples()
-            for t in rest:
-                t.sampled = any(map(compile_predicate(t.expr), samples))
-            rest = [t for t in rest if not t.sampled]
-            if rest:
-                self._ic3(rest)
+            self._ic3(rest)
 
     def _ic3(self, targets: list[_Target]) -> None:
         """IC3 on what Houdini and k-induction left, from Houdini's invariant: proof or (shortest) path."""
