@@ -219,9 +219,9 @@ class ExactStore:
         if need > cap:
             new_cap = max(need, int(cap * 1.5) + 1)
             # each array handed over with no other reference to it, so that it can be resized in place
-            arrays = [self.parent, *reversed(self.keys)]
+            arrays: list[np.ndarray] = [self.parent, *reversed(self.keys)]
             del self.keys, self.parent
-            grown = []
+            grown: list[np.ndarray] = []
             while arrays:
                 grown.append(_enlarged(arrays.pop(), new_cap, self.n))
             self.keys, self.parent = grown[:-1], grown[-1]
