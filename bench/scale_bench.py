@@ -23,6 +23,16 @@ smaller K already exceeded a limit is marked, not run.
 
 Rows are appended to ``--out`` as JSON lines; ``--summary`` prints the table of a file.
 
+Measured at K = 4 reorder+loss on main's model (two past-time monitors: 71 bits, two words a
+state), ``--bounds 4 --configs reorder+loss --no-exact --symmetry --max-mib 4096``, on a machine with
+2 cores and a load average of 7 to 11 (other sessions' work), so wall times are inflated: both store
+17,951,505 states; ``tcpcheck verify --no-symmetry``, the whole process, 153.6 s of CPU (722 s wall)
+and 1,567 MiB peak (91.6 bytes a state, 32.3 of them the state store, 35.5 the recorded edges);
+``pan -DCOLLAPSE`` alone 218.7 s of CPU (903 s wall) and 2,083 MiB (121.7 bytes a state): ratios
+0.70 in CPU, 0.52 in wall (BFS alone) and 0.75 in memory. With the symmetry reduction (the default)
+8,976,162 states stored (2.00x fewer), 100.9 s of CPU and 1,065 MiB. Before the store grew in place
+(same command, load 2.5 to 6): 2,089 MiB for tcpcheck against pan's 2,083.
+
 Measured at K = 4 reorder+loss before the rebase onto main's model (no past-time
 monitors yet; the commands this script runs, started side
 by side on a machine with 2 cores and a load average near 20, so CPU

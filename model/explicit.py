@@ -38,7 +38,7 @@ from tcpcheck.model.errors import SearchLimit
 from tcpcheck.model.packed import U64, Layout
 from tcpcheck.model.properties import Property
 from tcpcheck.model.results import Verdict, trace
-from tcpcheck.model.store import EMPTY, ExactStore, group_rows, lexicographic_min, sorted_distinct
+from tcpcheck.model.store import EMPTY, ExactStore, GrowingArray, group_rows, lexicographic_min, sorted_distinct
 from tcpcheck.model.symmetry import Mirror
 from tcpcheck.model.vectorized import (
     VectorSuccessors,
@@ -355,14 +355,13 @@ class StateSpace:
         """(offsets, targets): the distinct successors of state i are targets[offsets[i]:offsets[i + 1]]
         (with the mirror reduction coded ``2 * id + flip``, ``edge_codes``)."""
         if self.edge_targets is None or self.edge_counts is None:
-            counts, targets = [], []
+            counts, targets = GrowingArray(np.uint32), GrowingArray(np.uint32)
             for lo, hi, words in self.chunks():
                 rows, _, ids = self._successor_ids(lo, hi, words, coded=True)
                 c, t = _distinct_edges(rows, ids, hi - lo)
                 counts.append(c)
                 targets.append(t)
-            self.edge_counts = _concat_freeing(counts, np.uint32)
-            self.edge_targets = _concat_freeing(targets, np.uint32)
+            self.edge_counts, self.edge_targets = counts.finish(), targets.finish()
         offsets = np.zeros(self.count + 1, dtype=np.int64)
         np.cumsum(self.edge_counts, out=offsets[1:])
         return offsets, self.edge_targets
@@ -441,20 +440,6 @@ class StateSpace:
         return g
 
 
-def _concat_freeing(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    """The parts end to end, each released once copied (``np.concatenate`` holds all of them and the
-    result at once: twice the edges' memory at the end of a large search)."""
-    out: np.ndarray = np.empty(sum(p.size for p in parts), dtype=dtype)
-    at = 0
-    parts.reverse()
-    while parts:
-        part = parts.pop()
-        out[at:at + part.size] = part
-        at += part.size
-        del part
-    return out
-
-
 def _distinct_edges(rows: np.ndarray, ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per source row (0..n-1), its distinct target numbers, grouped by row: (counts, targets)."""
     pairs = sorted_distinct((rows.astype(U64) << U64(32)) | ids.astype(U64))
@@ -522,8 +507,7 @@ def explore(
     init = [np.array([w], dtype=U64) for w in layout.encode(system.init)]
     store.add(init, np.array([EMPTY], dtype=np.uint32))
     space = StateSpace(system, layout, store, [0], 0, 0, 0.0, mirror, _successors=step, _scalar=successors)
-    counts: list[np.ndarray] = []
-    targets: list[np.ndarray] = []
+    counts, targets = GrowingArray(np.uint32), GrowingArray(np.uint32)
     report_at = every
     while store.n > space.layers[-1] and (max_depth is None or len(space.layers) <= max_depth):
         lo_layer, hi_layer = space.layers[-1], store.n
@@ -561,8 +545,7 @@ def explore(
     if store.n > space.layers[-1]:
         space.layers.append(store.n)  # stopped by max_depth: the last layer is unexpanded
     if record_edges and max_depth is None:
-        space.edge_counts = _concat_freeing(counts, np.uint32)
-        space.edge_targets = _concat_freeing(targets, np.uint32)
+        space.edge_counts, space.edge_targets = counts.finish(), targets.finish()
     space.seconds = time.perf_counter() - t0
     return space
 

@@ -45,12 +45,12 @@ expressions, exactly what the explicit engine reads.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import z3
 
 from tcpcheck.model import gcl
@@ -426,11 +426,6 @@ def _atoms(system: gcl.System, unbounded: frozenset[int]) -> list[Atom]:
     return out
 
 
-def _atom_holds(atom: Atom, state: tuple[int, ...]) -> bool:
-    v, op, a = atom
-    return state[v] == a if op == "==" else state[v] >= a
-
-
 def _atom_expr(atom: Atom) -> gcl.Expr:
     v, op, a = atom
     return gcl.Cmp(op, gcl.Ref(v), gcl.Const(a))
@@ -547,13 +542,30 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
     sample = sample_states(system, sample_limit) if samples is None else samples
-    seen: set[tuple[int, int]] = set()
-    for st in sample:
-        seen.update(itertools.combinations([k for k, a in enumerate(atoms) if _atom_holds(a, st)], 2))
-    pairs = [(i, j) for i, j in itertools.combinations(range(len(atoms)), 2)
-             if atoms[i][0] != atoms[j][0] and (i, j) not in seen]
-    # an extra candidate some sampled (reachable) state breaks is not invariant
-    extra = [e for e in extra if gcl.evaluate(e, system.init) and all(gcl.evaluate(e, st) for st in sample)]
+    atom_var = np.array([a[0] for a in atoms], dtype=np.int64)
+    atom_val = np.array([a[2] for a in atoms], dtype=np.int64)
+    atom_ge = np.array([a[1] == ">=" for a in atoms], dtype=bool)
+
+    def truth(states: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """Each atom's truth (columns) in each state (rows)."""
+        cols = np.array(states, dtype=np.int64).reshape(len(states), -1)[:, atom_var]
+        return np.where(atom_ge, cols >= atom_val, cols == atom_val)
+
+    # The pairs of atoms some sampled state makes both true, from one matrix product (exact in
+    # float32 below 2**24 states); per state in Python this was half of --every-bound's time.
+    held = truth(sample).astype(np.float32)
+    together = held.T @ held
+    first, second = np.triu_indices(len(atoms), 1)
+    unseen = (together[first, second] == 0) & (atom_var[first] != atom_var[second])
+    pairs = list(zip(first[unseen].tolist(), second[unseen].tolist(), strict=True))
+    from tcpcheck.model.explicit import compile_predicate
+
+    # an extra candidate some sampled (reachable) state breaks is not invariant. Compiled: the
+    # interpreted gcl.evaluate on each sampled and walked state was 3 of Houdini's 3.5 CPU minutes
+    # at K = 3 FIFO (py-spy).
+    holds = [compile_predicate(e) for e in extra]
+    kept = [k for k, h in enumerate(holds) if h(system.init) and all(h(st) for st in sample)]
+    extra, holds = [extra[k] for k in kept], [holds[k] for k in kept]
     s, t = enc.state("h"), enc.state("h'")
     solver = enc.solver()
     solver.add(enc.domain(s), enc.trans(s, t, enc.selector("hcmd")))
@@ -566,18 +578,23 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
         solver.add(z3.Implies(marks[k], now.excluded(p)), broken[k] == z3.Not(nxt.excluded(p)))
     for k, e in enumerate(extra, len(pairs)):
         solver.add(z3.Implies(marks[k], enc.cond(e, s)), broken[k] == z3.Not(enc.cond(e, t)))
-    index = {p: k for k, p in enumerate(pairs)}
-    by_value = {(a[0], a[2]): k for k, a in enumerate(atoms) if a[1] == "=="}
-    positive = {a[0]: k for k, a in enumerate(atoms) if a[1] == ">="}
+    # The candidates a batch of states breaks, with numpy: the atoms' truth per state, then the
+    # live pairs both of whose atoms hold. Per state in Python (itertools over its true atoms)
+    # this was a third of Houdini's time at K = 3 FIFO (py-spy).
+    pair_i = np.array([i for i, _ in pairs], dtype=np.int64)
+    pair_j = np.array([j for _, j in pairs], dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
 
-    def broken_at(state: tuple[int, ...], live: set[int]) -> set[int]:
-        """The live candidates ``state`` falsifies."""
-        true_atoms = sorted(k for k in ([by_value.get((v, x)) for v, x in enumerate(state)]
-                                        + [positive[v] for v in positive if state[v] >= 1]) if k is not None)
-        out = {k for pair in itertools.combinations(true_atoms, 2) if (k := index.get(pair)) is not None
-               and k in live}
-        out.update(k for k in range(len(pairs), n) if k in live and not gcl.evaluate(extra[k - len(pairs)], state))
-        return out
+    def broken_in(states: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """The live candidates some state of ``states`` falsifies (their numbers)."""
+        true = truth(states)
+        live_pairs = np.flatnonzero(alive[: len(pairs)])
+        hit = (true[:, pair_i[live_pairs]] & true[:, pair_j[live_pairs]]).any(axis=0)
+        out = [live_pairs[hit]]
+        for k in np.flatnonzero(alive[len(pairs):]) + len(pairs):
+            if not all(holds[k - len(pairs)](st) for st in states):
+                out.append(np.array([k]))
+        return np.concatenate(out)
 
     # "Some live candidate breaks", built once: a dropped candidate's mark is
     # asserted false. Building the disjunction afresh each round over the
@@ -585,44 +602,47 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     # at K = 2 FIFO), and left one retired thousand-literal clause per round.
     some = z3.Bool("some_broken")
     solver.add(z3.Implies(some, z3.Or([z3.And(marks[k], broken[k]) for k in range(n)])))
-    live = set(range(n))
+    # The live marks are handed to Z3's C API as they are: z3py's Solver.check casts each of
+    # thousands of assumptions in Python, every round (16 % of Houdini's time, py-spy).
+    mark_asts = [m.as_ast() for m in marks]
+    some_ast = some.as_ast()
     rounds = 0
     successors = None
-    while live:
+    while alive.any():
         rounds += 1
-        result = solver.check(some, *(marks[k] for k in sorted(live)))
+        lits = [some_ast, *(mark_asts[k] for k in np.flatnonzero(alive).tolist())]
+        result = z3.CheckSatResult(z3.Z3_solver_check_assumptions(
+            solver.ctx.ref(), solver.solver, len(lits), (z3.Ast * len(lits))(*lits)))
         if result == z3.unknown:
             raise RuntimeError(f"Z3 gave up during Houdini ({solver.reason_unknown()})")
         if result == z3.unsat:
             break
         model = solver.model()
-        dropped = broken_at(enc.values(model, t), live)
-        live -= dropped
-        # Z3's state satisfied every live candidate: so do the states reached from it inside the
-        # candidates' region, and each successor of one of them that breaks a candidate drops it
-        # too. Measured at K = 3 FIFO (the same 1,196 clauses either way): 760 solver rounds and 58 s
-        # of CPU without this walk, 247 rounds and 35 s with it.
+        # Z3's state satisfied every live candidate, and so does each state reached from it
+        # once the candidates its successors break are dropped (they all are): a short walk
+        # from it drops all of those at once. Measured at K = 3 FIFO (the same 1,196 clauses
+        # either way): 760 solver rounds and 58 s of CPU without this walk, 247 rounds and 35 s
+        # with it. Which candidates survive does not depend on the walk: Houdini's result is
+        # the largest inductive subset of the candidates, whatever order they are dropped in.
         if successors is None:
             from tcpcheck.model.explicit import compile_successors
 
             successors = compile_successors(system)
         start = enc.values(model, s)
-        queue, visited = [start], {start}
-        while queue and len(visited) < HOUDINI_WALK:
-            here = queue.pop()
-            if broken_at(here, live):
-                continue  # outside the region: its successors prove nothing
-            for _, after in successors(here):
-                hit = broken_at(after, live)
-                live -= hit
-                dropped |= hit
+        walk, visited = [start, enc.values(model, t)], {start}
+        at = 0
+        while at < len(walk) and len(visited) < HOUDINI_WALK:
+            for _, after in successors(walk[at]):
                 if after not in visited:
                     visited.add(after)
-                    queue.append(after)
-        solver.add(*(z3.Not(marks[k]) for k in dropped))
-    alive = sorted(live)
-    return Strengthening(atoms, [pairs[k] for k in alive if k < len(pairs)],
-                         [extra[k - len(pairs)] for k in alive if k >= len(pairs)], n, rounds,
+                    walk.append(after)
+            at += 1
+        dropped = broken_in(walk)
+        alive[dropped] = False
+        solver.add(*(z3.Not(marks[k]) for k in dropped.tolist()))
+    live = np.flatnonzero(alive).tolist()
+    return Strengthening(atoms, [pairs[k] for k in live if k < len(pairs)],
+                         [extra[k - len(pairs)] for k in live if k >= len(pairs)], n, rounds,
                          time.perf_counter() - t0)
 
 
@@ -992,9 +1012,13 @@ def prove_every_bound(system: gcl.System, props: Sequence[Property], options: Op
     abstraction = abstract_every_bound(system)
     opts = options or Options()
     # Unbounded counters need mathematical integers: bit-vectors would wrap.
-    checker = Checker(abstraction.system, Options("int", min(opts.max_depth, 40), opts.probe_depth, opts.max_k,
-                                                  opts.sample_limit), unbounded=abstraction.unbounded,
-                      progress=progress)
+    # BMC goes as deep as k-induction's base case needs (max_k - 1 steps) and stops there: a
+    # path found deeper would only make an unproved invariant "unknown" with another note (a
+    # violation here may be spurious), and searching for time_wait_only_one_side's 11 steps was
+    # a third of --every-bound's time at K = 3.
+    depth = max(0, opts.max_k - 1)
+    checker = Checker(abstraction.system, Options("int", depth, depth, opts.max_k, opts.sample_limit),
+                      unbounded=abstraction.unbounded, progress=progress)
     invariants = [p for p in props if p.kind == "invariant"]
     if len(invariants) != len(props):
         raise ValueError("only invariants carry over from the abstraction to every bound")

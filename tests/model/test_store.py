@@ -12,7 +12,7 @@ from tcpcheck.model import ModelOptions, build_system, gcl, load_spec
 from tcpcheck.model.errors import SearchLimit
 from tcpcheck.model.explicit import compile_successors, explore
 from tcpcheck.model.packed import Layout
-from tcpcheck.model.store import BitStore, ExactStore, group_rows, lexicographic_min, sorted_distinct
+from tcpcheck.model.store import BitStore, ExactStore, GrowingArray, group_rows, lexicographic_min, sorted_distinct
 from tcpcheck.model.symmetry import find_mirror
 from tcpcheck.model.vectorized import compile_vector_successors
 from tests.symbolic.conftest import MUTANTS
@@ -90,6 +90,36 @@ def test_exact_store_finds_what_it_holds_and_nothing_else(nwords: int) -> None:
     got = store.lookup([np.array([p[w] for p in probe], dtype=np.uint64) for w in range(nwords)])
     assert got.tolist() == [held[p] for p in probe]
     assert store.lookup([np.array([1 << 50], dtype=np.uint64)] * nwords).tolist() == [-1]
+
+
+def test_store_grows_in_place_and_keeps_parents() -> None:
+    """Growing the store must not hold the old and the new arrays at once (the peak of a large search):
+    the arrays are resized where they are, and what they held survives."""
+    store = ExactStore(2, expected=16)
+    first = id(store.keys[0])  # not a reference, which would itself force a copy
+    grown_in_place = 0
+    for batch in range(12):
+        cap = store.keys[0].size
+        words = [np.arange(batch * 1000, (batch + 1) * 1000, dtype=np.uint64)] * 2
+        store.add(words, np.full(1000, batch, dtype=np.uint32))
+        grown_in_place += store.keys[0].size > cap and id(store.keys[0]) == first
+    assert grown_in_place >= 3
+    assert store.parent[: store.n].tolist() == [b for b in range(12) for _ in range(1000)]
+    assert store.lookup([np.arange(12000, dtype=np.uint64)] * 2).tolist() == list(range(12000))
+    view = store.words_of(slice(0, 10))  # a live view: growth must copy rather than move it away
+    store.add([np.arange(12000, 40000, dtype=np.uint64)] * 2, np.zeros(28000, dtype=np.uint32))
+    assert view[0].tolist() == list(range(10))
+    assert store.lookup([np.arange(40000, dtype=np.uint64)] * 2).tolist() == list(range(40000))
+
+
+def test_growing_array_is_the_concatenation_of_what_was_appended() -> None:
+    rng = np.random.default_rng(3)
+    parts = [rng.integers(0, 1 << 31, size=int(rng.integers(0, 5000)), dtype=np.uint32) for _ in range(60)]
+    grown = GrowingArray(np.uint32, capacity=8)
+    for part in parts:
+        grown.append(part)
+    out = grown.finish()
+    assert out.dtype == np.uint32 and out.tolist() == np.concatenate(parts).tolist()
 
 
 def test_sorting_helpers() -> None:
