@@ -135,8 +135,8 @@ _EDITS = (None, Mutant("retarget", "FIN_WAIT_2--FIN-->TIME_WAIT", to="CLOSED"),
 
 
 @pytest.mark.parametrize("options", [ModelOptions(), ModelOptions(bound=1, loss=True),
-                                     ModelOptions(bound=2, reorder=True, spec_options=LINUX)],
-                         ids=["default", "loss-k1", "reorder-k2-linux"])
+                                     ModelOptions(bound=1, reorder=True, spec_options=LINUX)],
+                         ids=["default", "loss-k1", "reorder-k1-linux"])
 def test_derived_vector_successors_explore_the_same_space(spec: Spec, options: ModelOptions) -> None:
     original = build_system(spec, options)
     compiled = explore(original).vector_successors()

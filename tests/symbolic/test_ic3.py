@@ -17,7 +17,7 @@ def _bfs_depths(cfg: tuple[int, bool, bool]) -> tuple[object, object, list[int]]
     return system, space, space.depths().tolist()
 
 
-@pytest.mark.parametrize("sampled", [False, True], ids=["alone", "sampled"])
+@pytest.mark.parametrize("sampled", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["alone", "sampled"])
 @pytest.mark.parametrize("cfg", [(1, False, False), pytest.param((2, False, False), marks=pytest.mark.slow)],
                          ids=["K1", "K2"])
 def test_paths_are_shortest_and_replay(cfg: tuple[int, bool, bool], sampled: bool) -> None:

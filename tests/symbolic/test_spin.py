@@ -24,7 +24,7 @@ from tests.symbolic.conftest import SPECS, config_id, explicit_verdicts, require
 
 CONFIGS = [(k, r, loss) for k in (1, 2, 3) for r in (False, True) for loss in (False, True)]
 FAST = {"close_wait_close_to_time_wait", "rst_answered_to_time_wait", "simultaneous_open_unsupported",
-        "rst_answered_with_rst", "fin_sent_twice", "listen_syn_to_established", "syn_sent_no_ack", "equivalent_guard"}
+        "rst_answered_with_rst", "listen_syn_to_established"}
 
 
 def _fast(spec: Path | None, cfg: tuple[int, bool, bool]) -> bool:
