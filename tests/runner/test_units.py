@@ -56,8 +56,8 @@ def test_packet_round_trip_and_checksums() -> None:
 def test_peer_timestamps_are_off_by_default_and_echo_the_stack_when_on() -> None:
     """Default: the SYN offers MSS only (every pinned scenario unchanged).
     With timestamps: TSval ticks once per segment the peer sends, TSecr is
-    the stack's last TSval (0 in a bare SYN), a replayed old segment keeps
-    its old TSval, and ``stale_timestamp`` data lies far behind the clock."""
+    the stack's last TSval (0 in a bare SYN), and ``stale_timestamp`` data
+    lies far behind the clock without advancing the send sequence."""
     plain = flow()
     assert plain.build("SYN").options == mss_option()
     f = flow()
