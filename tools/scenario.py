@@ -244,8 +244,13 @@ class Scenario:
     walk: tuple[str, ...] = ()
     # Two-sided: A and B are both kernel sockets on lo; every step names its side.
     loopback: bool = False
+    # The peer offers the TCP timestamp option (RFC 7323); off: MSS only.
+    timestamps: bool = False
 
     def __post_init__(self) -> None:
+        if self.loopback and self.timestamps:
+            raise ValueError("'timestamps' is the runner peer's option: a loopback scenario has no peer "
+                             "(both kernels choose their own options)")
         for n, step in enumerate(self.steps):
             side = getattr(step, "side", None)
             if self.loopback and (side is None or side == ""):
@@ -270,6 +275,8 @@ class Scenario:
             out["walk"] = list(self.walk)
         if self.loopback:
             out["loopback"] = True
+        if self.timestamps:
+            out["timestamps"] = True
         return out
 
     @classmethod
@@ -280,8 +287,9 @@ class Scenario:
         for key, kind in (("name", str), ("steps", list)):
             if not isinstance(data.get(key), kind):
                 raise ValueError(f"field {key!r}: required, a {'string' if kind is str else 'list of steps'}")
-        if not isinstance(data.get("loopback", False), bool):
-            raise ValueError("field 'loopback': must be true or false")
+        for key in ("loopback", "timestamps"):
+            if not isinstance(data.get(key, False), bool):
+                raise ValueError(f"field {key!r}: must be true or false")
         steps = []
         for n, step in enumerate(data["steps"]):
             try:
@@ -298,6 +306,7 @@ class Scenario:
             slow=bool(data.get("slow", False)),
             walk=tuple(data.get("walk", ())),
             loopback=bool(data.get("loopback", False)),
+            timestamps=bool(data.get("timestamps", False)),
         )
 
 

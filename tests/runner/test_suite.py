@@ -29,6 +29,7 @@ EXPECTED_DEVIATIONS = {
     "time_wait_syn_reopens": ["syn_reopens_time_wait"],
     "no_time_wait_fin_again": ["no_time_wait_retransmitted_fin_gets_rst"],
     "time_wait_refuses_old_window_syn": ["time_wait_refuses_syn_in_old_window"],
+    "time_wait_old_window_syn_newer_timestamp": ["syn_reopens_time_wait"],
     # what the user is told ([[signal]] in the profile)
     "syn_sent_rst_acceptable": ["syn_sent_rst_told_refused"],
     "simultaneous_open_rst": ["simultaneous_open_rst_told_reset"],
@@ -105,6 +106,39 @@ def test_why_time_wait_reason_2_on_linux(tcp_harness: Harness, profile: Profile)
     strict = dataclasses.replace(suite["no_time_wait_old_segments_accepted"], sysctls={})
     assert [s.step for s in execute(tcp_harness, strict, Profile("empty", "none")).steps
             if s.verdict == "fail"] == ["expect SYN_ACK"]
+
+
+def test_timestamps_on_linux(tcp_harness: Harness, profile: Profile) -> None:
+    """With the timestamp option negotiated (RFC 7323), the SYN that TIME_WAIT
+    refuses without it (ISN inside the old window) carries a newer TSval and
+    reopens the 4-tuple (RFC 6191 §2); Linux's new ISS is the old SND.NXT
+    + 65537 (tcp_timewait_state_process(): tw_snd_nxt + 65535 + 2). In
+    ESTABLISHED, new data at RCV.NXT with an old TSval is dropped by PAWS and
+    answered with an ACK of RCV.NXT (RFC 7323 §5.3, tcp_validate_incoming())."""
+    suite = {s.name: s for s in default_suite()}
+    newer = suite["time_wait_old_window_syn_newer_timestamp"]
+    reopened = execute(tcp_harness, newer, profile)
+    assert reopened.verdict == "deviation" and reopened.deviations == ["syn_reopens_time_wait"]
+    syn = next(s for s in reopened.steps if s.step == "inject SYN (old_window)")
+    first = next(s for s in reopened.steps if s.step == "inject SYN")
+    assert _seq_of(syn.note) == _seq_of(first.note)  # the same ISN: inside the old window
+    answer = reopened.steps[reopened.steps.index(syn) + 1]
+    assert (answer.step, answer.verdict) == ("expect SYN_ACK", "pass") and "[SA]" in answer.note
+    last_ack = reopened.steps[reopened.steps.index(syn) - 2]
+    assert last_ack.step == "expect ACK" and _seq_of(answer.note) == (_seq_of(last_ack.note) + 65537) & 0xFFFFFFFF
+    assert reopened.steps[-1].state.startswith("SYN_RCVD")
+    # Without timestamps the same steps meet the refusal (an ACK of the old FIN).
+    plain = execute(tcp_harness, dataclasses.replace(newer, timestamps=False), profile)
+    refused = plain.steps[[s.step for s in plain.steps].index("inject SYN (old_window)") + 1]
+    assert (refused.observed, refused.verdict) == ("ACK", "deviation")
+    assert "time_wait_refuses_syn_in_old_window" in plain.deviations
+
+    paws = execute(tcp_harness, suite["paws_drops_stale_data_in_established"], profile)
+    assert paws.verdict == "pass"
+    stale = next(s for s in paws.steps if s.step == "inject DATA (stale_timestamp)")
+    dup = paws.steps[paws.steps.index(stale) + 1]
+    assert (dup.step, dup.verdict) == ("expect ACK", "pass") and "[A]" in dup.note
+    assert _ack_of(dup.note) == _seq_of(stale.note)  # RCV.NXT still at the stale data: not taken
 
 
 def test_old_segment_replayed_as_sent_is_dropped(tcp_harness: Harness, profile: Profile) -> None:

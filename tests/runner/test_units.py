@@ -11,7 +11,19 @@ import pytest
 from tcpcheck.model.errors import InputError
 from tcpcheck.model.spec import load_spec
 from tcpcheck.tools.runner.judge import classify, match_segment, step_verdict
-from tcpcheck.tools.runner.packets import ACK, FIN, RST, SYN, Captured, Packet, checksum, parse
+from tcpcheck.tools.runner.packets import (
+    ACK,
+    FIN,
+    RST,
+    SYN,
+    Captured,
+    Packet,
+    checksum,
+    mss_option,
+    parse,
+    timestamp_option,
+    timestamps_of,
+)
 from tcpcheck.tools.runner.pcap import read_pcap, write_pcap
 from tcpcheck.tools.runner.peer import OUT_OF_WINDOW, PeerFlow, SegmentError
 from tcpcheck.tools.runner.profile import Deviation, Profile, load_profile
@@ -39,6 +51,39 @@ def test_packet_round_trip_and_checksums() -> None:
     assert back.checksum_ok
     corrupt = raw[:-1] + bytes([raw[-1] ^ 1])
     assert not parse(corrupt).checksum_ok
+
+
+def test_peer_timestamps_are_off_by_default_and_echo_the_stack_when_on() -> None:
+    """Default: the SYN offers MSS only (every pinned scenario unchanged).
+    With timestamps: TSval ticks once per segment the peer sends, TSecr is
+    the stack's last TSval (0 in a bare SYN), and ``stale_timestamp`` data
+    lies far behind the clock without advancing the send sequence."""
+    plain = flow()
+    assert plain.build("SYN").options == mss_option()
+    f = flow()
+    f.timestamps = True
+    syn = f.build("SYN")
+    assert syn.options.startswith(mss_option()) and timestamps_of(syn.options) == (1000, 0)
+    assert timestamps_of(parse(syn.to_bytes()).options) == (1000, 0)  # survives the wire
+    f.absorb(Packet("198.18.0.1", "198.18.0.2", 20000, 40000, 77, 1001, SYN | ACK,
+                    options=mss_option() + timestamp_option(5555, 1000)))
+    ack = f.build("ACK")
+    assert timestamps_of(ack.options) == (1001, 5555) and not ack.options.startswith(mss_option())
+    data = f.build("DATA")
+    assert timestamps_of(data.options) == (1002, 5555)
+    stale = f.build("DATA", "stale_timestamp")
+    assert stale.seq == f.snd_nxt and timestamps_of(stale.options) == (1003 - 500, 5555)
+    with pytest.raises(SegmentError, match="needs timestamps"):
+        plain.build("DATA", "stale_timestamp")
+    assert timestamps_of(b"\x01\x01\x08\x03") is None  # malformed length: no option, no crash
+
+
+def test_scenario_timestamps_switch_round_trips() -> None:
+    s = Scenario("t", (), timestamps=True)
+    assert s.to_json()["timestamps"] is True and Scenario.from_json(s.to_json()).timestamps
+    assert "timestamps" not in Scenario("t", ()).to_json()  # default: JSON as before
+    with pytest.raises(ValueError, match="field 'timestamps': must be true or false"):
+        Scenario.from_json({"name": "t", "steps": [], "timestamps": "yes"})
 
 
 def test_peer_reopens_in_the_old_window_and_replays_old_segments() -> None:

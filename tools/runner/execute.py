@@ -297,6 +297,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     except OSError as exc:
         return ScenarioResult(scenario.name, scenario.transitions, "fail", [], time.perf_counter() - start,
                               note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
+    conv.peer.timestamps = scenario.timestamps
     in_force = conv.settings
     # The plan: the scenario's steps with their transitions; after a
     # deviation its rest is replaced by the model's walk from where the

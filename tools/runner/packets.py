@@ -94,9 +94,36 @@ class Packet:
 
 
 def mss_option(mss: int = 1460) -> bytes:
-    """The MSS option (kind 2). The peer offers nothing else, so the stack
-    runs without timestamps, SACK or window scaling: no PAWS surprises."""
+    """The MSS option (kind 2). By default the peer offers nothing else, so
+    the stack runs without timestamps, SACK or window scaling: no PAWS surprises."""
     return struct.pack("!BBH", 2, 4, mss)
+
+
+def timestamp_option(tsval: int, tsecr: int) -> bytes:
+    """The timestamp option (RFC 7323 §3.2, kind 8), behind two NOPs so it
+    stays 32-bit aligned, as Linux lays it out."""
+    return struct.pack("!BBBBII", 1, 1, 8, 10, tsval & MASK32, tsecr & MASK32)
+
+
+def timestamps_of(options: bytes) -> tuple[int, int] | None:
+    """(TSval, TSecr) of a segment's timestamp option; None without one
+    (or with malformed options: the walk stops where they stop making sense)."""
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == 0:
+            return None
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2:
+            return None
+        size = options[i + 1]
+        if kind == 8 and size == 10 and i + size <= len(options):
+            tsval, tsecr = struct.unpack_from("!II", options, i + 2)
+            return tsval, tsecr
+        i += size
+    return None
 
 
 def parse(data: bytes) -> Packet:

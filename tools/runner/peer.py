@@ -2,9 +2,13 @@
 segment vocabulary turned into real packets.
 
 Pure logic, no I/O: ``build`` makes the packet for a segment name,
-``absorb`` learns from what the stack sent. The peer offers only the MSS
-option, so the stack runs without timestamps (no PAWS) and without window
-scaling: every number below is exact.
+``absorb`` learns from what the stack sent. By default the peer offers
+only the MSS option, so the stack runs without timestamps (no PAWS) and
+without window scaling: every number below is exact. A scenario with
+``timestamps`` on makes the peer offer the timestamp option too (RFC 7323):
+TSval from the peer's own clock, one tick per segment it sends (so a later
+segment always carries a newer TSval, and a replayed old one its old TSval),
+TSecr echoing the stack's last TSval.
 """
 
 from __future__ import annotations
@@ -13,7 +17,18 @@ from dataclasses import dataclass, field
 
 from tcpcheck.model.acceptability import variant as named
 from tcpcheck.model.acceptability import variants
-from tcpcheck.tools.runner.packets import ACK, FIN, MASK32, PSH, RST, SYN, Packet, mss_option
+from tcpcheck.tools.runner.packets import (
+    ACK,
+    FIN,
+    MASK32,
+    PSH,
+    RST,
+    SYN,
+    Packet,
+    mss_option,
+    timestamp_option,
+    timestamps_of,
+)
 
 DEFAULT_PAYLOAD = b"tcpcheck"
 # Far outside any receive window the stack can advertise without window
@@ -22,6 +37,13 @@ OUT_OF_WINDOW = 0x40000000
 # A new incarnation of the connection (a SYN to a TIME_WAIT socket) must
 # start above the old one's sequence space (RFC 1122 §4.2.2.13).
 NEW_INCARNATION = 0x00100000
+# The peer's timestamp clock at its first segment (any value; not 0, which
+# RFC 7323 §3.2 gives no special meaning but is easy to mistake for "none").
+TS_CLOCK_START = 1000
+# How far back a ``stale_timestamp`` segment's TSval lies behind the peer's
+# clock: any older value is PAWS-rejected by RFC 7323 §5.3; Linux lets one
+# tick through (TCP_PAWS_WINDOW), so go well beyond it.
+STALE_TICKS = 500
 # Variants for why TIME_WAIT, reason 2 (docs/time_wait.md).
 # ``old_window``: the new incarnation's SYN reuses the old one's ISN, so the
 # old incarnation's sequence numbers fall exactly into the new receive
@@ -41,6 +63,7 @@ BAD_ACK = named("bad_ack")
 DUPLICATE = named("duplicate")  # a segment of this incarnation sent again (already acknowledged)
 OLD = named("old")
 OLD_ACCEPTABLE = named("old_acceptable")
+STALE_TIMESTAMP = named("stale_timestamp")
 
 
 def seq_after(a: int, b: int) -> bool:
@@ -76,6 +99,9 @@ class PeerFlow:
     # The last segment injected carries an unacceptable ACK (SYN_ACK bad_ack in
     # SYN_SENT): the RST it draws is <SEQ=SEG.ACK> (RFC 9293 §3.10.7.3) and ends nothing.
     unacceptable: bool = False
+    timestamps: bool = False  # offer and use the timestamp option (RFC 7323)
+    ts_clock: int = TS_CLOCK_START  # the TSval of the next segment the peer sends
+    stack_tsval: int = 0  # the stack's last TSval: the peer's TSecr
     _seen: set[tuple[int, int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -102,7 +128,12 @@ class PeerFlow:
             self.fin_acked = True
         return packet
 
-    def _packet(self, flags: int, seq: int, ack: int = 0, payload: bytes = b"", options: bytes = b"") -> Packet:
+    def _packet(self, flags: int, seq: int, ack: int = 0, payload: bytes = b"", options: bytes = b"",
+                replay: bool = False) -> Packet:
+        if self.timestamps and not replay:
+            # TSecr is meaningful only with ACK (RFC 7323 §3.2): 0 in a bare SYN.
+            options += timestamp_option(self.ts_clock, self.stack_tsval if flags & ACK else 0)
+            self.ts_clock = (self.ts_clock + 1) & MASK32
         return Packet(
             src=self.remote, dst=self.local, sport=self.rport, dport=self.lport,
             seq=seq & MASK32, ack=ack & MASK32, flags=flags, payload=payload, options=options,
@@ -164,7 +195,9 @@ class PeerFlow:
             raise SegmentError(f"{name} ({variant}) replays the previous incarnation's {name}, but it sent none")
         packet = self.previous[name]
         if variant == OLD_ACCEPTABLE:
-            packet = self._packet(packet.flags, packet.seq, self._ack_all(), packet.payload, packet.options)
+            # its own options: with timestamps, the old TSval it was sent with
+            packet = self._packet(packet.flags, packet.seq, self._ack_all(), packet.payload, packet.options,
+                                  replay=True)
         if packet.seq == self.snd_nxt:
             # It lands at RCV.NXT: an RFC receiver takes it for new (the
             # hazard TIME_WAIT is there for), so the peer's view follows it.
@@ -244,8 +277,16 @@ class PeerFlow:
                 raise SegmentError("DATA (duplicate) repeats the peer's first DATA, but it sent none")
             first = self.sent["DATA"]
             return self._packet(PSH | ACK, first.seq, self._ack_all(), payload=first.payload)
+        if variant == STALE_TIMESTAMP:
+            # New data at RCV.NXT, but stamped long ago: PAWS (RFC 7323 §5.3)
+            # drops it, so the peer's send sequence does not advance.
+            if not self.timestamps:
+                raise SegmentError("DATA (stale_timestamp) needs timestamps: set 'timestamps' on the scenario")
+            stale = timestamp_option(self.ts_clock - STALE_TICKS, self.stack_tsval)
+            return self._packet(PSH | ACK, self.snd_nxt, self._ack_all(), payload, stale, replay=True)
         if variant:
-            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD}, {OLD_ACCEPTABLE} or {DUPLICATE}")
+            raise SegmentError(f"unknown DATA variant {variant!r}; use {OLD}, {OLD_ACCEPTABLE}, {DUPLICATE} "
+                               f"or {STALE_TIMESTAMP}")
         packet = self._packet(PSH | ACK, self.snd_nxt, self._ack_all(), payload=payload)
         self.snd_nxt = (self.snd_nxt + len(payload)) & MASK32
         self.sent.setdefault("DATA", packet)  # the first: it starts the old sequence space
@@ -261,6 +302,9 @@ class PeerFlow:
 
     def absorb(self, packet: Packet) -> None:
         """Learn the stack's sequence numbers from a packet it sent."""
+        stamp = timestamps_of(packet.options)
+        if stamp is not None:
+            self.stack_tsval = stamp[0]
         if packet.seg_len > 0:
             self._seen.add((packet.flags, packet.seq, len(packet.payload)))
         if packet.flags & RST:

@@ -6,6 +6,7 @@ covers; the generator's suites use the same ``Scenario`` form.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
@@ -68,8 +69,9 @@ EST = "ESTABLISHED"
 
 
 def _scn(name: str, steps: tuple[Step, ...], transitions: tuple[str, ...] = (), description: str = "",
-         sysctls: dict[str, str] | None = None, slow: bool = False, rfc: tuple[str, ...] = ()) -> Scenario:
-    return Scenario(name, steps, transitions, rfc, description, dict(sysctls or {}), slow)
+         sysctls: dict[str, str] | None = None, slow: bool = False, rfc: tuple[str, ...] = (),
+         timestamps: bool = False) -> Scenario:
+    return Scenario(name, steps, transitions, rfc, description, dict(sysctls or {}), slow, timestamps=timestamps)
 
 
 def _rst_in(state: str, prefix: tuple[Step, ...], suffix: str = "", how: str = "") -> Scenario:
@@ -172,6 +174,13 @@ def _build() -> tuple[Scenario, ...]:
              OLD_INCARNATION + (_s("TIME_WAIT"), _i("SYN", "old_window"), _e("SYN_ACK"), _s("SYN_RCVD")),
              (), "a SYN that reopens the 4-tuple inside the old sequence space gets an ACK: TIME_WAIT stays",
              rfc=("RFC 6191 §2", "RFC 1122 §4.2.2.13", "RFC 5961 §4")),
+        # The same SYN with timestamps negotiated (the peer offers RFC 7323's
+        # option): its TSval is newer than the old connection's last one.
+        _scn("time_wait_old_window_syn_newer_timestamp",
+             OLD_INCARNATION + (_s("TIME_WAIT"), _i("SYN", "old_window"), _e("SYN_ACK"), _s("SYN_RCVD")),
+             ("TIME_WAIT--SYN(implementation)-->SYN_RCVD",),
+             "with timestamps, a SYN inside the old sequence space but with a newer TSval reopens TIME_WAIT",
+             rfc=("RFC 6191 §2", "RFC 7323 §5"), timestamps=True),
         _scn("no_time_wait_old_segments_accepted",
              OLD_INCARNATION + REOPEN_IN_OLD_WINDOW + (_i("DATA", "old_acceptable"), _e("ACK"),
                                                        _i("FIN", "old_acceptable"), _e("ACK"), _s("CLOSE_WAIT")),
@@ -234,6 +243,11 @@ def _build() -> tuple[Scenario, ...]:
              ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _i("DATA", "duplicate"), _e("ACK"), _c("recv"), _s(EST)), (),
              "data already acknowledged, sent again: below RCV.NXT, answered with an ACK of RCV.NXT",
              rfc=("RFC 9293 §3.10.7.4 (first, check sequence number: not acceptable, send an ACK)",)),
+        _scn("paws_drops_stale_data_in_established",
+             ACTIVE_OPEN + (_i("DATA"), _e("ACK"), _i("DATA", "stale_timestamp"), _e("ACK"), _c("recv"), _s(EST)),
+             (), "with timestamps, new data at RCV.NXT whose TSval is older than the last one is an old "
+             "duplicate: PAWS drops it and answers with an ACK of RCV.NXT",
+             rfc=("RFC 7323 §5.3 (R1)",), timestamps=True),
         _scn("duplicate_data_in_time_wait",
              PASSIVE_OPEN + (_i("DATA"), _e("ACK"), _c("recv"), _c("close"), _e("FIN"), _s("FIN_WAIT_1"),
                              _i("FIN_ACK_OF_FIN"), _e("ACK"), _s("TIME_WAIT"), _i("DATA", "duplicate"), _e("ACK"),
@@ -301,7 +315,7 @@ def default_suite() -> tuple[Scenario, ...]:
         if unknown:
             raise ValueError(f"scenario {s.name}: unknown transition ids {unknown}")
         rfc = s.rfc or tuple(dict.fromkeys(by_id[t].rfc for t in s.transitions))
-        out.append(Scenario(s.name, s.steps, s.transitions, rfc, s.description, s.sysctls, s.slow))
+        out.append(dataclasses.replace(s, rfc=rfc))
     return tuple(out)
 
 
