@@ -114,7 +114,7 @@ def main() -> int:
                 for scenario in timed:
                     executor._timer_rule = rule  # type: ignore[attr-defined]
                     with_t[scenario.name].append(execute(harness, scenario, profile).seconds)
-                    executor._timer_rule = lambda step, transition: None  # type: ignore[attr-defined]
+                    executor._timer_rule = lambda step, transition, state="": None  # type: ignore[attr-defined]
                     without_t[scenario.name].append(execute(harness, scenario, profile).seconds)
         executor._timer_rule = rule  # type: ignore[attr-defined]
         timer_line = ", ".join(f"{n} {_median_ms(with_t[n]):.1f} ms (without {_median_ms(without_t[n]):.1f} ms)"
