@@ -110,15 +110,19 @@ def test_signature_tells_machines_apart(spec: Spec) -> None:
     assert not fin.history(out.after)["rcvd_fin"]
 
 
+_EDITS = (None, Mutant("retarget", "FIN_WAIT_2--FIN-->TIME_WAIT", to="CLOSED"),
+          Mutant("add_send", "FIN_WAIT_1--ACK_OF_FIN-->FIN_WAIT_2", sends=("ACK",)),
+          Mutant("remove", "SYN_SENT--SYN_ACK-->ESTABLISHED"),
+          Mutant("change_send", "CLOSE_WAIT--close-->LAST_ACK", sends=("RST",)))
+
+
 @pytest.mark.parametrize("options", [ModelOptions(), ModelOptions(bound=1, loss=True),
                                      ModelOptions(bound=2, duplicate=True, spec_options=LINUX)],
                          ids=["default", "loss-k1", "duplicate-k2-linux"])
 def test_derived_compilation_explores_the_same_space(spec: Spec, options: ModelOptions) -> None:
     original = build_system(spec, options)
     compiled = compile_successors(original)
-    for mutant in (None, Mutant("retarget", "FIN_WAIT_2--FIN-->TIME_WAIT", to="CLOSED"),
-                   Mutant("add_send", "FIN_WAIT_1--ACK_OF_FIN-->FIN_WAIT_2", sends=("ACK",)),
-                   Mutant("remove", "SYN_SENT--SYN_ACK-->ESTABLISHED")):
+    for mutant in _EDITS:
         system = build_system(mutant.apply(spec) if mutant else spec, options)
         derived = derived_successors(original, compiled, system)
         assert derived is not None
@@ -126,12 +130,6 @@ def test_derived_compilation_explores_the_same_space(spec: Spec, options: ModelO
         assert set(mine.states) == set(engines.states)
         assert sorted((mine.states[a], mine.states[b], c) for a, b, c in mine.edges) == \
             sorted((engines.states[a], engines.states[b], c) for a, b, c in engines.edges)
-
-
-_EDITS = (None, Mutant("retarget", "FIN_WAIT_2--FIN-->TIME_WAIT", to="CLOSED"),
-          Mutant("add_send", "FIN_WAIT_1--ACK_OF_FIN-->FIN_WAIT_2", sends=("ACK",)),
-          Mutant("remove", "SYN_SENT--SYN_ACK-->ESTABLISHED"),
-          Mutant("change_send", "CLOSE_WAIT--close-->LAST_ACK", sends=("RST",)))
 
 
 @pytest.mark.parametrize("options", [ModelOptions(), ModelOptions(bound=1, loss=True),

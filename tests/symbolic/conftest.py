@@ -20,23 +20,18 @@ def spec_id(spec: Path | None) -> str:
     return "embedded" if spec is None else spec.stem
 
 
-Config = tuple[int, bool, bool] | tuple[int, bool, bool, bool | tuple[tuple[str, bool], ...]]
+# (K, reorder, loss[, spec options as (name, value) pairs])
+Config = tuple[int, bool, bool] | tuple[int, bool, bool, tuple[tuple[str, bool], ...]]
 
 
 def spec_options(cfg: Config) -> dict[str, bool]:
-    """The spec options of a configuration (K, reorder, loss[, options]):
-    options True is the implementation option on, else (name, value) pairs."""
-    extra = cfg[3] if len(cfg) > 3 else False
-    if isinstance(extra, bool):
-        return {"implementation": True} if extra else {}
-    return dict(extra)
+    """The spec options of a configuration (none when it names none)."""
+    return dict(cfg[3]) if len(cfg) > 3 else {}
 
 
 def config_id(cfg: Config) -> str:
     k, reorder, loss = cfg[:3]
-    options = spec_options(cfg)
-    shown = "-impl" if options == {"implementation": True} else "".join(
-        f"-{name}={'on' if on else 'off'}" for name, on in options.items())
+    shown = "".join(f"-{name}={'on' if on else 'off'}" for name, on in spec_options(cfg).items())
     return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "") + shown
 
 

@@ -18,10 +18,11 @@ from tcpcheck.model.symbolic import Checker, replay
 from tests.symbolic.conftest import ROOT, Config, config_id, explicit_verdicts
 
 K1, K2, K1_LOSS = (1, False, False), (2, False, False), (1, False, True)
-K1_IMPL, K1_LOSS_IMPL = (1, False, False, True), (1, False, True, True)  # with the implementation option
+IMPL = (("implementation", True),)
+K1_IMPL, K1_LOSS_IMPL = (1, False, False, IMPL), (1, False, True, IMPL)  # with the implementation option
 K1_LINUX = (1, False, False, (("implementation", True), ("note3", False)))  # the Linux profile's options
 
-CASES = {
+CASES: dict[str, tuple[str, Config]] = {
     # property: (mutant, configuration (K, reorder, loss))
     "time_wait_active_closer": ("rst_answered_to_time_wait", K1),
     "closing_only_simultaneous": ("established_close_no_fin", K1),
