@@ -295,7 +295,7 @@ def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, 
     if not isinstance(rows, list):
         raise InputError(str(p), "'configuration' must be an array of tables written [[configuration]]")
     out: list[Configuration] = []
-    allowed = {"name", "description", "bound", "reorder", "loss", "duplicate", "options"}
+    allowed = {"name", "description", "bound", "reorder", "loss", "duplicate", "options", "profile"}
     for i, row in enumerate(rows):
         fail = _row_failer(p, text, "configuration", i, row, allowed)
         name = row.get("name")
@@ -312,10 +312,30 @@ def _load_configurations(p: Path, text: str, rows: Any) -> tuple[Configuration, 
         options = row.get("options", {})
         if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
             raise fail("options", "must be a table of spec options set to true or false")
+        if "profile" in row:
+            # the stack's options are declared once, in its profile
+            if "options" in row:
+                raise fail("profile", "name a profile or list 'options', not both (the profile declares its options)")
+            options = _profile_options(row["profile"], fail)
         if not isinstance(row.get("description", ""), str):
             raise fail("description", "must be a string")
         out.append(Configuration(name, row.get("description", ""), bound, options=dict(options), **faults))
     return tuple(out)
+
+
+def _profile_options(name: Any, fail: Any) -> dict[str, bool]:
+    """The model options the shipped stack profile ``name`` declares in its
+    ``[profile]`` table (specs/profiles/NAME.toml)."""
+    shipped = resources.files("tcpcheck.specs.profiles")
+    known = sorted(f.name[:-5] for f in shipped.iterdir() if f.name.endswith(".toml"))
+    if not isinstance(name, str) or name not in known:
+        raise fail("profile", f"must name a shipped profile: {', '.join(known)}")
+    where = Path(str(shipped.joinpath(f"{name}.toml")))
+    head = read_toml(where)[0].get("profile", {})
+    options = head.get("options", {}) if isinstance(head, dict) else None
+    if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
+        raise InputError(f"{where}: [profile]", "options must be a table of model option = true/false")
+    return dict(options)
 
 
 def _load_rows(p: Path, text: str, rows: list[Any]) -> list[Property]:

@@ -38,6 +38,9 @@ def load(tmp_path: Path, text: str) -> str:
         (PROP + '[[configuration]]\nname = "c"\nbound = 9\n', "an integer from 1 to 6"),
         (PROP + '[[configuration]]\nname = "c"\nbound = 2\noptions = { note3 = "yes" }\n', "true or false"),
         (PROP + '[[confguration]]\nname = "c"\n', "unknown top-level table 'confguration'"),
+        (PROP + '[[configuration]]\nname = "c"\nbound = 2\nprofile = "../tcp"\n', "must name a shipped profile: "),
+        (PROP + '[[configuration]]\nname = "c"\nbound = 2\nprofile = "linux"\noptions = { note3 = true }\n',
+         "name a profile or list 'options', not both"),
         (PROP.replace('expect = "holds"', 'expect = "holds"\nonly = 3'), "'only'"),
     ],
 )
@@ -50,6 +53,17 @@ def test_embedded_file_loads_with_its_three_configurations() -> None:
     assert [c.name for c in pf.configurations] == ["default", "loss", "implementation", "linux"]
     assert pf.configuration("implementation").flags() == "-k 2 --loss --option implementation=on"
     assert "[[requirement]]" in EMBEDDED and "[[configuration]]" in EMBEDDED
+
+
+def test_a_configuration_naming_a_profile_runs_the_options_the_profile_declares(tmp_path: Path) -> None:
+    from tcpcheck.tools.runner.profile import load_profile
+
+    linux = load_profile().options
+    assert linux  # the Linux profile does set options (implementation on, Note 3 off)
+    assert load_property_file().configuration("linux").options == linux
+    path = tmp_path / "p.toml"
+    path.write_text(PROP + REQ + '[[configuration]]\nname = "c"\nbound = 2\nprofile = "linux"\n')
+    assert load_property_file(path).configuration("c").model_options().spec_options == linux
 
 
 def test_only_names_an_option_and_limits_where_a_property_applies(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from tcpcheck.model.compose import ModelOptions, build_system
 from tcpcheck.model.coverage import fired
 from tcpcheck.model.explicit import StateSpace, Successors, check, compile_successors, explore
 from tcpcheck.model.family import derived_successors, derived_vector_successors
-from tcpcheck.model.properties import Property
+from tcpcheck.model.properties import Property, load_property_file
 from tcpcheck.model.spec import Spec
 from tcpcheck.model.temporal import add_monitors
 from tcpcheck.model.vectorized import VectorSuccessors
@@ -52,13 +52,15 @@ class Configuration:
     last_resort: bool = False
 
 
+# the Linux profile's machine, its options as specs/profiles/linux.toml declares them
+_LINUX = load_property_file().configuration("linux")
+
 # Cheapest first. The first is the model stack's own system (the Linux
 # profile's options), built once per mutant for both measures. The quick
 # set is what the 2-minute analysis affords; the full set adds the
 # configurations whose state spaces are 4 to 16 times larger.
 _CHEAP = (
-    Configuration("linux profile", "--option implementation=on --option note3=off",
-                  ModelOptions(spec_options={"implementation": True, "note3": False})),
+    Configuration("linux profile", _LINUX.flags(), _LINUX.model_options()),
     Configuration("default", "", ModelOptions()),
     Configuration("loss, K=1", "--loss -k 1", ModelOptions(bound=1, loss=True)),
     # where a SYN reaches TIME_WAIT (the implementation's reopening) and the
