@@ -81,7 +81,7 @@ def test_the_analysis_is_deterministic_in_any_number_of_processes(spec: Spec, su
 def test_the_shortcut_changes_no_verdict(spec: Spec, subset: list[Mutant], fast: Analysis) -> None:
     """Running only the scenarios that fire the mutated transition finds the
     same first killing scenario as running them all."""
-    chosen = subset[::4]
+    chosen = subset[::8]  # 13 mutants of the 6 transitions' kinds of outcome
     every = analyse(spec, chosen, None, jobs=1, every_scenario=True)
     assert _verdicts(every) == [v for v in _verdicts(fast) if v[0] in {m.name for m in chosen}]
 
