@@ -13,13 +13,14 @@ largest of its three stages). Prints the times, the memory and the ratios.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_args import require_spin
 
 from tcpcheck.tools.export import promela
 
@@ -47,9 +48,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="runs of the explicit engine and of SPIN")
     ap.add_argument("--z3-repeat", type=int, default=3, help="runs of the Z3 engine")
     args = ap.parse_args()
-    for tool in ("spin", "gcc"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not installed (apt-get install spin gcc)")
+    require_spin()
     model = ["--bound", str(args.bound)] + (["--reorder"] if args.reorder else []) + (["--loss"] if args.loss else [])
     cli = [sys.executable, "-m", "tcpcheck"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,11 +24,13 @@ import argparse
 import json
 import multiprocessing
 import resource
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_args import bounds as parse_bounds
+from bench_args import require_spin
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -114,13 +116,8 @@ def main() -> None:
     ap.add_argument("--no-z3", action="store_true", help="explicit and SPIN only (a quick pass over everything)")
     ap.add_argument("--out", type=Path, default=Path("engines_matrix.jsonl"), help="JSON lines, appended")
     args = ap.parse_args()
-    for tool in ("spin", "gcc"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not installed (apt-get install spin gcc)")
-    try:
-        bounds = [int(b) for b in args.bounds.split(",")]
-    except ValueError:
-        sys.exit(f"--bounds: {args.bounds!r} is not a comma-separated list of integers")
+    require_spin()
+    bounds = parse_bounds(args.bounds)
     done = set()
     if args.out.exists():
         for line in args.out.read_text().splitlines():

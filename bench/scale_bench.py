@@ -49,13 +49,15 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
+
+from bench_args import bounds as parse_bounds
+from bench_args import require_spin
 
 from tcpcheck.tools.export import promela
 
@@ -227,13 +229,8 @@ def main() -> None:
     if args.summary:
         summary([json.loads(line) for line in args.out.read_text().splitlines()])
         return
-    for tool in ("spin", "gcc"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not installed (apt-get install spin gcc)")
-    try:
-        bounds = [int(b) for b in args.bounds.split(",")]
-    except ValueError:
-        sys.exit(f"--bounds: {args.bounds!r} is not a comma-separated list of integers")
+    require_spin()
+    bounds = parse_bounds(args.bounds)
     names = args.configs.split(",")
     if unknown := [n for n in names if n not in CONFIGS]:
         sys.exit(f"--configs: unknown {unknown[0]!r}; use {', '.join(CONFIGS)}")
