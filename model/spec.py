@@ -117,6 +117,25 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class Response:
+    """What the RFC answers a user call that changes nothing in the states
+    it names (RFC 9293 §3.10.2 SEND and §3.10.4 CLOSE in the closing states
+    and in CLOSED: "error: connection closing", "... does not exist")."""
+
+    name: str
+    call: str  # the RFC call: send or close
+    states: tuple[str, ...]
+    text: str
+    rfc: str
+    ok: bool = False  # the RFC accepts an "ok" answer as well (CLOSE in FIN-WAIT-1 and -2)
+
+
+# The RFC calls a [[response]] may answer (the sockets API makes them with
+# send() and shutdown(SHUT_WR), the profile says how).
+RESPONSE_CALLS = ("send", "close")
+
+
+@dataclass(frozen=True)
 class Spec:
     """The whole endpoint machine, validated."""
 
@@ -132,6 +151,14 @@ class Spec:
     transitions: tuple[Transition, ...]
     retransmits: tuple[Retransmit, ...] = field(default=())
     signals: dict[str, Signal] = field(default_factory=dict)
+    responses: dict[str, Response] = field(default_factory=dict)
+
+    @property
+    def told_calls(self) -> dict[str, str]:
+        """Every name a profile's [[signal]] may map, with the RFC call that
+        hears it: '' for a signal (told after the transition), ``send`` or
+        ``close`` for a response."""
+        return {**dict.fromkeys(self.signals, ""), **{r.name: r.call for r in self.responses.values()}}
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -269,7 +296,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
         data, text = _apply_mutant(p, data, text)
     r = _Reader(str(p), text)
 
-    allowed_top = {"machine", "options", "state", "event", "segment", "retransmit", "signal", "transition"}
+    allowed_top = {"machine", "options", "state", "event", "segment", "retransmit", "signal", "response", "transition"}
     for key in data:
         if key not in allowed_top:
             raise InputError(str(p), f"unknown top-level table '{key}'; expected {', '.join(sorted(allowed_top))}")
@@ -405,6 +432,22 @@ def load_spec(path: str | Path | None = None) -> Spec:
             raise r.fail("signal", i, "name", f"signal {name!r} is declared twice or reserved")
         signals[name] = Signal(name, r.get("signal", i, row, "text", str), r.get("signal", i, row, "rfc", str, ""))
 
+    responses: dict[str, Response] = {}
+    for i, row in enumerate(_rows(r, data, "response")):
+        r.keys("response", i, row, {"name", "call", "states", "text", "rfc", "ok"})
+        name = r.name("response", i, row)
+        if name in signals or name in responses:
+            raise r.fail("response", i, "name", f"{name!r} is already a signal or a response")
+        call = r.get("response", i, row, "call", str)
+        if call not in RESPONSE_CALLS:
+            raise r.fail("response", i, "call", f"{call!r}: use one of {', '.join(RESPONSE_CALLS)}")
+        where = r.get("response", i, row, "states", list)
+        for state in where:
+            if state not in state_names:
+                raise r.fail("response", i, "states", _known(str(state), state_names, "state"))
+        responses[name] = Response(name, call, tuple(where), r.get("response", i, row, "text", str),
+                                   r.get("response", i, row, "rfc", str), r.get("response", i, row, "ok", bool, False))
+
     transitions: list[Transition] = []
     allowed_keys = set(TRANSITION_FIELDS)
     for i, row in enumerate(_rows(r, data, "transition")):
@@ -493,6 +536,7 @@ def load_spec(path: str | Path | None = None) -> Spec:
         transitions=tuple(transitions),
         retransmits=tuple(retransmits),
         signals=signals,
+        responses=responses,
     )
     _check_when_guards(spec, text)
     return spec

@@ -34,6 +34,9 @@ EXPECTED_DEVIATIONS = {
     "syn_sent_rst_acceptable": ["syn_sent_rst_told_refused"],
     "simultaneous_open_rst": ["simultaneous_open_rst_told_reset"],
     "rst_in_close_wait": ["close_wait_rst_told_eof"],
+    # a second CLOSE (shutdown) in CLOSING and LAST_ACK: 'ok' where the RFC says 'connection closing'
+    "abort_in_closing": ["close_again_in_closing_told_ok"],
+    "abort_in_last_ack": ["close_again_in_last_ack_told_ok"],
 }
 
 

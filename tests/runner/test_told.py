@@ -1,7 +1,11 @@
 """What the user is told (issue 15, item 3): after every transition that
 signals the user (RFC 9293 §3.10: reset, refused, closing, timeout), the
 runner makes the socket call the Linux profile maps the signal to and
-judges its errno or return value; a wrong expectation fails the step."""
+judges its errno or return value; after every transition into a state
+where the RFC answers a SEND or a CLOSE with an error (the spec's
+[[response]]: "connection closing", "connection does not exist") it makes
+a send() of no bytes and a second shutdown(SHUT_WR) and judges those; a
+wrong expectation fails the step."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ SUITE = {s.name: s for s in default_suite()}
 @pytest.fixture(scope="module")
 def profile() -> Profile:
     spec = load_spec()
-    return load_profile(known_transitions={t.id for t in spec.transitions}, known_signals=set(spec.signals))
+    return load_profile(known_transitions={t.id for t in spec.transitions}, known_signals=spec.told_calls)
 
 
 def _told(result: ScenarioResult) -> list[StepResult]:
@@ -39,8 +43,8 @@ def _without(profile: Profile, ident: str) -> Profile:
     return dataclasses.replace(profile, deviations=tuple(d for d in profile.deviations if d.id != ident))
 
 
-def test_every_spec_signal_is_mapped(profile: Profile) -> None:
-    assert set(profile.signals) == set(load_spec().signals)
+def test_every_spec_signal_and_response_is_mapped(profile: Profile) -> None:
+    assert set(profile.signals) == set(load_spec().told_calls)
     assert all(isinstance(t, Told) and t.reference for t in profile.signals.values())
 
 
@@ -55,9 +59,49 @@ def test_every_spec_signal_is_mapped(profile: Profile) -> None:
 def test_the_user_is_told_as_the_profile_says(name: str, call: str, answer: str, tcp_harness: Harness,
                                               profile: Profile) -> None:
     result = execute(tcp_harness, SUITE[name], profile)
-    told = _told(result)
+    told = [s for s in _told(result) if s.step.startswith(f"told {call}:")]  # send and close have their own test
     assert result.verdict == "pass" and told, result.to_json()
     assert all(s.verdict == "pass" and s.note.startswith(f"{call} says {answer};") for s in told)
+
+
+def _answers(result: ScenarioResult) -> list[tuple[str, str]]:
+    """(what was asked, what the call said) for every told step."""
+    return [(s.step.split(": ", 1)[1], s.note.split(";", 1)[0].split(" says ", 1)[1]) for s in _told(result)]
+
+
+@pytest.mark.parametrize(("name", "answers"), [
+    # shutdown_wr: FIN_WAIT_1 then FIN_WAIT_2 (send: EPIPE, a second CLOSE: ok), then a RST
+    ("rst_in_fin_wait_2_told", [("send_closing", "EPIPE"), ("close_closing", "ok")] * 2 + [
+        ("reset", "ECONNRESET"), ("send_does_not_exist", "EPIPE"), ("close_does_not_exist", "ENOTCONN")]),
+    # TIME_WAIT with the descriptor kept: its socket is CLOSE, the timewait socket holds the connection
+    ("abort_in_time_wait", [("send_closing", "EPIPE"), ("close_closing", "ok")] * 2 + [
+        ("closing", "EOF"), ("send_closing", "EPIPE"), ("close_closing_again", "ENOTCONN")]),
+    ("syn_sent_timeout", [("timeout", "ETIMEDOUT"), ("send_does_not_exist", "EPIPE"),
+                          ("close_does_not_exist", "ENOTCONN")]),
+])
+def test_send_and_close_are_answered_as_the_profile_says(name: str, answers: list[tuple[str, str]],
+                                                         tcp_harness: Harness, profile: Profile) -> None:
+    """What Linux answers a SEND and a CLOSE where the RFC says 'connection
+    closing' or 'connection does not exist', in order, each step passing."""
+    result = execute(tcp_harness, SUITE[name], profile)
+    assert result.verdict != "fail", result.to_json()  # abort_in_time_wait: time_wait_outlives_the_descriptor
+    assert _answers(result) == answers
+    assert all(s.verdict == "pass" for s in _told(result))
+
+
+def test_a_wrong_send_or_close_expectation_fails_the_step(tcp_harness: Harness, profile: Profile) -> None:
+    """SEND in FIN_WAIT_1 mapped to ECONNRESET (Linux says EPIPE) fails the
+    probe, and nothing after it runs; a CLOSE in CLOSED mapped to ok (Linux
+    says ENOTCONN) fails likewise."""
+    result = execute(tcp_harness, SUITE["rst_in_fin_wait_1_told"], _mapped(profile, "send_closing", "ECONNRESET"))
+    assert result.verdict == "fail"
+    assert [(s.step, s.expected, s.observed) for s in result.steps if s.verdict == "fail"] == \
+        [("told send: send_closing", "told ECONNRESET", "told EPIPE")]
+    assert result.steps[-1].verdict == "skipped" and "inject RST" in [s.step for s in result.steps
+                                                                        if s.verdict == "skipped"]
+    closed = execute(tcp_harness, SUITE["rst_in_established"], _mapped(profile, "close_does_not_exist", "ok"))
+    assert [(s.step, s.observed) for s in closed.steps if s.verdict == "fail"] == \
+        [("told shutdown_wr: close_does_not_exist", "told ENOTCONN")]
 
 
 def test_a_wrong_errno_expectation_fails_the_step(tcp_harness: Harness, profile: Profile) -> None:
@@ -78,6 +122,8 @@ def test_a_wrong_errno_expectation_fails_the_step(tcp_harness: Harness, profile:
     ("simultaneous_open_rst", "simultaneous_open_rst_told_reset", "ECONNRESET"),
     ("syn_sent_rst_acceptable", "syn_sent_rst_told_refused", "ECONNREFUSED"),
     ("rst_in_close_wait", "close_wait_rst_told_eof", "EOF"),
+    ("abort_in_closing", "close_again_in_closing_told_ok", "ok"),
+    ("abort_in_last_ack", "close_again_in_last_ack_told_ok", "ok"),
 ])
 def test_what_linux_tells_differently_is_a_documented_deviation(name: str, ident: str, answer: str,
                                                                 tcp_harness: Harness, profile: Profile) -> None:
@@ -108,6 +154,9 @@ def test_an_orphan_tells_nobody(tcp_harness: Harness, profile: Profile) -> None:
 @pytest.mark.parametrize(("row", "message"), [
     ('signal = "hangup"\ncall = "recv"\nresult = "EOF"\nreference = "x"', "unknown signal 'hangup'"),
     ('signal = "reset"\ncall = "send"\nresult = "EPIPE"\nreference = "x"', "call 'send': use one of recv, connect"),
+    ('signal = "send_closing"\ncall = "recv"\nresult = "EOF"\nreference = "x"', "call 'recv': use one of send"),
+    ('signal = "close_closing"\ncall = "close"\nresult = "ok"\nreference = "x"',
+     "call 'close': use one of shutdown_wr"),
     ('signal = "reset"\ncall = "recv"\nresult = "reset!"\nreference = "x"', "result 'reset!'"),
     ('signal = "reset"\ncall = "recv"\nresult = "ECONNRESET"', "missing 'reference'"),
     ('signal = "reset"\ncall = "recv"\nresult = "ECONNRESET"\nreference = "x"\nerrno = 1', "unknown field 'errno'"),
@@ -116,13 +165,13 @@ def test_bad_signal_entries_are_one_located_error(row: str, message: str, tmp_pa
     path = tmp_path / "p.toml"
     path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[signal]]\n{row}\n')
     with pytest.raises(InputError) as err:
-        load_profile(path, known_signals=set(load_spec().signals))
+        load_profile(path, known_signals=load_spec().told_calls)
     assert message in str(err.value) and "[[signal]] #1" in str(err.value)
 
 
 def test_the_shipped_profile_loads_with_its_signals() -> None:
     spec = load_spec()
-    shipped = load_profile(profile_path("linux"), {t.id for t in spec.transitions}, set(spec.signals))
+    shipped = load_profile(profile_path("linux"), {t.id for t in spec.transitions}, spec.told_calls)
     assert shipped.signals["refused"].call == "connect" and shipped.signals["closing"].result == "EOF"
 
 

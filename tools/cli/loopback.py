@@ -59,7 +59,7 @@ def run_loopback(names: tuple[str, ...], as_json: bool, pcap_dir: str | None, jo
     from tcpcheck.tools.runner.workers import WorkerDied
 
     spec = load_spec()
-    profile = load_profile(known_transitions={t.id for t in spec.transitions}, known_signals=set(spec.signals))
+    profile = load_profile(known_transitions={t.id for t in spec.transitions}, known_signals=spec.told_calls)
     scenarios = select(names)
     reason = unavailable_reason()
     if reason:

@@ -116,7 +116,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     else:
         from tcpcheck.tools.runner.profile import profile_path
 
-        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions}, set(spec.signals))
+        profile = load_profile(profile_path(stack_name), {t.id for t in spec.transitions}, spec.told_calls)
         # Only Linux waits for a timer it cannot shorten (its fixed 60 s
         # TIME_WAIT); lwIP and PyTCP, like the model, fire their timers when asked.
         waits = needs_slow if stack_name == "linux" else (lambda s: False)
@@ -203,7 +203,7 @@ def _run_all(spec: Spec, scenarios: list[Scenario], as_json: bool, pcap_dir: str
         check_output_dir(pcap_dir, "--pcap")
     docs = []
     for name in ALL_STACKS:
-        profile = load_profile(profile_path(name), {t.id for t in spec.transitions}, set(spec.signals))
+        profile = load_profile(profile_path(name), {t.id for t in spec.transitions}, spec.told_calls)
         waits = needs_slow if name == "linux" else (lambda s: False)
         chosen = [s for s in scenarios if slow or not waits(s)]
         not_run = [s for s in scenarios if waits(s) and not slow]

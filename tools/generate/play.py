@@ -35,7 +35,7 @@ def _spec() -> Any:
 def _profile(name: str) -> Any:
     from tcpcheck.tools.runner.profile import load_profile, profile_path
 
-    return load_profile(profile_path(name), {t.id for t in _spec().transitions}, set(_spec().signals))
+    return load_profile(profile_path(name), {t.id for t in _spec().transitions}, _spec().told_calls)
 
 
 def explain(result: Any) -> str:

@@ -146,33 +146,53 @@ def _signals() -> dict[str, tuple[str, str]]:
     return {t.id: (t.signal, spec.signals[t.signal].text) for t in spec.transitions if t.signal}
 
 
+@cache
+def _responses() -> dict[str, tuple[tuple[str, str, bool], ...]]:
+    """Transition id -> what a SEND or CLOSE made in its target state is
+    answered (the spec's [[response]]: name, text, whether "ok" will do)."""
+    from tcpcheck.model.spec import load_spec
+
+    spec = load_spec()
+    return {t.id: tuple((r.name, r.text, r.ok) for r in spec.responses.values() if t.target in r.states)
+            for t in spec.transitions}
+
+
 def _told(conv: Conversation, profile: Profile, index: int, transition: str, sysctls: dict[str, str],
           calls: tuple[str, ...], injects: tuple[str, ...], history: frozenset[str] | None = None,
-          options: dict[str, bool] | None = None) -> tuple[StepResult, Deviation | None] | None:
-    """After a transition that signals the user (RFC 9293 §3.10), make the
-    socket call the profile maps that signal to and judge its answer: pass,
-    a deviation documented for this transition, or fail. None when the
-    transition signals nothing, the profile maps no such signal, or there is
-    no descriptor left to ask (an orphan after close(): nobody to tell)."""
+          options: dict[str, bool] | None = None) -> list[tuple[StepResult, Deviation | None]]:
+    """After a transition, ask what the user is told and judge each answer:
+    first the signal of a transition that signals the user (RFC 9293
+    §3.10), then the answer to a SEND and a CLOSE made in the state it
+    entered (the spec's [[response]]), each with the socket call the
+    profile maps it to: pass, a deviation documented for this transition,
+    or fail. Nothing is asked for what the profile maps no call to, or
+    when there is no descriptor left (an orphan after close(): nobody to
+    tell)."""
     signal, text = _signals().get(transition, ("", ""))
-    told = profile.signals.get(signal)
-    if told is None:
-        return None
-    t0 = time.perf_counter()
-    answer = conv.endpoint.told(told.call)
-    if answer is None:
-        return None
-    expected, observed = told_text(told.result), told_text(answer)
-    verdict, deviation = step_verdict(answer == told.result, expected, observed, profile, (transition,), sysctls,
-                                      calls, injects, history, options)
-    note = f"{told.call} says {answer}; the RFC tells the user '{text}', which {profile.name} says as {told.result}" \
-        f" ({told.reference})"
-    if deviation is not None:
-        note = f"{told.call} says {answer}; {deviation.id}: {deviation.reference}"
-    ok = verdict == "pass"
-    return StepResult(index, f"told {told.call}: {signal}", verdict, conv.observe().text(),
-                      "" if ok else expected, "" if ok else observed, note, time.perf_counter() - t0, "",
-                      transition), deviation
+    asked = [(signal, text, False)] if signal else []
+    out: list[tuple[StepResult, Deviation | None]] = []
+    for name, said, ok_will_do in asked + list(_responses().get(transition, ())):
+        told = profile.signals.get(name)
+        if told is None:
+            continue
+        t0 = time.perf_counter()
+        answer = conv.endpoint.told(told.call)
+        if answer is None:
+            continue
+        expected, observed = told_text(told.result), told_text(answer)
+        verdict, deviation = step_verdict(answer == told.result or ok_will_do and answer == "ok", expected, observed,
+                                          profile, (transition,), sysctls, calls, injects, history, options)
+        note = f"{told.call} says {answer}; the RFC tells the user '{said}', which {profile.name} says as " \
+            f"{told.result}" + (" (or ok, which the RFC accepts here)" if ok_will_do else "") + f" ({told.reference})"
+        if deviation is not None:
+            note = f"{told.call} says {answer}; {deviation.id}: {deviation.reference}"
+        ok = verdict == "pass"
+        out.append((StepResult(index, f"told {told.call}: {name}", verdict, conv.observe().text(),
+                               "" if ok else expected, "" if ok else observed, note, time.perf_counter() - t0, "",
+                               transition), deviation))
+        if verdict == "fail":
+            break  # the steps after it are not run, nor asked
+    return out
 
 
 @cache
@@ -396,12 +416,12 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                             stopped = f"not run: step {index}: {check.expected}, but {check.observed}"
                             continue
                 # The transition is complete: what is the user told?
-                told = _told(conv, profile, index, tid, in_force, calls, injects, history, options)
-                if told is not None:
-                    results.append(told[0])
-                    if told[1] is not None:
-                        deviations.append(told[1].id)  # the state is on the path: the steps go on
-                    elif told[0].verdict == "fail":
+                for told, documented in _told(conv, profile, index, tid, in_force, calls, injects, history,
+                                              options):
+                    results.append(told)
+                    if documented is not None:
+                        deviations.append(documented.id)  # the state is on the path: the steps go on
+                    elif told.verdict == "fail":
                         stopped = f"not run: step {index} told the user something else"
     finally:
         packets = list(conv.packets)  # the pcap shows the scenario, not the teardown

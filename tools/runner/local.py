@@ -123,10 +123,11 @@ class LocalSide:
             self.last_error = errno.errorcode.get(exc.errno or 0, str(exc))
 
     def told(self, call: str) -> str | None:
-        """What socket call ``call`` (``recv`` or ``connect``) tells the
-        application now, without blocking: an errno name (``ECONNRESET``),
-        ``EOF`` (recv returns 0: the peer's FIN), ``EAGAIN`` (nothing to
-        say yet) or ``connected``; None when there is no descriptor to ask
+        """What socket call ``call`` (``recv``, ``connect``, ``send``,
+        ``shutdown_wr``) tells the application now, without blocking: an
+        errno name (``ECONNRESET``), ``EOF`` (recv returns 0: the peer's
+        FIN), ``EAGAIN`` (nothing to say yet), ``connected``, or ``ok`` (send
+        and shutdown succeeded); None when there is no descriptor to ask
         (after close() the connection is an orphan: nobody to tell).
 
         A pending error is reported once, as the kernel does (sock_error()
@@ -135,6 +136,8 @@ class LocalSide:
         conn = self.conn
         if conn is None or conn.fileno() < 0:
             return None
+        if call in ("send", "shutdown_wr"):
+            return _probe(conn, call)
         if call == "connect":
             err = conn.connect_ex((self.peer_addr, self.rport))
             return "connected" if err == errno.EISCONN else errno.errorcode.get(err, str(err))
@@ -176,3 +179,18 @@ class LocalSide:
                     pass
                 sock.close()
         self.conn = self.listener = None
+
+
+def _probe(conn: socket.socket, call: str) -> str:
+    """A SEND or CLOSE that changes nothing: send() of no bytes (Linux
+    checks sk_err and SEND_SHUTDOWN before it looks at the length, and
+    queues nothing), or shutdown(SHUT_WR) again (tcp_shutdown() acts only in
+    ESTABLISHED, SYN_SENT, SYN_RCVD and CLOSE_WAIT); ``ok`` or the errno."""
+    try:
+        if call == "send":
+            conn.send(b"", socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        else:
+            conn.shutdown(socket.SHUT_WR)
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc))
+    return "ok"

@@ -26,7 +26,11 @@ call says on this stack (``recv`` raises ECONNRESET, returns 0: ``EOF``).
 After every transition that signals the user, the runner makes that call
 and compares; a different answer is a deviation only when an entry
 documents it for that transition (``expected = "told ECONNREFUSED"``,
-``observed = "told ECONNRESET"``), else a failure.
+``observed = "told ECONNRESET"``), else a failure. The spec's
+``[[response]]`` entries (what the RFC answers a SEND or CLOSE once the
+connection is closing or gone) are mapped the same way, to ``send`` (of no
+bytes) or ``shutdown_wr`` (again), and asked after every transition into
+the states they name.
 """
 
 from __future__ import annotations
@@ -41,9 +45,14 @@ from tcpcheck.model.spec import read_toml
 from tcpcheck.tools.scenario import CALLS, SEGMENTS, STATES
 
 KINDS = ("differs", "extension", "note", "told")
-# The socket calls that tell the user (``Endpoint.told``) and what they may say.
+# The socket calls that tell the user (``Endpoint.told``) and what they may
+# say, by the RFC call they make: '' for a signal (asked after the
+# transition that signals), send and close for a spec [[response]] (asked in
+# the states it names; the sockets API's CLOSE that keeps the descriptor is
+# shutdown(SHUT_WR): close() has nobody left to tell).
 TOLD_CALLS = ("recv", "connect")
-TOLD_RESULTS = ("EOF", "EAGAIN", "connected")
+PROBE_CALLS = {"": TOLD_CALLS, "send": ("send",), "close": ("shutdown_wr",)}
+TOLD_RESULTS = ("EOF", "EAGAIN", "connected", "ok")
 
 
 def told_text(result: str) -> str:
@@ -199,10 +208,11 @@ def profile_path(name: str) -> Path:
 
 
 def load_profile(path: str | Path | None = None, known_transitions: set[str] | None = None,
-                 known_signals: set[str] | None = None) -> Profile:
+                 known_signals: set[str] | dict[str, str] | None = None) -> Profile:
     """Load and validate a profile (the shipped Linux one by default);
     InputError names the file and entry on any problem (``known_signals``:
-    the spec's signals, which ``[[signal]]`` entries must name)."""
+    what ``[[signal]]`` entries may name, the spec's ``told_calls``; a set
+    holds signals only)."""
     p = Path(path) if path is not None else profile_path("linux")
     data, _ = read_toml(p)
     _only(data, {"profile", "deviation", "not_drivable", "signal"}, str(p), "table")
@@ -321,8 +331,9 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
                    dict(options), _signals(data, p, known_signals))
 
 
-def _signals(data: dict[str, Any], p: Path, known: set[str] | None) -> dict[str, Told]:
+def _signals(data: dict[str, Any], p: Path, given: set[str] | dict[str, str] | None) -> dict[str, Told]:
     """The ``[[signal]]`` entries, validated."""
+    known = dict.fromkeys(given, "") if isinstance(given, set) else given
     out: dict[str, Told] = {}
     for i, row in enumerate(_table_rows(data, "signal", p)):
         where = f"{p}: [[signal]] #{i + 1}"
@@ -338,8 +349,9 @@ def _signals(data: dict[str, Any], p: Path, known: set[str] | None) -> dict[str,
             raise InputError(where, f"unknown signal {signal!r}; the spec has {', '.join(sorted(known))}")
         if signal in out:
             raise InputError(where, f"signal {signal!r} is mapped twice")
-        if call not in TOLD_CALLS:
-            raise InputError(where, f"call {call!r}: use one of {', '.join(TOLD_CALLS)}")
+        calls = PROBE_CALLS[known[signal]] if known is not None else tuple(c for v in PROBE_CALLS.values() for c in v)
+        if call not in calls:
+            raise InputError(where, f"call {call!r}: use one of {', '.join(calls)}")
         if result not in TOLD_RESULTS and not (result.startswith("E") and result.isalnum() and result.isupper()):
             raise InputError(where, f"result {result!r}: an errno name (ECONNRESET) or one of "
                                     f"{', '.join(TOLD_RESULTS)}")

@@ -264,4 +264,4 @@ def _shipped_profile(name: str) -> Profile:
     from tcpcheck.tools.runner.profile import load_profile, profile_path
 
     spec = load_spec()
-    return load_profile(profile_path(name), {t.id for t in spec.transitions}, set(spec.signals))
+    return load_profile(profile_path(name), {t.id for t in spec.transitions}, spec.told_calls)
