@@ -26,6 +26,7 @@ from tcpcheck.tools.runner.stacks import lwip as lwip_adapter
 from tcpcheck.tools.runner.stacks.lwip import LwipStack
 from tests.runner.user_space import (
     check_a_wrong_expected_state_fails,
+    check_settings_it_lacks_are_not_drivable,
     expected_verdicts,
     module_stack,
     run_suite,
@@ -174,3 +175,7 @@ def test_every_generated_scenario_passes_or_is_documented(lwip: LwipStack) -> No
                 assert result.note.startswith("TIME_WAIT--SYN(implementation)-->SYN_RCVD"), result.note
             verdicts[result.verdict] = verdicts.get(result.verdict, 0) + 1
     assert verdicts["pass"] > verdicts["deviation"] > 0
+
+
+def test_a_setting_it_lacks_makes_a_scenario_not_drivable(lwip: LwipStack) -> None:
+    check_settings_it_lacks_are_not_drivable(lwip)

@@ -27,6 +27,7 @@ from tcpcheck.tools.runner.stacks import pytcp as pytcp_adapter
 from tcpcheck.tools.runner.stacks.pytcp import PytcpStack
 from tests.runner.user_space import (
     check_a_wrong_expected_state_fails,
+    check_settings_it_lacks_are_not_drivable,
     expected_verdicts,
     module_stack,
     run_suite,
@@ -227,3 +228,7 @@ def test_every_generated_scenario_passes_or_is_documented(pytcp: PytcpStack) -> 
             entries.update(result.deviations)
     assert entries == set(DEVIATES.values())
     assert verdicts["pass"] > verdicts["deviation"] > 0
+
+
+def test_a_setting_it_lacks_makes_a_scenario_not_drivable(pytcp: PytcpStack) -> None:
+    check_settings_it_lacks_are_not_drivable(pytcp)

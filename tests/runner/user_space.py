@@ -70,3 +70,26 @@ def check_a_wrong_expected_state_fails(stack: Stack) -> None:
     assert result.verdict == "fail"
     bad = next(s for s in result.steps if s.verdict == "fail")
     assert (bad.index, bad.expected, bad.observed) == (last + 1, "state CLOSE_WAIT", "state ESTABLISHED")
+
+
+def check_settings_it_lacks_are_not_drivable(stack: Stack) -> None:
+    """A scenario that needs a setting the stack cannot set, and does not
+    have (its profile's [[setting]]), is ``not drivable`` with the reason,
+    never run; one whose setting the stack has always runs and is judged
+    (here, the stack ignores a RST in TIME_WAIT: tcp_rfc1337 = 1)."""
+    from tcpcheck.tools.runner.suite import default_suite
+
+    suite = {s.name: s for s in default_suite()}
+    profile = stack.profile()
+    for name, needs in (("no_time_wait_old_segments_accepted", "needs tcp_max_tw_buckets = 0"),
+                        ("no_time_wait_fin_again", "needs tcp_max_tw_buckets = 0"),
+                        ("rst_in_time_wait", "needs tcp_rfc1337 = 0")):
+        result = execute(stack, suite[name], profile)
+        assert (result.verdict, result.steps) == ("not drivable", []), (name, result.to_json())
+        assert result.note.startswith(f"{needs}: {profile.name} cannot set it"), result.note
+    assert "behaves as tcp_rfc1337 = 1" in execute(stack, suite["rst_in_time_wait"], profile).note
+    held = execute(stack, suite["rst_in_time_wait_rfc1337"], profile)
+    assert held.verdict == "deviation" and held.deviations == ["rst_ignored_in_time_wait"]
+    # the same scenario without the [[setting]]: not drivable
+    bare = replace(profile, settings={})
+    assert execute(stack, suite["rst_in_time_wait_rfc1337"], bare).verdict == "not drivable"

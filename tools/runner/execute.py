@@ -286,10 +286,17 @@ def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[st
                       time.perf_counter() - t0, "", transition), deviation
 
 
-def not_drivable(scenario: Scenario, profile: Profile) -> str:
+def not_drivable(scenario: Scenario, profile: Profile, stack: Stack) -> str:
     """Why the stack cannot be driven through ``scenario`` ('' when it can):
-    it covers or walks through a transition its profile lists as not
-    drivable (a suite generated for another stack may)."""
+    it needs a setting the stack can neither set nor has (its profile's
+    [[setting]]), or it covers or walks through a transition its profile
+    lists as not drivable (a suite generated for another stack may)."""
+    for name, value in sorted(scenario.sysctls.items()):
+        if stack.can_set(name):
+            continue
+        lacks = profile.lacks(name, value)
+        if lacks:
+            return f"needs {name} = {value}: {profile.name} cannot set it, and {lacks}"
     for tid in dict.fromkeys(scenario.transitions + scenario.walk):
         reason = profile.reason_not_drivable(tid)
         if reason:
@@ -309,7 +316,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     """Run ``scenario`` on a fresh endpoint of ``stack``; judge every step
     (none when the profile says the stack cannot be driven through it)."""
     start = time.perf_counter()
-    reason = not_drivable(scenario, profile)
+    reason = not_drivable(scenario, profile, stack)
     if reason:
         return ScenarioResult(scenario.name, scenario.transitions, "not drivable", [], 0.0, note=reason)
     try:

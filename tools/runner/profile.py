@@ -134,6 +134,22 @@ class NotDrivable:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A setting a scenario may need that the stack has without it being
+    set: it behaves as ``value`` always (lwIP ignores a RST in TIME_WAIT as
+    Linux does with tcp_rfc1337=1), or, with value ANY, the setting only
+    tunes a timer the adapter fires on its own clock."""
+
+    name: str  # as scenarios name it (tcp_rfc1337)
+    value: str
+    reference: str
+
+
+# A [[setting]] value: any value the scenario asks is provided.
+ANY = "any"
+
+
+@dataclass(frozen=True)
 class Told:
     """What one spec signal looks like through the stack's sockets API."""
 
@@ -155,6 +171,17 @@ class Profile:
     path: str = ""
     options: dict[str, bool] = field(default_factory=dict)  # model options the stack matches
     signals: dict[str, Told] = field(default_factory=dict)  # spec signal -> what the sockets API says
+    settings: dict[str, Setting] = field(default_factory=dict)  # what the stack has without setting it
+
+    def lacks(self, name: str, value: str) -> str:
+        """Why this profile's stack cannot provide setting ``name`` = ``value``
+        ('' when its [[setting]] says it has it)."""
+        have = self.settings.get(name)
+        if have is None:
+            return "no [[setting]] in its profile says it has it"
+        if have.value not in (ANY, value):
+            return f"it behaves as {name} = {have.value} ({have.reference})"
+        return ""
 
     def find(
         self,
@@ -215,7 +242,7 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     holds signals only)."""
     p = Path(path) if path is not None else profile_path("linux")
     data, _ = read_toml(p)
-    _only(data, {"profile", "deviation", "not_drivable", "signal"}, str(p), "table")
+    _only(data, {"profile", "deviation", "not_drivable", "signal", "setting"}, str(p), "table")
     head = data.get("profile")
     if not isinstance(head, dict) or not isinstance(head.get("name"), str):
         raise InputError(str(p), "needs a [profile] table with 'name' and 'stack'")
@@ -328,7 +355,22 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
         raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")
     return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p),
-                   dict(options), _signals(data, p, known_signals))
+                   dict(options), _signals(data, p, known_signals), _settings(data, p))
+
+
+def _settings(data: dict[str, Any], p: Path) -> dict[str, Setting]:
+    """The ``[[setting]]`` entries, validated."""
+    out: dict[str, Setting] = {}
+    for i, row in enumerate(_table_rows(data, "setting", p)):
+        where = f"{p}: [[setting]] #{i + 1}"
+        _only(row, {"name", "value", "reference"}, where)
+        for key in ("name", "value", "reference"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise InputError(where, f"missing '{key}' (a string)")
+        if row["name"] in out:
+            raise InputError(where, f"setting {row['name']!r} is listed twice")
+        out[row["name"]] = Setting(row["name"], row["value"], row["reference"])
+    return out
 
 
 def _signals(data: dict[str, Any], p: Path, given: set[str] | dict[str, str] | None) -> dict[str, Told]:

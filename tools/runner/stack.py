@@ -204,6 +204,13 @@ class Stack(ABC):
     expect_bound: ClassVar[float] = 0.1
     quiet_window: ClassVar[float] = 0.001
 
+    def can_set(self, name: str) -> bool:
+        """The adapter can put setting ``name`` (as scenarios name it, e.g.
+        ``tcp_rfc1337``) in force for one endpoint; otherwise a scenario
+        that needs it runs only where the profile's [[setting]] says the
+        stack has it, and is not drivable elsewhere."""
+        return False
+
     @property
     def base_settings(self) -> dict[str, str]:
         """Settings in force for every endpoint (profile conditions test them

@@ -160,6 +160,10 @@ class LinuxStack(Stack):
         self._count += 1
         return self._count
 
+    def can_set(self, name: str) -> bool:
+        """Any per-namespace sysctl this kernel has."""
+        return sysctl_exists(full_sysctl(name))
+
     def endpoint(self, settings: Mapping[str, str] | None = None) -> LinuxEndpoint:
         """A fresh flow on new ports, with ``settings`` (sysctls) set for its duration."""
         n = self.next_number() % _PORTS

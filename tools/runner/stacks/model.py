@@ -38,7 +38,7 @@ from tcpcheck.model.endpoint import EndpointMachine, Local, Outcome
 from tcpcheck.model.spec import Spec, load_spec
 from tcpcheck.tools.runner.packets import ACK, FIN, MASK32, RST, SYN, Captured, Packet
 from tcpcheck.tools.runner.peer import NEW_INCARNATION, seq_after
-from tcpcheck.tools.runner.profile import Profile
+from tcpcheck.tools.runner.profile import ANY, Profile, Setting
 from tcpcheck.tools.runner.stack import CallError, Endpoint, FourTuple, Observation, Stack, StackInfo, TimerSetting
 
 LOCAL_ADDR = "198.18.0.1"  # the same addresses as the Linux namespace, for readable pcaps
@@ -105,8 +105,16 @@ class ModelStack(Stack):
                 for e in self.spec.events.values() if e.kind == "timer"}
 
     def profile(self, requested: str | None = None) -> Profile:
-        """No deviations: any difference from the scenario is a failure."""
-        return Profile("model", f"model stack ({self.spec.path})", path="", options=dict(self.options))
+        """No deviations: any difference from the scenario is a failure. Of
+        the settings a scenario may need, only those that shorten a timer on
+        Linux (the generator's TIMER_SYSCTLS) are the model's: it fires its
+        timers itself."""
+        from tcpcheck.tools.generate.drivable import TIMER_SYSCTLS
+
+        fired = {name: Setting(name, ANY, f"the model fires {timer} itself")
+                 for timer, sysctls in TIMER_SYSCTLS.items() for name in sysctls}
+        return Profile("model", f"model stack ({self.spec.path})", path="", options=dict(self.options),
+                       settings=fired)
 
     def wire(self, name: str) -> Wire:
         """The segment called ``name`` in the model's vocabulary."""

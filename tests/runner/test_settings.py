@@ -1,0 +1,80 @@
+"""Settings a scenario needs (its ``sysctls``) and whether the stack can
+provide them (issue 15): the adapter sets them (Linux: any sysctl of the
+namespace), or the profile's [[setting]] says the stack has them always;
+otherwise the scenario is ``not drivable`` with the reason, never run,
+never a pass or a deviation. The user-space stacks are checked in
+test_lwip.py and test_pytcp.py (check_settings_it_lacks_are_not_drivable)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tcpcheck.model.errors import InputError
+from tcpcheck.tools.runner.execute import execute, not_drivable
+from tcpcheck.tools.runner.harness import Harness
+from tcpcheck.tools.runner.profile import ANY, Profile, Setting, load_profile, profile_path
+from tcpcheck.tools.runner.stacks.model import ModelStack
+from tcpcheck.tools.runner.suite import default_suite
+
+SUITE = {s.name: s for s in default_suite()}
+
+
+def _with(profile: Profile, **settings: str) -> Profile:
+    return dataclasses.replace(profile, settings={k: Setting(k, v, "why") for k, v in settings.items()})
+
+
+def test_a_stack_that_cannot_set_it_needs_a_setting_entry() -> None:
+    """The model stack sets nothing: what it has is its profile's [[setting]]."""
+    stack = ModelStack()
+    base = dataclasses.replace(stack.profile(), settings={})
+    scenario = SUITE["no_time_wait_fin_again"]  # needs tcp_max_tw_buckets = 0
+    assert not_drivable(scenario, base, stack) == \
+        "needs tcp_max_tw_buckets = 0: model cannot set it, and no [[setting]] in its profile says it has it"
+    assert not_drivable(scenario, _with(base, tcp_max_tw_buckets="0"), stack) == ""
+    assert not_drivable(scenario, _with(base, tcp_max_tw_buckets=ANY), stack) == ""
+    assert not_drivable(scenario, _with(base, tcp_max_tw_buckets="8"), stack) == \
+        "needs tcp_max_tw_buckets = 0: model cannot set it, and it behaves as tcp_max_tw_buckets = 8 (why)"
+    result = execute(stack, scenario, base)
+    assert (result.verdict, result.steps) == ("not drivable", [])
+
+
+def test_the_model_stack_has_only_the_timer_settings() -> None:
+    """It fires its timers itself (tcp_fin_timeout only shortens one on Linux);
+    it has no TIME_WAIT-less mode and no RFC 1337 switch to set."""
+    stack = ModelStack()
+    assert execute(stack, SUITE["fin_wait_2_orphan_timeout"], stack.profile()).verdict == "pass"
+    assert execute(stack, SUITE["rst_in_time_wait_rfc1337"], stack.profile()).verdict == "not drivable"
+
+
+def test_linux_sets_any_sysctl_it_has(tcp_harness: Harness) -> None:
+    profile = tcp_harness.profile()
+    assert not profile.settings and tcp_harness.can_set("tcp_max_tw_buckets")
+    assert execute(tcp_harness, SUITE["no_time_wait_fin_again"], profile).verdict == "deviation"
+    unknown = dataclasses.replace(SUITE["passive_close"], sysctls={"tcp_no_such_setting": "1"})
+    assert not tcp_harness.can_set("tcp_no_such_setting")
+    result = execute(tcp_harness, unknown, profile)
+    assert (result.verdict, result.steps) == ("not drivable", [])
+    assert result.note.startswith("needs tcp_no_such_setting = 1: linux cannot set it")
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('name = "tcp_rfc1337"\nvalue = "1"', "missing 'reference'"),
+    ('name = "tcp_rfc1337"\nvalue = 1\nreference = "r"', "missing 'value' (a string)"),
+    ('name = "tcp_rfc1337"\nvalue = "1"\nreference = "r"\nwhy = "x"', "unknown field 'why'"),
+])
+def test_bad_setting_entries_are_one_located_error(row: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[setting]]\n{row}\n')
+    with pytest.raises(InputError) as err:
+        load_profile(path)
+    assert message in str(err.value) and "[[setting]] #1" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["lwip", "pytcp"])
+def test_the_user_space_profiles_say_what_they_have(name: str) -> None:
+    settings = load_profile(profile_path(name)).settings
+    assert settings["tcp_rfc1337"].value == "1" and "rst_ignored_in_time_wait" in settings["tcp_rfc1337"].reference
+    assert settings["tcp_fin_timeout"].value == ANY and "tcp_max_tw_buckets" not in settings
