@@ -74,7 +74,7 @@ def test_the_timer_restart_is_a_step_of_every_scenario_that_takes_it(tcp_harness
     if tcp_harness.name != "linux":
         pytest.skip("reads the Linux timewait socket's timer with sock_diag")
     from tcpcheck.model.spec import load_spec
-    from tcpcheck.tools.runner.execute import TIMER_RUN_MS, execute
+    from tcpcheck.tools.runner.execute import execute
     from tcpcheck.tools.runner.profile import load_profile
     from tcpcheck.tools.runner.suite import default_suite
 
@@ -87,25 +87,33 @@ def test_the_timer_restart_is_a_step_of_every_scenario_that_takes_it(tcp_harness
     before, after = (int(x) for x in re.findall(r"(\d+) ms", check[0].note))
     assert after > before and after > TIME_WAIT_MS - 100, check[0].note
 
-    seen: list[int] = []
+    seen: list[tuple[int, float]] = []
     real = LinuxEndpoint.timer_left
 
     def never_restarted(self: LinuxEndpoint, timer: str) -> int | None:
-        if seen and seen[-1] <= seen[0] - TIMER_RUN_MS:
-            return seen[-1]  # the timer stops moving: the FIN restarts nothing
-        left = real(self, timer)
-        if left is not None:
-            seen.append(left)
-        return left
+        """The timer as the kernel showed it first, then running down on
+        the clock in whole jiffies: the FIN restarts nothing."""
+        if not seen:
+            left = real(self, timer)
+            if left is not None:
+                seen.append((left, time.monotonic()))
+            return left
+        tick = self.timer_tick_ms()
+        ran = (time.monotonic() - seen[0][1]) * 1000
+        return int(seen[0][0] - ran // tick * tick)
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(LinuxEndpoint, "timer_left", never_restarted)
-    try:
-        stuck = execute(tcp_harness, dataclasses.replace(scenario), profile)
-    finally:
-        mp.undo()
-    failed = [(s.step, s.expected) for s in stuck.steps if s.verdict == "fail"]
-    assert stuck.verdict == "fail" and failed == [("timer time_wait restarted", "timer time_wait restarted")]
+    # judged against both predictions (the profile's full length), and by
+    # the timer's own movement (without it)
+    for judged in (profile, dataclasses.replace(profile, timer_lengths={})):
+        seen.clear()
+        mp = pytest.MonkeyPatch()
+        mp.setattr(LinuxEndpoint, "timer_left", never_restarted)
+        try:
+            stuck = execute(tcp_harness, dataclasses.replace(scenario), judged)
+        finally:
+            mp.undo()
+        failed = [(s.step, s.expected) for s in stuck.steps if s.verdict == "fail"]
+        assert stuck.verdict == "fail" and failed == [("timer time_wait restarted", "timer time_wait restarted")]
 
 
 def test_old_duplicate_fin_in_time_wait(tcp_harness: Stack) -> None:
@@ -139,3 +147,39 @@ def test_old_duplicate_fin_in_time_wait(tcp_harness: Stack) -> None:
     strict = execute(tcp_harness, scenario, bare)
     assert [(s.step, s.observed) for s in strict.steps if s.verdict == "fail"] == \
         [("timer time_wait kept", "timer time_wait restarted")]
+
+
+@pytest.mark.parametrize("tick", [1.0, 10 / 3, 4.0, 10.0])  # HZ 1000, 300, 250, 100
+def test_kept_and_restarted_predictions_are_apart_once_the_timer_ran_enough(tick: float) -> None:
+    """The check after the step judges the time left against both
+    predictions. Whatever the step took and wherever the jiffy boundaries
+    fall, a kept timer stays at or under the first and a restarted one at
+    or over the second, once the timer has run needs() since it was armed;
+    a reading is then never judged wrongly (the midpoint splits them)."""
+    from tcpcheck.tools.runner.execute import READ_SLACK_MS, TimerBefore
+
+    length = 60000
+    probe = TimerBefore(0, 0.0, length, tick)
+    for ran in (probe.needs(), probe.needs() + 3, 250.0):
+        # the reading before the step: a whole number of ticks run, as the kernel shows it
+        jiffies = -(-ran // tick)
+        left = int(length - jiffies * tick)
+        for took_ms in (0.2, 0.9, tick, 2.5 * tick, 37.0):
+            for phase in (0.0, 0.3, 0.99):  # where in its tick the before-reading fell
+                for lag in (-READ_SLACK_MS, 0.0, READ_SLACK_MS):  # one read's latency against the other's
+                    before = TimerBefore(left, 1.0, length, tick)
+                    between = max(0.0, took_ms + lag)  # the reads' true distance
+                    passed = int((phase * tick + between) // tick)  # jiffy boundaries between the reads
+                    kept = left - passed * tick
+                    restarted = length - passed * tick  # the least: restarted in the before-reading's jiffy
+                    predicted = before.predictions(1.0 + took_ms / 1000)
+                    assert predicted is not None
+                    hi, lo = predicted
+                    assert kept <= hi < (hi + lo) / 2 < lo <= restarted, (tick, ran, took_ms, phase, lag)
+
+
+def test_without_the_full_length_the_timer_is_judged_by_its_own_movement() -> None:
+    from tcpcheck.tools.runner.execute import TimerBefore
+
+    assert TimerBefore(59000, 0.0).predictions(1.0) is None
+    assert TimerBefore(59000, 0.0, 60000, 0.0).predictions(1.0) is not None

@@ -78,3 +78,18 @@ def test_the_user_space_profiles_say_what_they_have(name: str) -> None:
     settings = load_profile(profile_path(name)).settings
     assert settings["tcp_rfc1337"].value == "1" and "rst_ignored_in_time_wait" in settings["tcp_rfc1337"].reference
     assert settings["tcp_fin_timeout"].value == ANY and "tcp_max_tw_buckets" not in settings
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ('name = "time_wait"\nlength_ms = "60 s"\nreference = "r"', "length_ms must be a positive whole number"),
+    ('name = "time_wait"\nlength_ms = 0\nreference = "r"', "length_ms must be a positive whole number"),
+    ('name = "time_wait"\nlength_ms = 60000', "missing 'reference'"),
+])
+def test_bad_timer_entries_are_one_located_error(row: str, message: str, tmp_path: Path) -> None:
+    """[[timer]]: a timer's full length, which the runner's timer checks use."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[timer]]\n{row}\n')
+    with pytest.raises(InputError) as err:
+        load_profile(path)
+    assert message in str(err.value) and "[[timer]] #1" in str(err.value)
+    assert load_profile(profile_path("linux")).timer_lengths == {"time_wait": 60000}

@@ -7,6 +7,7 @@ records what was seen after every step.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -240,45 +241,98 @@ def _timer_rule(step: Step, transition: str, state: str = "") -> tuple[str, str,
 
 
 # How far a timer must have run before the event that restarts it, so that
-# the restart shows (sock_diag reports milliseconds; Linux's clock is in
-# jiffies, 1-10 ms), and the bound on that wait.
+# the restart shows, when the profile does not give the timer's full length
+# (sock_diag reports milliseconds; Linux's clock is in jiffies, 1-10 ms),
+# and the bound on any wait for it.
 TIMER_RUN_MS = 20
 TIMER_RUN_BOUND = 2.0
+# What separates the two readings beyond two clock ticks: the reads' own
+# latency (each a sock_diag round trip, well under a millisecond).
+READ_SLACK_MS = 0.5
 
 
-def _let_timer_run(conv: Conversation, timer: str) -> tuple[int | None, str]:
-    """Wait, bounded and on the wire (no fixed sleep), until ``timer`` has
-    run TIMER_RUN_MS; (ms left then, or None when the stack cannot say; a
-    note when the wait was cut short)."""
+@dataclass(frozen=True)
+class TimerBefore:
+    """The timer just before the step: ms left, when read (monotonic s),
+    and what the comparison after it needs (the full length the stack
+    re-arms it with, from the profile, and the clock tick; 0 when unknown)."""
+
+    left: int
+    at: float
+    length: int = 0
+    tick: float = 0.0
+
+    def predictions(self, after_at: float) -> tuple[float, float] | None:
+        """(the most a kept timer can show, the least a restarted one can) at
+        ``after_at``; None without the full length. With d the ticks that
+        passed between the two reads (within a tick of the clock's time),
+        kept shows left - d, restarted at least length - d: their gap is
+        length - left, the time the timer had run, whatever the step took."""
+        if not self.length:
+            return None
+        took = (after_at - self.at) * 1000
+        margin = self.tick + READ_SLACK_MS
+        return min(self.left, self.left - took + margin), self.length - took - margin
+
+    def needs(self) -> float:
+        """How long the timer must have run (since it was last armed) for the
+        predictions to be apart: two ticks and the reads' slack, and a
+        millisecond between them."""
+        return 2 * (self.tick + READ_SLACK_MS) + 1
+
+
+def _let_timer_run(conv: Conversation, timer: str, length: int) -> tuple[TimerBefore | None, str]:
+    """Wait, bounded and on the wire (no fixed sleep), only as long as the
+    check after the step needs: with the timer's full ``length`` (the
+    profile's [[timer]]), until it has run two clock ticks since it was
+    armed, which the scenario's own steps since then may already have
+    covered; without it, TIMER_RUN_MS from now. (The timer as it stands
+    then, or None when the stack cannot say; a note when the wait was cut
+    short by a segment.)"""
     first = conv.endpoint.timer_left(timer)
     if first is None:
         return None, ""
+    tick = conv.endpoint.timer_tick_ms() or 0.0
+    # A timer with more left than its full length was not armed as the
+    # profile says: judge it by its own movement instead.
+    probe = TimerBefore(first, time.monotonic(), length if tick and 0 < first <= length else 0, tick)
+    ran = (lambda left: probe.length - left) if probe.length else (lambda left: first - left)
+    need = probe.needs() if probe.length else TIMER_RUN_MS
     left: int | None = first
     deadline = time.monotonic() + TIMER_RUN_BOUND
-    while left is not None and left > first - TIMER_RUN_MS and time.monotonic() < deadline:
-        packet = conv.next_packet(0.02)  # nothing is expected while the timer runs
+    while left is not None and ran(left) < need and time.monotonic() < deadline:
+        # nothing is expected while the timer runs: a segment wakes the wait
+        packet = conv.next_packet(min(0.02, max(0.001, (need - ran(left)) / 1000)))
         if packet is not None:
             return None, f"the stack sent {packet.summary()} while {timer} ran"
         left = conv.endpoint.timer_left(timer)
-    return left, ""
+    if left is None:
+        return None, ""
+    return dataclasses.replace(probe, left=left, at=time.monotonic()), ""
 
 
-def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[str, str, bool], before: int,
+def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[str, str, bool], before: TimerBefore,
                  scope: tuple[Any, ...]) -> tuple[StepResult, Deviation | None] | None:
-    """After the step: more time left than just before it (restarted) or
-    not (kept), against what the rule says; a difference is a deviation
-    only when the profile documents it (``scope``: step_verdict's profile,
-    transitions, settings, calls, injects, history and options). None when
-    the timer no longer runs (the step left its state: nothing to compare)."""
+    """After the step: restarted or kept, against what the rule says; a
+    difference is a deviation only when the profile documents it
+    (``scope``: step_verdict's profile, transitions, settings, calls,
+    injects, history and options). With the full length, the reading is
+    judged against both predictions (closer to the restarted one:
+    restarted); without it, more time left than before means restarted.
+    None when the timer no longer runs (the step left its state)."""
     timer, rfc, restart = rule
     t0 = time.perf_counter()
     after = conv.endpoint.timer_left(timer)
     if after is None:
         return None
-    restarted = after > before
+    predicted = before.predictions(time.monotonic())
+    restarted = after > (sum(predicted) / 2 if predicted else before.left)
     want, seen = (f"timer {timer} {'restarted' if x else 'kept'}" for x in (restart, restarted))
     verdict, deviation = step_verdict(restarted == restart, want, seen, *scope)
-    note = f"{timer}: {before} ms left before the step, {after} ms after ({rfc})"
+    note = f"{timer}: {before.left} ms left before the step, {after} ms after"
+    if predicted:
+        note += f" (kept: at most {predicted[0]:.0f}, restarted: at least {predicted[1]:.0f})"
+    note += f" ({rfc})"
     if deviation is not None:
         note += f"; {deviation.id}: {deviation.reference}"
     ok = verdict == "pass"
@@ -334,7 +388,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     deviations: list[str] = []
     stopped = ""
     recorded = 0  # state changes the stack recorded before the current step
-    timer_before: int | None = None  # ms left on the timer at stake in the current transition
+    timer_before: TimerBefore | None = None  # the timer at stake in the current transition, before it
     rule: tuple[str, str, bool] | None = None  # that timer, and whether the transition must restart it
     try:
         _prepare(conv, scenario)
@@ -350,7 +404,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
                 rule = _timer_rule(step, tid, results[-1].state.split(" ", 1)[0] if results else "")
             if rule is not None and starts_transition(step):
                 # the timer must have run for a restart to show
-                timer_before, cut = _let_timer_run(conv, rule[0])
+                timer_before, cut = _let_timer_run(conv, rule[0], profile.timer_lengths.get(rule[0], 0))
                 if cut:
                     results.append(StepResult(index, f"timer {rule[0]} runs", "fail", conv.observe().text(),
                                               "nothing sent", "a segment", cut, 0.0, "", tid))

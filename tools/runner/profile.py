@@ -172,6 +172,8 @@ class Profile:
     options: dict[str, bool] = field(default_factory=dict)  # model options the stack matches
     signals: dict[str, Told] = field(default_factory=dict)  # spec signal -> what the sockets API says
     settings: dict[str, Setting] = field(default_factory=dict)  # what the stack has without setting it
+    # [[timer]]: a timer's full length in ms, as the stack (re)arms it (Linux TIME_WAIT: 60000)
+    timer_lengths: dict[str, int] = field(default_factory=dict)
 
     def lacks(self, name: str, value: str) -> str:
         """Why this profile's stack cannot provide setting ``name`` = ``value``
@@ -242,7 +244,7 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     holds signals only)."""
     p = Path(path) if path is not None else profile_path("linux")
     data, _ = read_toml(p)
-    _only(data, {"profile", "deviation", "not_drivable", "signal", "setting"}, str(p), "table")
+    _only(data, {"profile", "deviation", "not_drivable", "signal", "setting", "timer"}, str(p), "table")
     head = data.get("profile")
     if not isinstance(head, dict) or not isinstance(head.get("name"), str):
         raise InputError(str(p), "needs a [profile] table with 'name' and 'stack'")
@@ -355,7 +357,25 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     if not isinstance(options, dict) or not all(isinstance(v, bool) for v in options.values()):
         raise InputError(f"{p}: [profile]", "options must be a table of model option = true/false")
     return Profile(str(head["name"]), str(head.get("stack", "")), tuple(deviations), tuple(blocked), str(p),
-                   dict(options), _signals(data, p, known_signals), _settings(data, p))
+                   dict(options), _signals(data, p, known_signals), _settings(data, p), _timers(data, p))
+
+
+def _timers(data: dict[str, Any], p: Path) -> dict[str, int]:
+    """The ``[[timer]]`` entries (name, length_ms, reference), validated."""
+    out: dict[str, int] = {}
+    for i, row in enumerate(_table_rows(data, "timer", p)):
+        where = f"{p}: [[timer]] #{i + 1}"
+        _only(row, {"name", "length_ms", "reference"}, where)
+        for key in ("name", "reference"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise InputError(where, f"missing '{key}' (a string)")
+        length = row.get("length_ms")
+        if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+            raise InputError(where, "length_ms must be a positive whole number of milliseconds")
+        if row["name"] in out:
+            raise InputError(where, f"timer {row['name']!r} is listed twice")
+        out[row["name"]] = length
+    return out
 
 
 def _settings(data: dict[str, Any], p: Path) -> dict[str, Setting]:

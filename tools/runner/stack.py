@@ -181,6 +181,11 @@ class Endpoint(ABC):
         cannot say or the timer does not run."""
         return None
 
+    def timer_tick_ms(self) -> float | None:
+        """The step in which ``timer_left`` moves (the stack's clock tick),
+        in ms; None when unknown."""
+        return None
+
     def prepare_timer(self, timer: str) -> None:  # noqa: B027 (optional hook)
         """The scenario will let ``timer`` fire: shorten it if the stack can
         (called before the first step)."""

@@ -182,6 +182,7 @@ class LinuxStack(Stack):
 
 # The model's timers (specs/timed.toml) as sock_diag names the kernel's.
 KERNEL_TIMERS = {"time_wait": "timewait"}
+CLOCK_MONOTONIC_COARSE = 6  # linux/time.h (the time module does not name it)
 
 
 class LinuxEndpoint(Endpoint):
@@ -239,6 +240,11 @@ class LinuxEndpoint(Endpoint):
         if kind is None or found is None or sockdiag.TIMERS.get(found.timer) != kind:
             return None
         return int(found.expires_ms)
+
+    def timer_tick_ms(self) -> float:
+        """A jiffy: timer expiries are whole jiffies, and CLOCK_MONOTONIC_COARSE
+        advances once per jiffy, so its resolution is one (TICK_NSEC)."""
+        return time.clock_getres(CLOCK_MONOTONIC_COARSE) * 1000
 
     def deliver(self, packet: Packet) -> None:
         """Write the packet into the TUN (Linux answers before this returns)."""
