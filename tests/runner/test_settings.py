@@ -60,17 +60,22 @@ def test_linux_sets_any_sysctl_it_has(tcp_harness: Harness) -> None:
     assert result.note.startswith("needs tcp_no_such_setting = 1: linux cannot set it")
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ('name = "tcp_rfc1337"\nvalue = "1"', "missing 'reference'"),
-    ('name = "tcp_rfc1337"\nvalue = 1\nreference = "r"', "missing 'value' (a string)"),
-    ('name = "tcp_rfc1337"\nvalue = "1"\nreference = "r"\nwhy = "x"', "unknown field 'why'"),
+@pytest.mark.parametrize(("table", "row", "message"), [
+    ("setting", 'name = "tcp_rfc1337"\nvalue = "1"', "missing 'reference'"),
+    ("setting", 'name = "tcp_rfc1337"\nvalue = 1\nreference = "r"', "missing 'value' (a string)"),
+    ("setting", 'name = "tcp_rfc1337"\nvalue = "1"\nreference = "r"\nwhy = "x"', "unknown field 'why'"),
+    # [[timer]]: a timer's full length, which the runner's timer checks use
+    ("timer", 'name = "time_wait"\nlength_ms = "60 s"\nreference = "r"', "length_ms must be a positive whole"),
+    ("timer", 'name = "time_wait"\nlength_ms = 0\nreference = "r"', "length_ms must be a positive whole"),
+    ("timer", 'name = "time_wait"\nlength_ms = 60000', "missing 'reference'"),
 ])
-def test_bad_setting_entries_are_one_located_error(row: str, message: str, tmp_path: Path) -> None:
+def test_bad_setting_and_timer_entries_are_one_located_error(table: str, row: str, message: str,
+                                                             tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[setting]]\n{row}\n')
+    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[{table}]]\n{row}\n')
     with pytest.raises(InputError) as err:
         load_profile(path)
-    assert message in str(err.value) and "[[setting]] #1" in str(err.value)
+    assert message in str(err.value) and f"[[{table}]] #1" in str(err.value)
 
 
 @pytest.mark.parametrize("name", ["lwip", "pytcp"])
@@ -80,16 +85,5 @@ def test_the_user_space_profiles_say_what_they_have(name: str) -> None:
     assert settings["tcp_fin_timeout"].value == ANY and "tcp_max_tw_buckets" not in settings
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ('name = "time_wait"\nlength_ms = "60 s"\nreference = "r"', "length_ms must be a positive whole number"),
-    ('name = "time_wait"\nlength_ms = 0\nreference = "r"', "length_ms must be a positive whole number"),
-    ('name = "time_wait"\nlength_ms = 60000', "missing 'reference'"),
-])
-def test_bad_timer_entries_are_one_located_error(row: str, message: str, tmp_path: Path) -> None:
-    """[[timer]]: a timer's full length, which the runner's timer checks use."""
-    path = tmp_path / "p.toml"
-    path.write_text(f'[profile]\nname = "p"\nstack = "s"\n\n[[timer]]\n{row}\n')
-    with pytest.raises(InputError) as err:
-        load_profile(path)
-    assert message in str(err.value) and "[[timer]] #1" in str(err.value)
+def test_the_linux_profile_gives_time_wait_its_full_length() -> None:
     assert load_profile(profile_path("linux")).timer_lengths == {"time_wait": 60000}
