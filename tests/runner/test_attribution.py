@@ -68,3 +68,25 @@ def test_transition_counts_add_up() -> None:
     counts = summary(results, rows)["transitions"]
     assert sum(counts.values()) == len(SPEC.transitions)
     assert counts["fail"] == 1 and counts["not run"] >= 1
+
+
+def test_a_told_deviation_marks_its_transition_and_the_scenario_goes_on() -> None:
+    """abort_in_closing: a second CLOSE in CLOSING is answered 'ok' (a told
+    deviation of FIN_WAIT_1--FIN-->CLOSING, in the prefix); the stack stays
+    on the model's path, so the abort the scenario covers is judged by its
+    own steps, not 'not run'. A failure after it still ends the walk."""
+    (abort,) = SUITE["abort_in_closing"].transitions
+    closing = "FIN_WAIT_1--FIN-->CLOSING"
+    result = _result("abort_in_closing")
+    at = max(s.index for s in result.steps if s.transition == closing)
+    told = StepResult(at, "told shutdown_wr: close_closing_again", "deviation", "CLOSING", "told ENOTCONN",
+                      "told ok", transition=closing)
+    result.steps.insert(at, told)
+    result.verdict, result.deviations = "deviation", ["close_again_in_closing_told_ok"]
+    mine = _rows_of(matrix_rows(SPEC, PROFILE, [result], []), "abort_in_closing")
+    assert mine[closing][0] == "deviation" and mine[abort][0] == "pass"
+    failing = [s for s in result.steps if s.transition == abort][0]
+    failing.verdict, failing.expected, failing.observed = "fail", "RST", "NONE"
+    result.verdict = "fail"
+    mine = _rows_of(matrix_rows(SPEC, PROFILE, [result], []), "abort_in_closing")
+    assert mine[closing][0] == "deviation" and mine[abort][0] == "fail"

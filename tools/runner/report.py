@@ -54,11 +54,20 @@ def attribute(result: Mapping[str, Any], extensions: Mapping[str, str] | None = 
     transitions = [str(t) for t in result.get("transitions", [])]
     steps = [s for s in result.get("steps", []) if isinstance(s, Mapping)]
     verdict, note = str(result["verdict"]), result_note(result)
-    bad = next((s for s in steps if s.get("verdict") in ("fail", "deviation")), None)
+    # A documented difference in what the user is told, or in a timer, is
+    # checked once its transition is complete: the stack is where the model
+    # says, and the scenario goes on. It marks its own transition only.
+    went_on = [s for s in steps if s.get("verdict") == "deviation" and str(s.get("step", "")).startswith(ON_PATH)]
+    bad = next((s for s in steps if s.get("verdict") == "fail" or s.get("verdict") == "deviation"
+                and not any(s is w for w in went_on)), None)
     if bad is None:
+        if not transitions and went_on:  # a scenario that covers none: the deviation is its transition's
+            return [(t, "deviation", note) for t in dict.fromkeys(str(s.get("transition", "")) for s in went_on)]
         if not transitions or (verdict in ("fail", "not drivable") and not steps) or extensions is None:
-            return [(t, verdict, note) for t in transitions] or [("", verdict, note)]
-        return [(t, "deviation", extensions[t]) if t in extensions else (t, "pass", "") for t in transitions]
+            out = [(t, verdict, note) for t in transitions] or [("", verdict, note)]
+        else:
+            out = [(t, "deviation", extensions[t]) if t in extensions else (t, "pass", "") for t in transitions]
+        return _mark(out, [str(s.get("transition", "")) for s in went_on], note)
     failed = str(bad.get("transition", ""))
     before = {str(s.get("transition", "")) for s in steps if int(s.get("index", 0)) < int(bad.get("index", 0))}
     what = f"step {bad.get('index')} {bad.get('step')} {'failed' if bad['verdict'] == 'fail' else 'deviated'}"
@@ -67,7 +76,23 @@ def attribute(result: Mapping[str, Any], extensions: Mapping[str, str] | None = 
         if t != failed:
             out.append((t, "pass", "") if t in before else
                        (t, "not run", f"not reached: {what}" + (f" (in {failed})" if failed else "")))
-    return out
+    earlier = [str(s.get("transition", "")) for s in went_on if int(s.get("index", 0)) < int(bad.get("index", 0))]
+    return _mark(out, [t for t in earlier if t != failed], note)
+
+
+# Steps that check a transition once it is complete (what the user is told,
+# a timer): a deviation there leaves the stack on the model's path.
+ON_PATH = ("told ", "timer ")
+
+
+def _mark(rows: list[tuple[str, str, str]], deviated: list[str], note: str) -> list[tuple[str, str, str]]:
+    """``rows`` with the transitions in ``deviated`` (a documented
+    difference after they completed) marked deviation, added when the
+    scenario only passed through them (a prefix)."""
+    marked = set(deviated)
+    out = [(t, "deviation", note) if t in marked and v == "pass" else (t, v, n) for t, v, n in rows]
+    seen = {t for t, _, _ in out}
+    return out + [(t, "deviation", note) for t in dict.fromkeys(deviated) if t and t not in seen]
 
 
 def result_note(result: Mapping[str, Any]) -> str:
