@@ -205,3 +205,19 @@ def test_mutant_can_add_a_transition(tmp_path: Path) -> None:
                  'path = "error"\nrfc = "x"\n')
     with pytest.raises(InputError, match="unknown state 'NOWHERE'"):
         load_spec(p)
+
+
+def test_responses_are_the_rfc_answers_to_send_and_close(spec, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """[[response]]: what RFC 9293 §3.10.2 and §3.10.4 answer a SEND or CLOSE
+    once the connection is closing or gone; a bad row is one located error."""
+    closing = spec.responses["send_closing"]
+    assert (closing.call, closing.text) == ("send", "connection closing")
+    assert set(closing.states) == {"FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK", "TIME_WAIT"}
+    assert spec.responses["close_closing"].ok and not spec.responses["close_closing_again"].ok
+    assert spec.told_calls["send_does_not_exist"] == "send" and spec.told_calls["reset"] == ""
+    for old, new, message in (('call = "send"', 'call = "write"', "'write': use one of send, close"),
+                              ('states = ["CLOSED"]', 'states = ["CLOSD"]', "unknown state 'CLOSD'"),
+                              ('name = "send_closing"', 'name = "reset"', "'reset' is already a signal")):
+        with pytest.raises(InputError, match=message) as info:
+            load_spec(write(tmp_path, BASE.read_text().replace(old, new, 1)))
+        assert "[[response]]" in str(info.value)

@@ -68,6 +68,7 @@ def test_linux_sets_any_sysctl_it_has(tcp_harness: Harness) -> None:
     ("timer", 'name = "time_wait"\nlength_ms = "60 s"\nreference = "r"', "length_ms must be a positive whole"),
     ("timer", 'name = "time_wait"\nlength_ms = 0\nreference = "r"', "length_ms must be a positive whole"),
     ("timer", 'name = "time_wait"\nlength_ms = 60000', "missing 'reference'"),
+    ("timer", 'name = "time_wiat"\nlength_ms = 60000\nreference = "r"', "unknown timer 'time_wiat'"),
 ])
 def test_bad_setting_and_timer_entries_are_one_located_error(table: str, row: str, message: str,
                                                              tmp_path: Path) -> None:

@@ -374,6 +374,12 @@ def _timers(data: dict[str, Any], p: Path) -> dict[str, int]:
             raise InputError(where, "length_ms must be a positive whole number of milliseconds")
         if row["name"] in out:
             raise InputError(where, f"timer {row['name']!r} is listed twice")
+        from tcpcheck.model.spec import load_spec
+        from tcpcheck.model.timed import load_timed
+
+        known = sorted(t.name for t in load_timed(load_spec()).timers)  # the embedded spec's, as the runner's
+        if row["name"] not in known:
+            raise InputError(where, f"unknown timer {row['name'][:40]!r}; specs/timed.toml has {', '.join(known)}")
         out[row["name"]] = length
     return out
 
