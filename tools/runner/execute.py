@@ -138,6 +138,15 @@ def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, trans
 
 
 @cache
+def _non_rfc() -> frozenset[str]:
+    """The embedded spec's transitions outside RFC 9293 (path =
+    "implementation"): a stack may take one only where its profile says so."""
+    from tcpcheck.model.spec import load_spec
+
+    return frozenset(t.id for t in load_spec().transitions if t.path == "implementation")
+
+
+@cache
 def _signals() -> dict[str, tuple[str, str]]:
     """Transition id -> (signal, the text the RFC tells the user), from the
     embedded spec (the one the suites are generated from)."""
@@ -489,6 +498,22 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
         conv.close()
     for extension in profile.extensions(scenario.transitions):
         deviations.append(extension.id)
+    # The model runs the implementation transitions because the profile turns
+    # the option on; that a stack takes one is still a difference from RFC
+    # 9293, a deviation only where the profile documents it as an extension.
+    # Taken: every step of it passed (a deviating step means the stack went
+    # elsewhere, as its profile says).
+    verdicts_of: dict[str, set[str]] = {}
+    for r in results:
+        if r.transition in _non_rfc():
+            verdicts_of.setdefault(r.transition, set()).add(r.verdict)
+    extended = {d.transition for d in profile.deviations if d.kind == "extension"}
+    for tid, seen in verdicts_of.items():
+        if seen == {"pass"} and tid not in extended:
+            results.append(StepResult(
+                len(scenario.steps), f"{tid} is not in RFC 9293", "fail", "", "no such transition",
+                tid, f"the stack took it, and {profile.name}'s profile has no [[deviation]] kind = \"extension\" "
+                "for it", 0.0, "", tid))
     verdicts = {r.verdict for r in results}
     verdict = "fail" if "fail" in verdicts else "deviation" if deviations else "pass"
     note = "; ".join(dict.fromkeys(
