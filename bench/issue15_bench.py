@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from typing import Any
 
 from tcpcheck.tools.runner.batch import run_scenarios
 from tcpcheck.tools.runner.execute import execute
@@ -40,15 +41,67 @@ def _median_ms(times: list[float]) -> float:
     return statistics.median(times) * 1000
 
 
+def _crowd(profile: Any, runs: int) -> tuple[str, int]:
+    """The scenarios with several connections: --runs times in one namespace
+    (per-scenario medians, verdict changes), then --runs times each under
+    -j 2 (fresh workers; changes against the serial verdicts). On a
+    checkout from before they were scenarios (tools/runner/crowd.py's
+    CROWD and run_crowd), the same serial measurement through those.
+    (The line to print, the verdict changes.)"""
+    scenarios = True
+    try:
+        from tcpcheck.tools.runner.suite import crowd_suite  # type: ignore[attr-defined,unused-ignore]
+
+        chosen: list[Any] = list(crowd_suite())
+        play: Any = lambda stack, c: execute(stack, c, profile)  # noqa: E731
+    except ImportError:
+        try:
+            from tcpcheck.tools.runner.crowd import CROWD, run_crowd  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            return "n/a (no scenarios with several connections in this checkout)", 0
+        chosen, play, scenarios = list(CROWD), run_crowd, False
+    times: dict[str, list[float]] = defaultdict(list)
+    verdicts: dict[str, set[str]] = defaultdict(set)
+    with Harness(trace=False) as stack:
+        for _ in range(runs):
+            for c in chosen:
+                r = play(stack, c)
+                times[c.name].append(r.seconds)
+                verdicts[c.name].add(r.verdict)
+    serial = changes = sum(len(v) - 1 for v in verdicts.values())
+    parallel = "n/a with -j 2 (not scenarios in this checkout)"
+    if scenarios:
+        start = time.perf_counter()
+        _, results = run_scenarios(chosen * runs, profile, jobs=2)
+        wall = time.perf_counter() - start
+        seen: dict[str, set[str]] = defaultdict(set)
+        for r in results:
+            seen[r.scenario].add(r.verdict)
+        more = sum(len(v) - 1 for v in seen.values()) + sum(1 for n, v in seen.items() if v != verdicts[n])
+        parallel = f"{more} with -j 2 ({len(results)} runs in {wall:.2f} s)"
+        changes += more
+    return ", ".join(f"{n} {_median_ms(t):.1f} ms" for n, t in times.items()) + \
+        f"; verdicts {sorted(set().union(*verdicts.values()))}, changes {serial} serial, {parallel}", \
+        changes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="repeats for medians and verdict stability")
+    parser.add_argument("--crowd-only", action="store_true", help="only the scenarios with several connections")
     args = parser.parse_args()
     reason = unavailable_reason()
     if reason:
         print(f"issue15_bench: {reason}", file=sys.stderr)
         return 2
     profile = load_profile()
+    if args.crowd_only:
+        line, changes = _crowd(profile, args.runs)
+        print(f"crowd scenarios, median           : {line}")
+        print(f"peak memory (ru_maxrss)           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} "
+              f"MiB this process, {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f} MiB largest "
+              "worker")
+        return 0 if changes == 0 else 1
     silent = dataclasses.replace(profile, signals={}) if hasattr(profile, "signals") else None
     suite = [s for s in default_suite() if not s.slow]
     events = [s for s in suite if not any(isinstance(st, Elapse) for st in s.steps)]
@@ -82,24 +135,7 @@ def main() -> int:
     parallel_changes = sum(len(v) - 1 for v in parallel.values()) + sum(
         1 for name, v in parallel.items() if v != verdicts[name])
 
-    # 4. The crowd scenarios (several connections), --runs times in one namespace.
-    crowd_line = "n/a (no tools/runner/crowd.py)"
-    try:
-        from tcpcheck.tools.runner.crowd import CROWD, run_crowd
-    except ImportError:
-        CROWD = ()  # noqa: N806 (the older checkout has none)
-    if CROWD:
-        crowd_times: dict[str, list[float]] = defaultdict(list)
-        crowd_verdicts: dict[str, set[str]] = defaultdict(set)
-        with Harness(trace=False) as stack:
-            for _ in range(args.runs):
-                for c in CROWD:
-                    r = run_crowd(stack, c)
-                    crowd_times[c.name].append(r.seconds)
-                    crowd_verdicts[c.name].add(r.verdict)
-        crowd_line = ", ".join(f"{n} {_median_ms(t):.1f} ms" for n, t in crowd_times.items()) + \
-            f"; verdicts {sorted(set().union(*crowd_verdicts.values()))}, " \
-            f"changes {sum(len(v) - 1 for v in crowd_verdicts.values())}"
+    crowd_line, crowd_changes = _crowd(profile, args.runs)
 
     # 5. The timer checks (a restart measured with sock_diag): the scenarios
     # where one is made, with and without it, interleaved in one namespace.
@@ -156,7 +192,7 @@ def main() -> int:
     print(f"timer checks, median per scenario : {timer_line}")
     print(f"peak memory (ru_maxrss)           : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB "
           f"this process, {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.1f} MiB largest worker")
-    return 0 if serial_changes == 0 and parallel_changes == 0 and timer_changes == 0 else 1
+    return 0 if serial_changes == 0 and parallel_changes == 0 and timer_changes == 0 and crowd_changes == 0 else 1
 
 
 if __name__ == "__main__":

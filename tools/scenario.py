@@ -32,6 +32,7 @@ sequence numbers. ``variant`` names deliberately odd packets (e.g.
 from __future__ import annotations
 
 import dataclasses
+import errno as _errno
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -77,6 +78,34 @@ SIDES = ("A", "B")
 VARIANTS = {segment: _variants(segment) for segment in SEGMENTS if _variants(segment)}
 
 
+_ERRNOS = frozenset(_errno.errorcode.values())
+# Connections per group at most (each peer connection has a port of its own).
+MAX_GROUP = 16
+ROLES = ("listener", "peer", "client")
+
+
+def _check_when(when: str) -> None:
+    """``NAME=VALUE`` or ``NAME=V1|V2``: the step is made only when the
+    scenario's setting NAME has one of the values."""
+    if not when:
+        return
+    name, sep, values = when.partition("=")
+    if not sep or not name or not all(v.strip() for v in values.split("|")):
+        raise ValueError(f"field 'when': {when!r} is not NAME=VALUE (or NAME=V1|V2), e.g. tcp_syncookies=1|2")
+
+
+def when_holds(when: str, settings: dict[str, str]) -> bool:
+    """Is the step's ``when`` true under the scenario's ``settings``?"""
+    if not when:
+        return True
+    name, _, values = when.partition("=")
+    return settings.get(name) in values.split("|")
+
+
+def _at(on: str) -> str:
+    return f"{on}: " if on else ""
+
+
 def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
     if side not in allowed:
         raise ValueError(f"field 'side': unknown side {side!r}; use A or B")
@@ -91,16 +120,26 @@ class Call:
     """A socket call on the stack under test (on ``side`` when two-sided)."""
 
     op: str
-    arg: str = ""  # e.g. payload for send
+    arg: str = ""  # e.g. payload for send; several connections: listen's backlog, accept's connections
     side: str = ""
+    on: str = ""  # several connections: the connections it is made on
+    errno: str = ""  # several connections: what connect() must say (EINPROGRESS, EADDRNOTAVAIL, ...)
+    when: str = ""  # several connections: only under this setting
 
     def __post_init__(self) -> None:
         if self.op not in CALLS:
             raise ValueError(f"field 'op': unknown call {self.op!r}; use one of {', '.join(CALLS)}")
         _check_side(self.side)
+        if self.errno and self.errno not in _ERRNOS:
+            raise ValueError(f"field 'errno': unknown errno {self.errno!r}; use a name such as EINPROGRESS "
+                             "or EADDRNOTAVAIL")
+        if self.errno and self.op != "connect":
+            raise ValueError(f"field 'errno': only connect says one here, not {self.op}")
+        _check_when(self.when)
 
     def text(self) -> str:
-        return f"{_on(self.side)}call {self.op}" + (f" {self.arg}" if self.arg else "")
+        return f"{_on(self.side)}{_at(self.on)}call {self.op}" + (f" {self.arg}" if self.arg else "") \
+            + (f", says {self.errno}" if self.errno else "")
 
 
 @dataclass(frozen=True)
@@ -109,8 +148,11 @@ class Inject:
 
     segment: str
     variant: str = ""
+    on: str = ""  # several connections: each of these peers sends it
+    when: str = ""
 
     def __post_init__(self) -> None:
+        _check_when(self.when)
         if self.segment not in SEGMENTS:
             raise ValueError(f"field 'segment': unknown segment {self.segment!r}; use one of {', '.join(SEGMENTS)}")
         allowed = VARIANTS.get(self.segment, ())
@@ -119,7 +161,7 @@ class Inject:
                              + (f"use one of {', '.join(allowed)}" if allowed else f"{self.segment} has none"))
 
     def text(self) -> str:
-        return f"inject {self.segment}" + (f" ({self.variant})" if self.variant else "")
+        return f"{_at(self.on)}inject {self.segment}" + (f" ({self.variant})" if self.variant else "")
 
 
 @dataclass(frozen=True)
@@ -128,15 +170,18 @@ class Expect:
 
     segment: str
     side: str = ""  # two-sided: the sender
+    on: str = ""  # several connections: each of these must send it
+    when: str = ""
 
     def __post_init__(self) -> None:
         if self.segment not in (*SEGMENTS, "NONE"):
             raise ValueError(f"field 'segment': unknown segment {self.segment!r}; "
                              f"use one of {', '.join(SEGMENTS)} or NONE")
         _check_side(self.side)
+        _check_when(self.when)
 
     def text(self) -> str:
-        return f"{_on(self.side)}expect {self.segment}"
+        return f"{_on(self.side)}{_at(self.on)}expect {self.segment}"
 
 
 @dataclass(frozen=True)
@@ -214,12 +259,134 @@ class Release:
         return f"{self.side}: release"
 
 
-Step = Call | Inject | Expect | ExpectState | Elapse | Hold | Deliver | Release
+@dataclass(frozen=True)
+class ExpectStates:
+    """Several connections: each named connection in its RFC state, all read
+    at once (one sock_diag dump of the namespace), each listed listener's
+    accept queue holding that many connections; ``held``: connections a
+    descriptor still refers to; ``port_range``: connections whose local
+    ports are the namespace's ip_local_port_range, each port once."""
+
+    states: tuple[tuple[str, str], ...]  # (connections, state)
+    accept_queue: tuple[tuple[str, int], ...] = ()  # (listener, connections waiting for accept())
+    held: str = ""
+    port_range: str = ""
+    when: str = ""
+
+    def __post_init__(self) -> None:
+        for _, state in self.states:
+            if state not in STATES:
+                raise ValueError(f"field 'states': unknown state {state!r}; use one of {', '.join(STATES)}")
+        for listener, count in self.accept_queue:
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"field 'accept_queue': {listener}: {count!r} is not a count (0 or more)")
+        _check_when(self.when)
+
+    def text(self) -> str:
+        parts = [f"{names} {state}" for names, state in self.states]
+        parts += [f"{listener} accept queue {count}" for listener, count in self.accept_queue]
+        parts += [f"{self.held} descriptors held"] if self.held else []
+        parts += [f"{self.port_range} on every port of ip_local_port_range"] if self.port_range else []
+        return "expect_states " + "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"states": dict(self.states)}
+        if self.accept_queue:
+            out["accept_queue"] = dict(self.accept_queue)
+        out.update({k: v for k in ("held", "port_range", "when") if (v := getattr(self, k))})
+        return out
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ExpectStates:
+        for key, value in body.items():
+            if key in ("states", "accept_queue"):
+                if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                    raise ValueError(f"field {key!r}: must be an object (connections -> "
+                                     f"{'state' if key == 'states' else 'count'})")
+            elif key not in ("held", "port_range", "when"):
+                raise ValueError(f"field {key!r}: an expect_states step has no such field; it has accept_queue, "
+                                 "held, port_range, states, when")
+            elif not isinstance(value, str):
+                raise ValueError(f"field {key!r}: must be a string, not {value!r}")
+        if "states" not in body:
+            raise ValueError("field 'states': an expect_states step needs it")
+        for names, state in body["states"].items():
+            if not isinstance(state, str):
+                raise ValueError(f"field 'states': {names}: must be a state name, not {state!r}")
+        return cls(tuple(body["states"].items()), tuple(body.get("accept_queue", {}).items()),
+                   body.get("held", ""), body.get("port_range", ""), body.get("when", ""))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Several connections: one named connection, or a group of ``count``
+    called name1..nameN. A ``listener`` is the application's listening
+    socket; a ``peer`` connection is opened by the runner's peer to
+    listener ``to``, each on a peer port of its own; a ``client`` is opened
+    by the application's connect() to a port of the peer."""
+
+    name: str
+    role: str
+    count: int = 0
+    to: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"field 'name': {self.name!r} is not a name (letters, digits, _)")
+        if self.role not in ROLES:
+            raise ValueError(f"field 'role': unknown role {self.role!r}; use one of {', '.join(ROLES)}")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or not 0 <= self.count <= MAX_GROUP \
+                or self.role == "listener" and self.count:
+            raise ValueError(f"field 'count': {self.count!r}: a group has 1 to {MAX_GROUP} connections "
+                             "(a listener is one)")
+        if (self.role == "peer") != bool(self.to):
+            raise ValueError("field 'to': a peer connection names the listener it connects to; nothing else does")
+
+    def members(self) -> list[str]:
+        """The connection names: name, or name1..nameN."""
+        return [f"{self.name}{i}" for i in range(1, self.count + 1)] if self.count else [self.name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", 0)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Connection:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str) or \
+                not isinstance(data.get("role"), str):
+            raise ValueError("a connection is an object with a 'name' and a 'role'")
+        unknown = sorted(set(data) - {"name", "role", "count", "to"})
+        if unknown:
+            raise ValueError(f"field {unknown[0]!r}: a connection has no such field; it has count, name, role, to")
+        return cls(data["name"], data["role"], data.get("count", 0), data.get("to", ""))
+
+
+def resolve(text: str, connections: tuple[Connection, ...]) -> list[str]:
+    """The connections ``text`` names: comma-separated names, groups (every
+    member) and runs ``a1..a5``; ValueError for a name none has."""
+    member_of = {m: c for c in connections for m in c.members()}
+    groups = {c.name: c for c in connections if c.count}
+    out: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        first, dots, last = part.partition("..")
+        if part in groups:
+            out += groups[part].members()
+        elif dots and first in member_of and member_of[first] is member_of.get(last) and \
+                (members := member_of[first].members()).index(first) <= members.index(last):
+            out += members[members.index(first):members.index(last) + 1]
+        elif part in member_of:
+            out.append(part)
+        else:
+            raise ValueError(f"{part!r} names no connection; declared: {', '.join(member_of) or 'none'}")
+    return out
+
+
+Step = Call | Inject | Expect | ExpectState | Elapse | Hold | Deliver | Release | ExpectStates
 _KINDS: dict[str, type] = {
     "call": Call,
     "inject": Inject,
     "expect": Expect,
     "expect_state": ExpectState,
+    "expect_states": ExpectStates,
     "elapse": Elapse,
     "hold": Hold,
     "deliver": Deliver,
@@ -246,8 +413,14 @@ class Scenario:
     loopback: bool = False
     # The peer offers the TCP timestamp option (RFC 7323); off: MSS only.
     timestamps: bool = False
+    # Several connections, each named (listeners, peer and client groups);
+    # empty: the one connection of an ordinary scenario.
+    connections: tuple[Connection, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.connections or any(_crowd_only(s) for s in self.steps):
+            self._check_connections()
+            return
         if self.loopback and self.timestamps:
             raise ValueError("'timestamps' is the runner peer's option: a loopback scenario has no peer "
                              "(both kernels choose their own options)")
@@ -260,6 +433,72 @@ class Scenario:
             if not self.loopback and (side or isinstance(step, _TWO_SIDED_ONLY)):
                 raise ValueError(f"steps[{n}]: {step.text()!r} names a side: only a loopback scenario "
                                  "('loopback': true) has sides")
+
+    def _check_connections(self) -> None:
+        """What the schema cannot say about a scenario with several
+        connections: every name it uses is declared, calls fit the role,
+        ``when`` names a setting the scenario sets."""
+        if not self.connections:
+            n, step = next((n, s) for n, s in enumerate(self.steps) if _crowd_only(s))
+            raise ValueError(f"steps[{n}]: {step.text()!r} is about several connections: declare them in "
+                             "'connections'")
+        if self.loopback or self.timestamps:
+            raise ValueError("field 'connections': a scenario with several connections is neither loopback nor "
+                             "timestamps")
+        names = [m for c in self.connections for m in c.members()] + [c.name for c in self.connections if c.count]
+        dup = next((n for n in names if names.count(n) > 1), "")
+        if dup:
+            raise ValueError(f"field 'connections': {dup!r} is declared twice")
+        roles = {m: c.role for c in self.connections for m in c.members()}
+        for role, most in (("peer", MAX_GROUP), ("listener", 2)):
+            if sum(r == role for r in roles.values()) > most:
+                raise ValueError(f"field 'connections': at most {most} {role} connections in a scenario")
+        for n, c in enumerate(self.connections):
+            if c.to and roles.get(c.to) != "listener":
+                raise ValueError(f"connections[{n}]: field 'to': {c.to!r} is not a listener")
+        for n, step in enumerate(self.steps):
+            try:
+                self._check_step(step, roles)
+            except ValueError as exc:
+                raise ValueError(f"steps[{n}] {exc}") from None
+
+    def _check_step(self, step: Step, roles: dict[str, str]) -> None:
+        when = getattr(step, "when", "")
+        if when and when.partition("=")[0] not in self.sysctls:
+            raise ValueError(f"field 'when': {when.partition('=')[0]!r} is not among the scenario's sysctls "
+                             f"({', '.join(self.sysctls) or 'none'})")
+        if isinstance(step, ExpectStates):
+            for names, _ in step.states:
+                resolve(names, self.connections)
+            for listener, _ in step.accept_queue:
+                if roles.get(listener) != "listener":
+                    raise ValueError(f"field 'accept_queue': {listener!r} is not a listener")
+            for key in ("held", "port_range"):
+                if getattr(step, key):
+                    resolve(getattr(step, key), self.connections)
+            return
+        if not isinstance(step, (Call, Inject, Expect)):
+            raise ValueError(f"{step.text()!r}: with several connections a step is call, inject, expect or "
+                             "expect_states")
+        if not step.on:
+            raise ValueError(f"field 'on': {step.text()!r} names the connections it is about")
+        on = {roles[m] for m in resolve(step.on, self.connections)}
+        if isinstance(step, Call):
+            allowed = {"listen": {"listener"}, "accept": {"listener"}, "connect": {"client"},
+                       "close": {"listener", "peer", "client"}}.get(step.op, set())
+            if not on <= allowed:
+                raise ValueError(f"field 'op': {step.op} is not made on a {'/'.join(sorted(on))} here "
+                                 f"(listen, accept: a listener; connect: a client; close: any)")
+            if step.op == "listen" and not step.arg.isdigit():
+                raise ValueError("field 'arg': listen's backlog, a number")
+            if step.op == "accept":
+                if not step.arg:
+                    raise ValueError("field 'arg': the connections accept() must return")
+                resolve(step.arg, self.connections)
+            if step.op == "connect" and not step.errno:
+                raise ValueError("field 'errno': what connect() must say (EINPROGRESS: it is under way)")
+        elif "listener" in on:
+            raise ValueError("field 'on': a listener neither sends nor is sent segments here")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -277,6 +516,8 @@ class Scenario:
             out["loopback"] = True
         if self.timestamps:
             out["timestamps"] = True
+        if self.connections:
+            out["connections"] = [c.to_json() for c in self.connections]
         return out
 
     @classmethod
@@ -290,6 +531,12 @@ class Scenario:
         for key in ("loopback", "timestamps"):
             if not isinstance(data.get(key, False), bool):
                 raise ValueError(f"field {key!r}: must be true or false")
+        connections = []
+        for n, c in enumerate(data.get("connections", ())):
+            try:
+                connections.append(Connection.from_json(c))
+            except ValueError as exc:
+                raise ValueError(f"connections[{n}] {exc}") from None
         steps = []
         for n, step in enumerate(data["steps"]):
             try:
@@ -307,7 +554,13 @@ class Scenario:
             walk=tuple(data.get("walk", ())),
             loopback=bool(data.get("loopback", False)),
             timestamps=bool(data.get("timestamps", False)),
+            connections=tuple(connections),
         )
+
+
+def _crowd_only(step: Step) -> bool:
+    """A step (or field) only a scenario with several connections has."""
+    return isinstance(step, ExpectStates) or any(getattr(step, k, "") for k in ("on", "errno", "when"))
 
 
 def starts_transition(step: Step) -> bool:
@@ -323,7 +576,11 @@ def step_transitions(scenario: Scenario, spec: Any = None) -> tuple[str, ...]:
     From the scenario's ``walk`` when it has one (each acting step starts
     the next transition of the walk); otherwise found by replaying the steps
     on the spec's machine: an acting step and the state observed after it
-    name the transition (preferring those the scenario says it covers)."""
+    name the transition (preferring those the scenario says it covers).
+    A scenario with several connections takes no transition of one
+    connection's machine."""
+    if scenario.connections:
+        return ("",) * len(scenario.steps)
     if scenario.walk:
         walk, current, out = list(scenario.walk), "", []
         for step in scenario.steps:
@@ -374,14 +631,16 @@ def _triggers(spec: Any, transition: Any, step: Step) -> bool:
     return False
 
 
-def step_to_json(step: Step) -> dict[str, str]:
+def step_to_json(step: Step) -> dict[str, Any]:
     """``{"kind": ..., field: value}`` for one step."""
     kind = next(k for k, t in _KINDS.items() if isinstance(step, t))
+    if isinstance(step, ExpectStates):
+        return {"kind": kind, **step.to_json()}
     body = {k: v for k, v in step.__dict__.items() if v != ""}
     return {"kind": kind, **body}
 
 
-def step_from_json(data: dict[str, str]) -> Step:
+def step_from_json(data: dict[str, Any]) -> Step:
     """Inverse of ``step_to_json``; ValueError names the field at fault."""
     if not isinstance(data, dict):
         raise ValueError(f"a step is a JSON object, not {data!r}")
@@ -390,6 +649,8 @@ def step_from_json(data: dict[str, str]) -> Step:
     if kind not in _KINDS:
         raise ValueError(f"field 'kind': unknown step kind {kind!r}; use one of {', '.join(_KINDS)}")
     cls = _KINDS[kind]
+    if cls is ExpectStates:
+        return ExpectStates.from_json(body)
     fields = {f.name for f in dataclasses.fields(cls)}
     for key, value in body.items():
         if key not in fields:

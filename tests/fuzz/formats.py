@@ -158,11 +158,12 @@ MUTANT = {"mutant": {"base": "embedded", "description": "d",
 
 
 def _scenarios() -> dict[str, Any]:
-    from tcpcheck.tools.runner.suite import default_suite
+    from tcpcheck.tools.runner.suite import crowd_suite, default_suite
 
     suite = default_suite()
     odd = next(s for s in suite if any(getattr(step, "variant", "") for step in s.steps))  # a variant too
-    return {"scenarios": [s.to_json() for s in (*suite[:2], odd)]}
+    crowd = crowd_suite()[0]  # several connections: connections, on, when, expect_states
+    return {"scenarios": [s.to_json() for s in (*suite[:2], odd, crowd)]}
 
 
 SCENARIOS = _scenarios()

@@ -16,7 +16,7 @@ from tcpcheck.model.errors import InputError
 from tcpcheck.tools.cli import main
 from tcpcheck.tools.cli.keywords import compile_keywords
 from tcpcheck.tools.runner.harness import Harness
-from tcpcheck.tools.runner.suite import default_suite
+from tcpcheck.tools.runner.suite import builtin_suite
 
 JUNIT = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "schemas" / "junit.xsd"))
 
@@ -31,13 +31,13 @@ def test_list_names_every_scenario_with_the_transitions_it_covers() -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["scenario", "steps", "slow", "transitions", "covered"]
-    for s in default_suite():
+    for s in builtin_suite():
         row = next(line for line in lines if line.split()[:1] == [s.name])
         assert all(t in row for t in s.transitions), row
-    assert lines[-1].startswith(f"{len(default_suite())} scenarios")
+    assert lines[-1].startswith(f"{len(builtin_suite())} scenarios")
     code, out, _ = _run("--list", "--json", "active_open", "passive_open")
     doc = json.loads(out)
-    by_name = {s.name: s for s in default_suite()}
+    by_name = {s.name: s for s in builtin_suite()}
     assert [(s["name"], s["transitions"]) for s in doc["scenarios"]] == [
         (n, list(by_name[n].transitions)) for n in ("active_open", "passive_open")]
 
@@ -46,7 +46,7 @@ def test_list_names_every_scenario_with_the_transitions_it_covers() -> None:
                                         "not abort and (fin or FIN_WAIT)"])
 def test_k_selects_what_pytest_k_selects(expression: str, tmp_path: Path) -> None:
     """The same names, the same expression: pytest's own -k and ours choose alike."""
-    names = [s.name for s in default_suite()]
+    names = [s.name for s in builtin_suite()]
     (tmp_path / "test_names.py").write_text("".join(f"def test_{n}():\n    pass\n" for n in names))
     collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                                 "-p", "no:tcpcheck", "-k", expression, "test_names.py"],

@@ -41,8 +41,9 @@ ALL_STACKS = ("linux", "lwip", "pytcp")
               help="Both endpoints are kernel sockets on lo (two-sided scenarios; the built-in suite is the generated "
                    "loopback suite); each run is checked against the composed model and the pair properties.")
 @click.option("--crowd", is_flag=True,
-              help="Linux: the scenarios with several connections (SYN flood with and without cookies, CLOSE_WAIT "
-                   "pile, TIME_WAIT reuse, ephemeral ports exhausted), states from sock_diag dumps of the namespace.")
+              help="Only the scenarios with several connections (SYN flood with and without cookies, CLOSE_WAIT "
+                   "pile, TIME_WAIT reuse, ephemeral ports exhausted; Linux plays them, states from sock_diag dumps "
+                   "of the namespace): the built-in ones, or those of SUITE.")
 @click.option("--no-trace", is_flag=True,
               help="Linux: observe states by sampling (TCP_INFO, sock_diag) after every step instead of tracing every "
                    "change with sock:inet_sock_set_state.")
@@ -71,18 +72,13 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     real stack and prints one matrix, transitions down, stacks across. With
     --loopback, A and B are both real sockets on lo in a private namespace,
     every state change is traced, and the whole run is checked against the
-    composed model. --crowd runs the scenarios with several connections
-    (their names as SUITE). Exit status 0 iff no scenario failed, 2 for bad
+    composed model. The built-in suite includes scenarios with several
+    connections (Linux plays them; other stacks: not drivable); --crowd
+    selects only those. Exit status 0 iff no scenario failed, 2 for bad
     input or a stack that is not installed, 130 when interrupted.
     """
-    if crowd:
-        from tcpcheck.tools.cli.crowd import run_crowd_cli
-
-        if stack_name != "linux" or spec_path or loopback or keyword or junit_path or jobs > 1:
-            raise InputError("--crowd", "runs on Linux, serially; it does not take --stack, --spec, --loopback, -k, "
-                             "--junit-xml or -j")
-        run_crowd_cli(suite, as_json, pcap_dir, list_only)
-        return
+    if crowd and loopback:
+        raise InputError("--crowd", "selects scenarios with several connections; --loopback runs two-sided ones")
     if loopback:
         from tcpcheck.tools.cli.loopback import run_loopback
 
@@ -105,7 +101,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
     if spec_path and stack_name != "model":
         raise InputError("--spec", "goes with --stack model (the spec the model stack runs)")
     if stack_name == "all":
-        _run_all(spec, _select(suite, {t.id for t in spec.transitions}), as_json, pcap_dir, slow, jobs)
+        _run_all(spec, _select(suite, {t.id for t in spec.transitions}, crowd), as_json, pcap_dir, slow, jobs)
     stack_options: dict[str, object] = {}
     if stack_name == "model":
         from tcpcheck.tools.runner.stacks.model import ModelStack
@@ -121,7 +117,7 @@ def run(suite: tuple[str, ...], as_json: bool, pcap_dir: str | None, slow: bool,
         # TIME_WAIT); lwIP and PyTCP, like the model, fire their timers when asked.
         waits = needs_slow if stack_name == "linux" else (lambda s: False)
         stack_options = {"trace": False} if no_trace and stack_name == "linux" else {}
-    scenarios = _select(suite, {t.id for t in spec.transitions})
+    scenarios = _select(suite, {t.id for t in spec.transitions}, crowd)
     deselected = 0
     if keyword is not None:
         from tcpcheck.tools.cli.keywords import compile_keywords
@@ -254,13 +250,15 @@ def _list(scenarios: list[Scenario], deselected: int, as_json: bool, needs_slow:
                + (f"; {deselected} deselected by -k" if deselected else ""))
 
 
-def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
+def _select(names: tuple[str, ...], transition_ids: set[str], crowd: bool = False) -> list[Scenario]:
+    """The scenarios SUITE names (the built-in suite without any); with
+    ``crowd``, only those with several connections."""
     from tcpcheck.tools.runner.netns import sysctl_exists
-    from tcpcheck.tools.runner.suite import default_suite, load_suite
+    from tcpcheck.tools.runner.suite import builtin_suite, crowd_suite, load_suite
 
-    builtin = {s.name: s for s in default_suite()}
+    builtin = {s.name: s for s in builtin_suite()}
     if not names:
-        return list(builtin.values())
+        return list(crowd_suite() if crowd else builtin.values())
     out: list[Scenario] = []
     for name in names:
         if name in builtin:
@@ -283,4 +281,7 @@ def _select(names: tuple[str, ...], transition_ids: set[str]) -> list[Scenario]:
         if bad:
             raise InputError(f"scenario {scenario.name}", f"unknown sysctl {bad[0]!r} (e.g. tcp_rfc1337 or "
                              "net/ipv4/tcp_fin_timeout)")
+        if crowd and not scenario.connections:
+            raise InputError(f"scenario {scenario.name}", "has one connection; --crowd selects the scenarios with "
+                             f"several: {', '.join(s.name for s in crowd_suite())} or a JSON suite's")
     return out

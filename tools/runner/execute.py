@@ -353,7 +353,10 @@ def not_drivable(scenario: Scenario, profile: Profile, stack: Stack) -> str:
     """Why the stack cannot be driven through ``scenario`` ('' when it can):
     it needs a setting the stack can neither set nor has (its profile's
     [[setting]]), or it covers or walks through a transition its profile
-    lists as not drivable (a suite generated for another stack may)."""
+    lists as not drivable (a suite generated for another stack may), or it
+    has several connections and the stack plays one at a time."""
+    if scenario.connections and not stack.several_connections:
+        return f"several connections: {stack.name} plays one connection per scenario (Linux plays several)"
     for name, value in sorted(scenario.sysctls.items()):
         if stack.can_set(name):
             continue
@@ -382,6 +385,12 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     reason = not_drivable(scenario, profile, stack)
     if reason:
         return ScenarioResult(scenario.name, scenario.transitions, "not drivable", [], 0.0, note=reason)
+    if scenario.connections:
+        from tcpcheck.tools.runner.crowd import play
+        from tcpcheck.tools.runner.stacks.linux import LinuxStack
+
+        assert isinstance(stack, LinuxStack)  # the one stack that plays several connections
+        return play(stack, scenario)
     try:
         conv = stack.conversation(scenario.sysctls)
     except OSError as exc:

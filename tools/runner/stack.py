@@ -204,6 +204,9 @@ class Stack(ABC):
     # A stack with its own retransmission timers may resend a SYN or FIN at
     # any time; the runner then skips such copies instead of judging them.
     spontaneous_retransmissions: ClassVar[bool] = True
+    # Plays scenarios with several connections (tools/runner/crowd.py: the
+    # Linux namespace, observed with sock_diag dumps).
+    several_connections: ClassVar[bool] = False
     # How long an expected segment may take, and how long "nothing" is
     # listened for. Linux answers before the injecting write returns.
     expect_bound: ClassVar[float] = 0.1

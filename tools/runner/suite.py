@@ -11,7 +11,18 @@ from functools import cache
 from pathlib import Path
 
 from tcpcheck.model.spec import load_spec
-from tcpcheck.tools.scenario import Call, Elapse, Expect, ExpectState, Inject, Scenario, Step, load_scenarios
+from tcpcheck.tools.scenario import (
+    Call,
+    Connection,
+    Elapse,
+    Expect,
+    ExpectState,
+    ExpectStates,
+    Inject,
+    Scenario,
+    Step,
+    load_scenarios,
+)
 
 
 def _c(op: str, arg: str = "") -> Call:
@@ -317,6 +328,131 @@ def default_suite() -> tuple[Scenario, ...]:
         rfc = s.rfc or tuple(dict.fromkeys(by_id[t].rfc for t in s.transitions))
         out.append(dataclasses.replace(s, rfc=rfc))
     return tuple(out)
+
+
+# -- several connections (issue 15, item 5): played by tools/runner/crowd.py --------------------------
+
+LISTENER = Connection("listener", "listener")
+BACKLOG = 4
+# The SYN queue is full once it holds more than the backlog
+# (inet_csk_reqsk_queue_is_full(): qlen > sk_max_ack_backlog): backlog + 1
+# request sockets; a flood of twice the backlog overflows it.
+SYN_QUEUE = BACKLOG + 1
+COOKIES, OVERFLOW, ALWAYS = "tcp_syncookies=1|2", "tcp_syncookies=0|1", "tcp_syncookies=2"
+
+
+def _states(*states: tuple[str, str], queue: int | None = None, when: str = "", held: str = "",
+            port_range: str = "") -> ExpectStates:
+    return ExpectStates(states, (("listener", queue),) if queue is not None else (), held, port_range, when)
+
+
+# Eight SYNs that never complete, on a listener with backlog 4. Without
+# cookies (0) the listener keeps a request socket (SYN_RCVD) per SYN until
+# its SYN queue is full and drops the rest unanswered; with cookies on
+# overflow (1, Linux's default) the same queue fills and the SYNs beyond it
+# still get a SYN,ACK carrying a cookie and leaving no state; with cookies
+# always (2) no request socket is made. A cookie's ACK opens a connection
+# straight into the accept queue.
+SYN_FLOOD: tuple[Step, ...] = (
+    Call("listen", str(BACKLOG), on="listener"),
+    Inject("SYN", on="a"),
+    Expect("SYN_ACK", on="a1..a5"),
+    Expect("NONE", on="a6..a8", when="tcp_syncookies=0"),
+    Expect("SYN_ACK", on="a6..a8", when=COOKIES),
+    _states(("a1..a5", "SYN_RCVD"), ("a6..a8", "CLOSED"), queue=0, when=OVERFLOW),
+    _states(("a", "CLOSED"), queue=0, when=ALWAYS),
+    Inject("ACK", on="a8", when=COOKIES),
+    Expect("NONE", on="a8", when=COOKIES),
+    _states(("a8", "ESTABLISHED"), ("a1..a5", "SYN_RCVD"), queue=1, when="tcp_syncookies=1"),
+    _states(("a8", "ESTABLISHED"), ("a1..a7", "CLOSED"), queue=1, when=ALWAYS),
+    Call("accept", "a8", on="listener", when=COOKIES),
+    _states(("a8", "ESTABLISHED"), queue=0, when=COOKIES),
+)
+SYN_FLOOD_RFC = ("RFC 4987 §2, §3.6", "Linux tcp_conn_request(): a full SYN queue drops the SYN, or answers it "
+                 "with a cookie (cookie_v4_init_sequence) when tcp_syncookies allows")
+
+# Five connections accepted by an application that never closes them: each
+# peer closes, every socket stays in CLOSE_WAIT with its descriptor held
+# (the signature of the leak); close() moves the pile to LAST_ACK and the
+# peers' ACKs end it.
+CLOSE_WAIT_PILE: tuple[Step, ...] = (
+    Call("listen", "8", on="listener"),
+    Inject("SYN", on="c"), Expect("SYN_ACK", on="c"), Inject("ACK", on="c"), Expect("NONE", on="c"),
+    _states(("c", EST), queue=5),
+    Call("accept", "c", on="listener"),
+    Inject("FIN", on="c"), Expect("ACK", on="c"),
+    _states(("c", "CLOSE_WAIT"), queue=0, held="c"),
+    Call("close", on="c"), Expect("FIN", on="c"),
+    _states(("c", "LAST_ACK")),
+    Inject("ACK_OF_FIN", on="c"), Expect("NONE", on="c"),
+    _states(("c", "CLOSED")),
+)
+
+# Two connections the stack closes first, both in TIME_WAIT; the peer of
+# one reopens the same 4-tuple with a SYN above the old sequence space
+# (RFC 6191): that TIME_WAIT gives way to a new connection (a request
+# socket first), the other stays.
+TIME_WAIT_REUSE: tuple[Step, ...] = (
+    Call("listen", "8", on="listener"),
+    Inject("SYN", on="t"), Expect("SYN_ACK", on="t"), Inject("ACK", on="t"), Expect("NONE", on="t"),
+    Call("accept", "t", on="listener"),
+    Call("close", on="t"), Expect("FIN", on="t"), Inject("FIN_ACK_OF_FIN", on="t"), Expect("ACK", on="t"),
+    _states(("t", "TIME_WAIT")),
+    Inject("SYN", on="t1"), Expect("SYN_ACK", on="t1"),
+    _states(("t1", "SYN_RCVD"), ("t2", "TIME_WAIT")),
+    Inject("ACK", on="t1"), Expect("NONE", on="t1"),
+    _states(("t1", EST), ("t2", "TIME_WAIT"), queue=1),
+)
+
+# ip_local_port_range narrowed to four ports inside the namespace: the
+# application opens and closes four connections to the same peer port, each
+# ending in TIME_WAIT on its own ephemeral port; a fifth connect() finds no
+# port free (EADDRNOTAVAIL): without timestamps a TIME_WAIT 4-tuple is never
+# reused for an outgoing connection (Linux __inet_hash_connect(),
+# tcp_twsk_unique()).
+EPHEMERAL_RANGE = (61000, 61003)
+PORTS_EXHAUSTED: tuple[Step, ...] = (
+    Call("connect", on="e1..e4", errno="EINPROGRESS"), Expect("SYN", on="e1..e4"),
+    Inject("SYN_ACK", on="e1..e4"), Expect("ACK", on="e1..e4"),
+    Call("close", on="e1..e4"), Expect("FIN", on="e1..e4"),
+    Inject("FIN_ACK_OF_FIN", on="e1..e4"), Expect("ACK", on="e1..e4"),
+    _states(("e1..e4", "TIME_WAIT"), port_range="e1..e4"),
+    Call("connect", on="e5", errno="EADDRNOTAVAIL"),
+)
+
+
+def _flood(name: str, cookies: str, description: str) -> Scenario:
+    return Scenario(name, SYN_FLOOD, (), SYN_FLOOD_RFC, description,
+                    {"tcp_syncookies": cookies, "tcp_max_syn_backlog": "128"},
+                    connections=(LISTENER, Connection("a", "peer", 8, "listener")))
+
+
+@cache
+def crowd_suite() -> tuple[Scenario, ...]:
+    """The built-in scenarios with several connections (Linux)."""
+    return (
+        _flood("syn_flood_no_cookies", "0",
+               "eight SYNs on a backlog of 4, tcp_syncookies=0: five request sockets, three SYNs dropped"),
+        _flood("syn_flood_cookies", "1",
+               "the same flood with cookies on overflow: five request sockets, every SYN answered"),
+        _flood("syn_flood_cookies_always", "2", "cookies always: no request socket at all"),
+        Scenario("close_wait_pile", CLOSE_WAIT_PILE, (), ("RFC 9293 §3.6",),
+                 "five CLOSE_WAIT sockets behind an application that does not close",
+                 connections=(LISTENER, Connection("c", "peer", 5, "listener"))),
+        Scenario("time_wait_reuse", TIME_WAIT_REUSE, (), ("RFC 6191 §2", "RFC 1122 §4.2.2.13"),
+                 "a SYN reopens one of two TIME_WAIT 4-tuples",
+                 connections=(LISTENER, Connection("t", "peer", 2, "listener"))),
+        Scenario("ephemeral_ports_exhausted", PORTS_EXHAUSTED, (), ("RFC 6056 §2",),
+                 "four ephemeral ports, all in TIME_WAIT: connect() says EADDRNOTAVAIL",
+                 {"ip_local_port_range": f"{EPHEMERAL_RANGE[0]} {EPHEMERAL_RANGE[1]}"},
+                 connections=(Connection("e", "client", 5),)),
+    )
+
+
+def builtin_suite() -> tuple[Scenario, ...]:
+    """What ``tcpcheck run`` runs without a suite: every built-in scenario,
+    one connection or several."""
+    return default_suite() + crowd_suite()
 
 
 def load_suite(path: str | Path) -> tuple[Scenario, ...]:

@@ -91,6 +91,7 @@ class LinuxStack(Stack):
     """A private namespace with its TUN wire and socket observer."""
 
     name: ClassVar[str] = "linux"
+    several_connections: ClassVar[bool] = True
 
     def __init__(self, trace: bool = True) -> None:
         self.tracer: Tracer | None = None
