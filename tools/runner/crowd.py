@@ -305,7 +305,11 @@ def play(stack: LinuxStack, scenario: Scenario) -> ScenarioResult:
     pass or fail; after a failure the rest is skipped. A step whose ``when``
     the scenario's settings do not meet is not part of this run."""
     start = time.perf_counter()
-    crowd = Crowd(stack, scenario)
+    try:
+        crowd = Crowd(stack, scenario)
+    except OSError as exc:
+        return ScenarioResult(scenario.name, (), "fail", [], time.perf_counter() - start,
+                              note=f"cannot set the scenario's sysctls {scenario.sysctls}: {exc}")
     steps: list[StepResult] = []
     stopped = ""
     try:

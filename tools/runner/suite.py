@@ -368,8 +368,9 @@ SYN_FLOOD: tuple[Step, ...] = (
     Call("accept", "a8", on="listener", when=COOKIES),
     _states(("a8", "ESTABLISHED"), queue=0, when=COOKIES),
 )
-SYN_FLOOD_RFC = ("RFC 4987 §2, §3.6", "Linux tcp_conn_request(): a full SYN queue drops the SYN, or answers it "
-                 "with a cookie (cookie_v4_init_sequence) when tcp_syncookies allows")
+# (Linux tcp_conn_request(): a full SYN queue drops the SYN, or answers it
+# with a cookie, cookie_v4_init_sequence(), when tcp_syncookies allows.)
+SYN_FLOOD_RFC = ("RFC 4987 §2, §3.6",)
 
 # Five connections accepted by an application that never closes them: each
 # peer closes, every socket stays in CLOSE_WAIT with its descriptor held
