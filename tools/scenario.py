@@ -106,6 +106,10 @@ def _at(on: str) -> str:
     return f"{on}: " if on else ""
 
 
+def _if(when: str) -> str:
+    return f" (when {when})" if when else ""
+
+
 def _check_side(side: str, allowed: tuple[str, ...] = ("", *SIDES)) -> None:
     if side not in allowed:
         raise ValueError(f"field 'side': unknown side {side!r}; use A or B")
@@ -139,7 +143,7 @@ class Call:
 
     def text(self) -> str:
         return f"{_on(self.side)}{_at(self.on)}call {self.op}" + (f" {self.arg}" if self.arg else "") \
-            + (f", says {self.errno}" if self.errno else "")
+            + (f", says {self.errno}" if self.errno else "") + _if(self.when)
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,8 @@ class Inject:
                              + (f"use one of {', '.join(allowed)}" if allowed else f"{self.segment} has none"))
 
     def text(self) -> str:
-        return f"{_at(self.on)}inject {self.segment}" + (f" ({self.variant})" if self.variant else "")
+        return f"{_at(self.on)}inject {self.segment}" + (f" ({self.variant})" if self.variant else "") \
+            + _if(self.when)
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ class Expect:
         _check_when(self.when)
 
     def text(self) -> str:
-        return f"{_on(self.side)}{_at(self.on)}expect {self.segment}"
+        return f"{_on(self.side)}{_at(self.on)}expect {self.segment}" + _if(self.when)
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,7 @@ class ExpectStates:
         parts += [f"{listener} accept queue {count}" for listener, count in self.accept_queue]
         parts += [f"{self.held} descriptors held"] if self.held else []
         parts += [f"{self.port_range} on every port of ip_local_port_range"] if self.port_range else []
-        return "expect_states " + "; ".join(parts)
+        return "expect_states " + "; ".join(parts) + _if(self.when)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"states": dict(self.states)}
