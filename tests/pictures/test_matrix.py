@@ -35,6 +35,12 @@ def test_a_cell_is_the_worst_verdict_of_the_scenarios_covering_it() -> None:
     assert row["cells"]["b"]["verdict"] == "pass"
     assert len(matrix["rows"]) == len(spec.transitions)
     assert matrix["counts"]["b"]["not covered"] == len(spec.transitions) - 1
+    # a scenario that carries no transition's verdict (a negative check, several connections) is a row of its own
+    runs[0] = _run("a", [(t, "passive_open", "pass"), ("(none)", "close_wait_pile", "pass")])
+    rows = combine(spec, runs)["rows"]
+    last = rows[-1]
+    assert last["scenario"] == "close_wait_pile" and len(rows) == len(spec.transitions) + 1
+    assert {s: c["verdict"] for s, c in last["cells"].items()} == {"a": "pass", "b": "not run"}
     with pytest.raises(InputError, match="two runs of stack 'a'"):
         combine(spec, [runs[0], runs[0]])
 

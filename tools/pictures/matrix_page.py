@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tcpcheck.tools.pictures.report import _CSS, CSP_META, _badge, _slug
+from tcpcheck.tools.runner.matrix import label
 
 if TYPE_CHECKING:
     from tcpcheck.model.spec import Spec
@@ -101,7 +102,7 @@ def build_matrix_html(spec: Spec, runs: Sequence[Mapping[str, Any]], matrix: Map
                 target = _anchor(s, cell["scenario"], _first_departure(result))
                 badge = f'<a href="#{escape(target)}">{badge}</a>'
             cells.append(f'<td class="cell" title="{escape(cell["scenario"] + ": " + cell["note"])}">{badge}</td>')
-        out.append(f'<tr><td class="id">{escape(row["transition"])}</td><td class="rfc">{escape(row["rfc"])}</td>'
+        out.append(f'<tr><td class="id">{escape(label(row))}</td><td class="rfc">{escape(row["rfc"])}</td>'
                    + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
 
