@@ -23,6 +23,18 @@ hands over everything held and lets further segments through at once (the
 default). Holding both sides' FINs and then delivering them is how a
 simultaneous close happens for real. ``Inject`` has no two-sided form.
 
+Several connections (``Scenario.connections``): named listeners, groups of
+peer connections (``a`` with count 8 is a1..a8, opened by the runner's
+peer) and clients (opened by the application's connect()). Every step then
+says which connections it is about (``on``: names, groups, runs such as
+``a1..a5``): ``Call`` listen (``arg``: the backlog), accept (``arg``: the
+connections it must return), connect (``errno``: what it must say), close;
+``Inject`` and ``Expect`` per connection; ``ExpectStates`` checks many
+connections' states and listeners' accept queues at once. A step's
+``when`` (``tcp_syncookies=1|2``) makes it part of the run only under
+those values of the scenario's own sysctl. No transition of the one-
+connection machine is attributed to such a scenario.
+
 Segments use the model's vocabulary (``specs/tcp.toml``): SYN, SYN_ACK, ACK,
 ACK_OF_FIN, FIN, FIN_ACK_OF_FIN, RST, RST_ACK, plus DATA; the runner fills in
 sequence numbers. ``variant`` names deliberately odd packets (e.g.
@@ -493,7 +505,7 @@ class Scenario:
                        "close": {"listener", "peer", "client"}}.get(step.op, set())
             if not on <= allowed:
                 raise ValueError(f"field 'op': {step.op} is not made on a {'/'.join(sorted(on))} here "
-                                 f"(listen, accept: a listener; connect: a client; close: any)")
+                                 "(listen, accept: a listener; connect: a client; close: any)")
             if step.op == "listen" and not step.arg.isdigit():
                 raise ValueError("field 'arg': listen's backlog, a number")
             if step.op == "accept":
