@@ -143,6 +143,19 @@ def test_a_step_that_cannot_be_made_fails_the_scenario(tcp_harness: Stack) -> No
     assert result.verdict == "fail" and result.steps[-1].observed == "error" and "FIN" in result.steps[-1].note
 
 
+def test_a_setting_the_namespace_refuses_fails_the_scenario_alone(tcp_harness: Stack) -> None:
+    """ip_local_port_range high below low: the kernel refuses it (EINVAL);
+    the scenario fails in one note, nothing is left set, the next one runs."""
+    stack = _linux(tcp_harness)
+    inside = stack.ns.sysctls(KEYS)
+    refused = dataclasses.replace(BY_NAME["ephemeral_ports_exhausted"],
+                                  sysctls={"tcp_syncookies": "2", "ip_local_port_range": "61003 61000"})
+    result = _run(stack, refused)
+    assert result.verdict == "fail" and not result.steps and "cannot set the scenario's sysctls" in result.note
+    assert stack.ns.sysctls(KEYS) == inside
+    assert _run(stack, BY_NAME["close_wait_pile"]).verdict == "pass"
+
+
 def test_other_stacks_say_not_drivable() -> None:
     from tcpcheck.tools.runner.stacks.model import ModelStack
 
