@@ -22,7 +22,7 @@ from tcpcheck.tools.runner.profile import load_profile
 from tcpcheck.tools.runner.stack import Stack
 from tcpcheck.tools.runner.stacks.linux import LinuxStack
 from tcpcheck.tools.runner.suite import EPHEMERAL_RANGE, SYN_QUEUE, crowd_suite
-from tcpcheck.tools.scenario import ExpectStates, Inject, Scenario, load_scenarios, scenario_schema
+from tcpcheck.tools.scenario import Call, ExpectStates, Inject, Scenario, load_scenarios, scenario_schema
 
 BY_NAME = {s.name: s for s in crowd_suite()}
 KEYS = ["net/ipv4/tcp_syncookies", "net/ipv4/ip_local_port_range", "net/ipv4/tcp_max_syn_backlog"]
@@ -141,6 +141,10 @@ def test_a_step_that_cannot_be_made_fails_the_scenario(tcp_harness: Stack) -> No
     impossible = dataclasses.replace(base, steps=(base.steps[0], Inject("ACK_OF_FIN", on="c1")))  # no FIN was sent
     result = _run(stack, impossible)
     assert result.verdict == "fail" and result.steps[-1].observed == "error" and "FIN" in result.steps[-1].note
+    # close() with no descriptor (c1 was never accepted) is the scenario's mistake, not a pass
+    unaccepted = dataclasses.replace(base, steps=(base.steps[0], Call("close", on="c1")))
+    closed = _run(stack, unaccepted)
+    assert closed.verdict == "fail" and closed.steps[-1].observed.startswith("c1: none (never accepted")
 
 
 def test_a_setting_the_namespace_refuses_fails_the_scenario_alone(tcp_harness: Stack) -> None:

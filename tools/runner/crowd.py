@@ -160,16 +160,18 @@ class Crowd:
             said = {n: self.connect(n, CROWD_TARGET_PORT + self.slot) for n in names}
             wrong = [f"{n}: {e}" for n, e in said.items() if e != step.errno]
             return not wrong, step.errno, "; ".join(wrong), "", ""
-        for n in names:  # close
-            if n in self.listeners:
-                listener, port = self.listeners[n]
-                if listener is not None:
-                    listener.close()
-                self.listeners[n] = (None, port)
+        loose = []  # close: the application must hold a descriptor for each
+        for n in names:
+            if n in self.listeners and (listener := self.listeners[n][0]) is not None:
+                listener.close()
+                self.listeners[n] = (None, self.listeners[n][1])
             elif n in self.conns and (held := self.conns[n].sock) is not None:
                 held.close()
                 self.conns[n].sock = None
-        return True, "", "", "", ""
+            else:
+                loose.append(n)
+        return not loose, "a descriptor to close", f"{_names(loose)}: none (never accepted, connected or " \
+            "listening, or closed already)", "", ""
 
     def _socket(self) -> socket.socket:
         sock = self.ns.call(socket.socket, socket.AF_INET, socket.SOCK_STREAM)
