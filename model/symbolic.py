@@ -44,9 +44,11 @@ expressions, exactly what the explicit engine reads.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -486,9 +488,9 @@ class Strengthening:
     rounds: int
     seconds: float
 
-    @property
+    @functools.cached_property
     def clauses(self) -> list[gcl.Expr]:
-        """Every clause as an expression."""
+        """Every clause as an expression (built once: each proved verdict reports them)."""
         return [gcl.Not(gcl.And((_atom_expr(self.atoms[i]), _atom_expr(self.atoms[j])))) for i, j in self.pairs
                 ] + list(self.extra)
 
@@ -546,25 +548,31 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     atom_val = np.array([a[2] for a in atoms], dtype=np.int64)
     atom_ge = np.array([a[1] == ">=" for a in atoms], dtype=bool)
 
-    def truth(states: Sequence[tuple[int, ...]]) -> np.ndarray:
+    def matrix(states: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """The states as the rows of a matrix, one column per variable."""
+        return np.array(states, dtype=np.int64).reshape(len(states), len(system.vars))
+
+    def truth(rows: np.ndarray) -> np.ndarray:
         """Each atom's truth (columns) in each state (rows)."""
-        cols = np.array(states, dtype=np.int64).reshape(len(states), -1)[:, atom_var]
+        cols = rows[:, atom_var]
         return np.where(atom_ge, cols >= atom_val, cols == atom_val)
 
     # The pairs of atoms some sampled state makes both true, from one matrix product (exact in
     # float32 below 2**24 states); per state in Python this was half of --every-bound's time.
-    held = truth(sample).astype(np.float32)
+    sample_rows = matrix([system.init, *sample])
+    held = truth(sample_rows).astype(np.float32)
     together = held.T @ held
     first, second = np.triu_indices(len(atoms), 1)
     unseen = (together[first, second] == 0) & (atom_var[first] != atom_var[second])
     pairs = list(zip(first[unseen].tolist(), second[unseen].tolist(), strict=True))
-    from tcpcheck.model.explicit import compile_predicate
+    from tcpcheck.model.vectorized import compile_matrix_predicate
 
-    # an extra candidate some sampled (reachable) state breaks is not invariant. Compiled: the
-    # interpreted gcl.evaluate on each sampled and walked state was 3 of Houdini's 3.5 CPU minutes
-    # at K = 3 FIFO (py-spy).
-    holds = [compile_predicate(e) for e in extra]
-    kept = [k for k, h in enumerate(holds) if h(system.init) and all(h(st) for st in sample)]
+    # an extra candidate some sampled (reachable) state breaks is not invariant. Compiled to numpy
+    # over all the states at once: per state, even compiled to Python, this was 4 of
+    # --every-bound's 14 CPU seconds at K = 3 (cProfile); interpreted (gcl.evaluate) it had been 3
+    # of Houdini's 3.5 CPU minutes at K = 3 FIFO (py-spy).
+    holds = [compile_matrix_predicate(e) for e in extra]
+    kept = [k for k, h in enumerate(holds) if h(sample_rows).all()]
     extra, holds = [extra[k] for k in kept], [holds[k] for k in kept]
     s, t = enc.state("h"), enc.state("h'")
     solver = enc.solver()
@@ -587,12 +595,13 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
 
     def broken_in(states: Sequence[tuple[int, ...]]) -> np.ndarray:
         """The live candidates some state of ``states`` falsifies (their numbers)."""
-        true = truth(states)
+        rows = matrix(states)
+        true = truth(rows)
         live_pairs = np.flatnonzero(alive[: len(pairs)])
         hit = (true[:, pair_i[live_pairs]] & true[:, pair_j[live_pairs]]).any(axis=0)
         out = [live_pairs[hit]]
         for k in np.flatnonzero(alive[len(pairs):]) + len(pairs):
-            if not all(holds[k - len(pairs)](st) for st in states):
+            if not holds[k - len(pairs)](rows).all():
                 out.append(np.array([k]))
         return np.concatenate(out)
 
@@ -699,7 +708,8 @@ class Options:
     max_k: int = 3  # strengthened k-induction depth
     sample_limit: int = 20000
     stall: int = 6  # BMC depths without a new hit before proofs are attempted
-    # IC3's budget per target Houdini and k-induction leave open (0: no IC3). The slowest proof
+    # IC3's budget per target Houdini and k-induction leave open, in CPU seconds (0: no IC3), so
+    # that the method a verdict names does not depend on the machine's load. The slowest proof
     # measured, established_iff_quiescent at K = 3 FIFO on a mutant, took 66 s on an idle core and
     # about twice that with both cores busy.
     ic3_seconds: float = 300.0
@@ -712,7 +722,9 @@ class Options:
     # depth-11 counterexample; bench/timed_z3_bench.py).
     learn_misses: bool = True
     # Each BMC query a new solver, fully preprocessed (see ``Unrolling``); off: one incremental solver.
-    fresh_queries: bool = False
+    # Measured at K = 3 FIFO, every target: depths 0..5 in 4.3 s of CPU fresh against 9.3 s
+    # incrementally, depth 6 alone 2.3 s against 20.5 s.
+    fresh_queries: bool = True
 
 
 @dataclass
@@ -724,6 +736,7 @@ class _Target:
     proof_k: int | None = None
     ic3: Any = None  # model.ic3.Outcome of a proof by IC3
     explicit_unreachable: bool = False
+    sampled: bool = False  # a sampled reachable state meets it: it has a path, left to BMC
 
 
 class Checker:
@@ -743,10 +756,20 @@ class Checker:
         self._space: Any = None
         self.strengthening: Strengthening | None = None
         self._samples: list[tuple[int, ...]] | None = None
-        self.bmc_seconds = 0.0
-        self.ic3_seconds = 0.0
+        # CPU seconds per phase ("BMC", "Houdini", "k-induction", "IC3", "explicit"): what
+        # bench/engines_phases.py prints; CPU, not wall, so that a loaded machine does not move them.
+        self.cpu: dict[str, float] = {}
         # An infinite abstraction has no explicit state space to fall back on.
         self.explicit_fallback = not self.enc.unbounded
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """Charge the CPU time of the block to phase ``name`` in ``self.cpu``."""
+        t0 = time.process_time()
+        try:
+            yield
+        finally:
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - t0
 
     def space(self) -> Any:
         """The explicit state space, built on first use (recoverable properties only)."""
@@ -780,35 +803,34 @@ class Checker:
         tried_proof = False
         last_hit = 0
         while pending:
-            t0 = time.perf_counter()
-            self.progress(f"BMC depth {depth}: {len(pending)} targets open ({_names(pending)})")
-            while enc is not None:
-                while self.bmc.depth < depth:
-                    self.bmc.deepen()
-                frame = self.bmc.frames[depth]
-                goal = z3.Or([enc.cond(t.expr, frame) for t in pending])
-                m = self.bmc.query(goal, depth)
-                if m is None:
-                    if self.options.learn_misses:
-                        # No path of exactly `depth` steps reaches these targets,
-                        # so no deeper path passes one at frame `depth`: a lemma
-                        # the deeper queries would otherwise have to rediscover.
-                        self.bmc.learn(z3.Not(goal), depth)
-                    break
-                states = [enc.values(m, f) for f in self.bmc.frames[: depth + 1]]
-                cmds: list[int | None] = [None] + [
-                    m.eval(c, model_completion=True).as_long() for c in self.bmc.selectors[:depth]
-                ]
-                hit = [t for t in pending if gcl.evaluate(t.expr, states[-1])]
-                assert hit, "the BMC model satisfies a pending target"
-                for t in hit:
-                    t.path = Path(states, cmds)
-                settled = self._settled(hit)
-                pending = [t for t in pending if t.path is None and t.key[0] not in settled]
-                last_hit = depth
-                if not pending:
-                    break
-            self.bmc_seconds += time.perf_counter() - t0
+            with self._phase("BMC"):
+                self.progress(f"BMC depth {depth}: {len(pending)} targets open ({_names(pending)})")
+                while enc is not None:
+                    while self.bmc.depth < depth:
+                        self.bmc.deepen()
+                    frame = self.bmc.frames[depth]
+                    goal = z3.Or([enc.cond(t.expr, frame) for t in pending])
+                    m = self.bmc.query(goal, depth)
+                    if m is None:
+                        if self.options.learn_misses:
+                            # No path of exactly `depth` steps reaches these targets,
+                            # so no deeper path passes one at frame `depth`: a lemma
+                            # the deeper queries would otherwise have to rediscover.
+                            self.bmc.learn(z3.Not(goal), depth)
+                        break
+                    states = [enc.values(m, f) for f in self.bmc.frames[: depth + 1]]
+                    cmds: list[int | None] = [None] + [
+                        m.eval(c, model_completion=True).as_long() for c in self.bmc.selectors[:depth]
+                    ]
+                    hit = [t for t in pending if gcl.evaluate(t.expr, states[-1])]
+                    assert hit, "the BMC model satisfies a pending target"
+                    for t in hit:
+                        t.path = Path(states, cmds)
+                    settled = self._settled(hit)
+                    pending = [t for t in pending if t.path is None and t.key[0] not in settled]
+                    last_hit = depth
+                    if not pending:
+                        break
             if not pending:
                 return
             stalled = depth >= last_hit + self.options.stall
@@ -816,8 +838,9 @@ class Checker:
                 tried_proof = True
                 self._prove(pending, props, depth)
                 pending = [t for t in pending if t.proof_k is None and t.path is None]
-                if pending and self.explicit_fallback:
-                    self._fallback(pending)
+                open_ = [t for t in pending if not t.sampled]  # a sampled target has a path BMC will find
+                if open_ and self.explicit_fallback:
+                    self._fallback(open_)
                     pending = [t for t in pending if not t.explicit_unreachable]
                 if not pending:
                     return
@@ -840,9 +863,10 @@ class Checker:
         reachable ones BMC goes on, and meets them at their BFS depth.
         """
         self.progress(f"explicit search for what Z3 left open ({_names(pending)})")
-        space = self.space()
-        for t in pending:
-            t.explicit_unreachable = space.first(t.expr) is None
+        with self._phase("explicit"):
+            space = self.space()
+            for t in pending:
+                t.explicit_unreachable = space.first(t.expr) is None
 
     def _prove(self, pending: list[_Target], props: Sequence[Property], bmc_depth: int) -> None:
         if self.strengthening is None:
@@ -850,16 +874,31 @@ class Checker:
             # with the two-atom clauses, it survives where it alone would not.
             extra = [gcl.Not(t.expr) for t in pending]
             self.progress(f"Houdini invariant for {_names(pending)}")
-            self.strengthening = houdini(self.enc, extra, samples=self.samples())
-        induction = Induction(self.enc, self.strengthening, self.options.max_k)
-        for t in pending:
-            self.progress(f"k-induction: {_names([t])}")
-            # BMC has found no target state within bmc_depth steps: the base
-            # case of k-induction for any k <= bmc_depth + 1.
-            t.proof_k = induction.prove(t.expr, min(self.options.max_k, bmc_depth + 1))
+            with self._phase("Houdini"):
+                self.strengthening = houdini(self.enc, extra, samples=self.samples())
+        with self._phase("k-induction"):
+            induction = Induction(self.enc, self.strengthening, self.options.max_k)
+            for t in pending:
+                self.progress(f"k-induction: {_names([t])}")
+                # BMC has found no target state within bmc_depth steps: the base
+                # case of k-induction for any k <= bmc_depth + 1.
+                t.proof_k = induction.prove(t.expr, min(self.options.max_k, bmc_depth + 1))
         rest = [t for t in pending if t.proof_k is None]
+        if rest and not self.enc.unbounded:
+            # A target a sampled (reachable) state meets has a path: BMC, going on deeper with
+            # fresh queries, finds the shortest one for far less than IC3's search for it.
+            # Measured at K = 3 FIFO (bench/engines_phases.py): the witnesses 6 to 11 steps deep
+            # (time_wait_only_one_side's violation among them) cost fresh BMC 16 s of CPU
+            # from depth 0, IC3 86 s; incremental BMC 114 s.
+            from tcpcheck.model.explicit import compile_predicate
+
+            samples = self.samples()
+            for t in rest:
+                t.sampled = any(map(compile_predicate(t.expr), samples))
+            rest = [t for t in rest if not t.sampled]
         if rest and not self.enc.unbounded and self.options.ic3_seconds > 0:
-            self._ic3(rest)
+            with self._phase("IC3"):
+                self._ic3(rest)
 
     def _ic3(self, targets: list[_Target]) -> None:
         """IC3 on what Houdini and k-induction left, from Houdini's invariant: proof or (shortest) path."""
@@ -869,7 +908,6 @@ class Checker:
         assert st is not None
         cubes = [tuple(sorted((st.atoms[i][0], st.atoms[i][2]) for i in pair)) for pair in st.pairs]
         ic3 = IC3(self.enc, cubes, st.extra, samples=self.samples())
-        t0 = time.perf_counter()
         # Violations of invariants first: they are usually unreachable, and
         # proofs come quicker on frames not yet crowded by the search for deep
         # witnesses of reachability targets. Measured at K = 3 FIFO: with the
@@ -889,7 +927,6 @@ class Checker:
                     raise RuntimeError(f"IC3's invariant for {t.key} does not re-check: an engine defect")
                 t.ic3 = out
                 t.proof_k = 0
-        self.ic3_seconds = time.perf_counter() - t0
 
     def check_all(self, props: Sequence[Property]) -> list[Verdict]:
         """Decide every property; verdicts name the method and, for proofs, the invariant."""

@@ -281,6 +281,19 @@ def compile_vector_predicate(expr: gcl.Expr, layout: Layout) -> Callable[[Sequen
     return _columns_function(src.cond(expr), "bool", src, layout)
 
 
+def compile_matrix_predicate(expr: gcl.Expr) -> Callable[[np.ndarray], np.ndarray]:
+    """A boolean expression over states given as the rows of an integer matrix (one column per
+    variable, unpacked): one bool per row. Houdini filters its candidates on a sample this way."""
+    src = _Source()
+    text = src.cond(expr)
+    lines = ["def f(rows):", "    n = len(rows)"]
+    lines += [f"    c{v} = rows[:, {v}]" for v in sorted(src.used)]
+    lines.append(f"    return np.broadcast_to(np.asarray({text}, dtype=bool), (n,))")
+    namespace: dict[str, object] = {"np": np, "I64": np.int64, "T": np.True_, "F": np.False_}
+    exec(compile("\n".join(lines), "<tcpcheck matrix expression>", "exec"), namespace)  # noqa: S102
+    return namespace["f"]  # type: ignore[return-value]
+
+
 def compile_vector_term(expr: gcl.Expr, layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
     """An integer expression over many packed states: one int64 per state."""
     src = _Source()
