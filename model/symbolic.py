@@ -44,11 +44,10 @@ expressions, exactly what the explicit engine reads.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -756,20 +755,8 @@ class Checker:
         self._space: Any = None
         self.strengthening: Strengthening | None = None
         self._samples: list[tuple[int, ...]] | None = None
-        # CPU seconds per phase ("BMC", "Houdini", "k-induction", "IC3", "explicit"): what
-        # bench/engines_phases.py prints; CPU, not wall, so that a loaded machine does not move them.
-        self.cpu: dict[str, float] = {}
         # An infinite abstraction has no explicit state space to fall back on.
         self.explicit_fallback = not self.enc.unbounded
-
-    @contextlib.contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
-        """Charge the CPU time of the block to phase ``name`` in ``self.cpu``."""
-        t0 = time.process_time()
-        try:
-            yield
-        finally:
-            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - t0
 
     def space(self) -> Any:
         """The explicit state space, built on first use (recoverable properties only)."""
@@ -803,34 +790,33 @@ class Checker:
         tried_proof = False
         last_hit = 0
         while pending:
-            with self._phase("BMC"):
-                self.progress(f"BMC depth {depth}: {len(pending)} targets open ({_names(pending)})")
-                while enc is not None:
-                    while self.bmc.depth < depth:
-                        self.bmc.deepen()
-                    frame = self.bmc.frames[depth]
-                    goal = z3.Or([enc.cond(t.expr, frame) for t in pending])
-                    m = self.bmc.query(goal, depth)
-                    if m is None:
-                        if self.options.learn_misses:
-                            # No path of exactly `depth` steps reaches these targets,
-                            # so no deeper path passes one at frame `depth`: a lemma
-                            # the deeper queries would otherwise have to rediscover.
-                            self.bmc.learn(z3.Not(goal), depth)
-                        break
-                    states = [enc.values(m, f) for f in self.bmc.frames[: depth + 1]]
-                    cmds: list[int | None] = [None] + [
-                        m.eval(c, model_completion=True).as_long() for c in self.bmc.selectors[:depth]
-                    ]
-                    hit = [t for t in pending if gcl.evaluate(t.expr, states[-1])]
-                    assert hit, "the BMC model satisfies a pending target"
-                    for t in hit:
-                        t.path = Path(states, cmds)
-                    settled = self._settled(hit)
-                    pending = [t for t in pending if t.path is None and t.key[0] not in settled]
-                    last_hit = depth
-                    if not pending:
-                        break
+            self.progress(f"BMC depth {depth}: {len(pending)} targets open ({_names(pending)})")
+            while enc is not None:
+                while self.bmc.depth < depth:
+                    self.bmc.deepen()
+                frame = self.bmc.frames[depth]
+                goal = z3.Or([enc.cond(t.expr, frame) for t in pending])
+                m = self.bmc.query(goal, depth)
+                if m is None:
+                    if self.options.learn_misses:
+                        # No path of exactly `depth` steps reaches these targets,
+                        # so no deeper path passes one at frame `depth`: a lemma
+                        # the deeper queries would otherwise have to rediscover.
+                        self.bmc.learn(z3.Not(goal), depth)
+                    break
+                states = [enc.values(m, f) for f in self.bmc.frames[: depth + 1]]
+                cmds: list[int | None] = [None] + [
+                    m.eval(c, model_completion=True).as_long() for c in self.bmc.selectors[:depth]
+                ]
+                hit = [t for t in pending if gcl.evaluate(t.expr, states[-1])]
+                assert hit, "the BMC model satisfies a pending target"
+                for t in hit:
+                    t.path = Path(states, cmds)
+                settled = self._settled(hit)
+                pending = [t for t in pending if t.path is None and t.key[0] not in settled]
+                last_hit = depth
+                if not pending:
+                    break
             if not pending:
                 return
             stalled = depth >= last_hit + self.options.stall
@@ -863,10 +849,9 @@ class Checker:
         reachable ones BMC goes on, and meets them at their BFS depth.
         """
         self.progress(f"explicit search for what Z3 left open ({_names(pending)})")
-        with self._phase("explicit"):
-            space = self.space()
-            for t in pending:
-                t.explicit_unreachable = space.first(t.expr) is None
+        space = self.space()
+        for t in pending:
+            t.explicit_unreachable = space.first(t.expr) is None
 
     def _prove(self, pending: list[_Target], props: Sequence[Property], bmc_depth: int) -> None:
         if self.strengthening is None:
@@ -874,20 +859,18 @@ class Checker:
             # with the two-atom clauses, it survives where it alone would not.
             extra = [gcl.Not(t.expr) for t in pending]
             self.progress(f"Houdini invariant for {_names(pending)}")
-            with self._phase("Houdini"):
-                self.strengthening = houdini(self.enc, extra, samples=self.samples())
-        with self._phase("k-induction"):
-            induction = Induction(self.enc, self.strengthening, self.options.max_k)
-            for t in pending:
-                self.progress(f"k-induction: {_names([t])}")
-                # BMC has found no target state within bmc_depth steps: the base
-                # case of k-induction for any k <= bmc_depth + 1.
-                t.proof_k = induction.prove(t.expr, min(self.options.max_k, bmc_depth + 1))
+            self.strengthening = houdini(self.enc, extra, samples=self.samples())
+        induction = Induction(self.enc, self.strengthening, self.options.max_k)
+        for t in pending:
+            self.progress(f"k-induction: {_names([t])}")
+            # BMC has found no target state within bmc_depth steps: the base
+            # case of k-induction for any k <= bmc_depth + 1.
+            t.proof_k = induction.prove(t.expr, min(self.options.max_k, bmc_depth + 1))
         rest = [t for t in pending if t.proof_k is None]
         if rest and not self.enc.unbounded:
             # A target a sampled (reachable) state meets has a path: BMC, going on deeper with
             # fresh queries, finds the shortest one for far less than IC3's search for it.
-            # Measured at K = 3 FIFO (bench/engines_phases.py): the witnesses 6 to 11 steps deep
+            # Measured at K = 3 FIFO (bench/z3_speed_bench.py): the witnesses 6 to 11 steps deep
             # (time_wait_only_one_side's violation among them) cost fresh BMC 16 s of CPU
             # from depth 0, IC3 86 s; incremental BMC 114 s.
             from tcpcheck.model.explicit import compile_predicate
@@ -897,8 +880,7 @@ class Checker:
                 t.sampled = any(map(compile_predicate(t.expr), samples))
             rest = [t for t in rest if not t.sampled]
         if rest and not self.enc.unbounded and self.options.ic3_seconds > 0:
-            with self._phase("IC3"):
-                self._ic3(rest)
+            self._ic3(rest)
 
     def _ic3(self, targets: list[_Target]) -> None:
         """IC3 on what Houdini and k-induction left, from Houdini's invariant: proof or (shortest) path."""
