@@ -120,8 +120,9 @@ def main() -> None:
         later = package_tree(args.after, Path(tmp) / "after") if args.after else None
         for what in args.what.split(","):
             before, after = run(what, site), run(what, later)
-            print(f"\n{what}: {'every property at K = 3 FIFO, Z3' if what == 'fifo' else 'verify --reorder --every-bound, K = 3'}"
-                  f" (before = {args.before}, after = {args.after or 'the working tree'}; CPU seconds unless said)")
+            title = "every property at K = 3 FIFO, Z3" if what == "fifo" else "verify --reorder --every-bound, K = 3"
+            print(f"\n{what}: {title} (before = {args.before}, after = {args.after or 'the working tree'};"
+                  " CPU seconds unless said)")
             print(f"{'':14} {'before':>9} {'after':>9} {'ratio':>7}")
             for phase in PHASES:
                 b, a = before["phases"].get(phase, 0.0), after["phases"].get(phase, 0.0)
