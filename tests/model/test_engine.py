@@ -107,6 +107,29 @@ def test_compiled_successors_match_the_guarded_commands() -> None:
             assert sorted(succ(state)) == sorted(slow)
 
 
+def test_matrix_predicates_match_the_expressions(props) -> None:  # type: ignore[no-untyped-def]
+    """Every property's expressions (and their negations, Houdini's candidates) compiled to numpy over
+    a matrix of states: one verdict per row, each what gcl.evaluate says of that state."""
+    import numpy as np
+
+    from tcpcheck.model import gcl
+    from tcpcheck.model.vectorized import compile_matrix_predicate
+
+    sp = space(bound=2, reorder=True)
+    states = random.Random(3).sample(sp.states, 400)
+    rows = np.array(states, dtype=np.int64)
+    checked = 0
+    for p in props.values():
+        if p.skipped_by(sp.system.options):
+            continue
+        for _, expr, _ in p.instances_from(sp.system):
+            for e in (expr, gcl.Not(expr)):
+                got = compile_matrix_predicate(e)(rows)
+                assert got.tolist() == [bool(evaluate(e, st)) for st in states], p.name
+                checked += 1
+    assert checked > 100
+
+
 def test_counter_channels_agree_with_slot_channels_on_state_pairs() -> None:
     # Reordering with per-segment counters must reach the same endpoint states
     # as FIFO plus every interleaving allowed; here: the endpoint-state pairs of

@@ -78,6 +78,26 @@ def test_budget_is_kept() -> None:
         IC3(Encoding(system)).reach(target, 0.0)
 
 
+def test_budget_is_cpu_time_not_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wall clock racing ahead (a loaded machine) leaves the budget alone; CPU time spends it."""
+    import time
+    import types
+
+    from tcpcheck.model import ic3 as ic3_module
+
+    system = build_system(load_spec(None), ModelOptions(bound=1))
+    a_state = system.endpoints["A"]["state"]
+    syn_rcvd = gcl.eq(a_state, system.vars[a_state].values.index("SYN_RCVD"))
+    ticks = iter(range(0, 10**9, 1000))
+    racing = types.SimpleNamespace(perf_counter=lambda: next(ticks), time=lambda: next(ticks),
+                                   monotonic=lambda: next(ticks), process_time=time.process_time)
+    monkeypatch.setattr(ic3_module, "time", racing)
+    assert IC3(Encoding(system)).reach(syn_rcvd, 60).depth == 3
+    racing.process_time = lambda: next(ticks)
+    with pytest.raises(Budget):
+        IC3(Encoding(system)).reach(syn_rcvd, 60)
+
+
 def test_refuses_unbounded_variables() -> None:
     from tcpcheck.model.symbolic import abstract_every_bound
 
