@@ -12,17 +12,19 @@ expressions, exactly what the explicit engine reads.
   the selected command or keeps its value. Reading ``c`` off a model gives the
   command sequence of a counterexample, which ``tcpcheck.model.results.trace`` turns
   into the same Steps the explicit engine prints.
-* **Bounded model checking** with iterative deepening over one incremental
-  unrolling: the first depth at which a target is satisfiable is the length of
-  a shortest path to it, so counterexamples and witnesses are shortest.
+* **Bounded model checking** with iterative deepening over one unrolling,
+  each query a fresh solver by default (``Unrolling``): the first depth at
+  which a target is satisfiable is the length of a shortest path to it, so
+  counterexamples and witnesses are shortest.
 * **Unbounded proofs**, cheapest first. (1) Houdini: candidate clauses
   ``not (x = a and y = b)`` over every pair of variables, filtered by a
   breadth-first sample of reachable states, plus the negations of the targets
   still open, pruned with Z3 until the survivors are inductive. Candidates are
   clauses over one Boolean indicator per atom (measured 3x faster than over
   bit-vector equalities). (2) k-induction (k <= 3) strengthened by that
-  invariant. (3) IC3 (``tcpcheck.model.ic3``) for what is left, starting from Houdini's
-  clauses, which then only has to find the few wider lemmas they lack (e.g.
+  invariant. (3) IC3 (``tcpcheck.model.ic3``) for what is left and no sampled
+  reachable state meets (what one meets has a path, which BMC finds for less
+  than IC3's search), starting from Houdini's clauses, which then only has to find the few wider lemmas they lack (e.g.
   CLOSING is unreachable at K = 1 FIFO, which no two-variable clauses and
   k <= 3 prove). Spacer (PDR over Horn clauses, ``z3.Fixedpoint``) was
   measured first and dropped: it timed out after 120 s on the smallest model
@@ -308,8 +310,8 @@ class Path:
 class Unrolling:
     """One BMC unrolling, deepened on demand and shared by every target.
 
-    Incremental by default: one solver, each step and goal switched on by an
-    assumption literal. With ``fresh``, each query is a new solver given the
+    With ``fresh`` off: one incremental solver, each step and goal switched on
+    by an assumption literal. With ``fresh`` (the checker's default), each query is a new solver given the
     steps it needs, the lemmas learnt so far and the goal, and no
     assumptions: Z3 then runs its whole QF_BV preprocessing (constant
     propagation from the initial state, solving the next-state equations
