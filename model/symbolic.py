@@ -710,9 +710,9 @@ class Options:
     sample_limit: int = 20000
     stall: int = 6  # BMC depths without a new hit before proofs are attempted
     # IC3's budget per target Houdini and k-induction leave open, in CPU seconds (0: no IC3), so
-    # that the method a verdict names does not depend on the machine's load. The slowest proof
-    # measured, established_iff_quiescent at K = 3 FIFO on a mutant, took 66 s on an idle core and
-    # about twice that with both cores busy.
+    # that the method a verdict names does not depend on the machine's load (with a wall-clock
+    # budget, established_iff_quiescent at K = 3 FIFO fell back to the explicit search at load 7).
+    # The slowest proof measured, that one, took 150 to 180 s of CPU at load 7.
     ic3_seconds: float = 300.0
     # An invariant's verdict names the instance whose counterexample is the
     # shortest found (what the timed model's explicit search reports), and
@@ -872,9 +872,10 @@ class Checker:
         if rest and not self.enc.unbounded:
             # A target a sampled (reachable) state meets has a path: BMC, going on deeper with
             # fresh queries, finds the shortest one for far less than IC3's search for it.
-            # Measured at K = 3 FIFO (bench/z3_speed_bench.py): the witnesses 6 to 11 steps deep
-            # (time_wait_only_one_side's violation among them) cost fresh BMC 16 s of CPU
-            # from depth 0, IC3 86 s; incremental BMC 114 s.
+            # Measured at K = 3 FIFO: BMC alone on the witnesses 6 to 11 steps deep (and
+            # time_wait_only_one_side's violation) took 16 s of CPU from depth 0 with fresh
+            # queries; IC3 had spent 86 s on them, incremental BMC 114 s. The whole engine,
+            # before and after: bench/z3_speed_bench.py.
             from tcpcheck.model.explicit import compile_predicate
 
             samples = self.samples()
