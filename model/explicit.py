@@ -36,6 +36,7 @@ import numpy as np
 from tcpcheck.model import gcl
 from tcpcheck.model.errors import SearchLimit
 from tcpcheck.model.packed import U64, Layout
+from tcpcheck.model.por import Reduction
 from tcpcheck.model.properties import Property
 from tcpcheck.model.results import Verdict, trace
 from tcpcheck.model.store import EMPTY, ExactStore, GrowingArray, group_rows, lexicographic_min, sorted_distinct
@@ -143,6 +144,9 @@ class StateSpace:
     _successors: VectorSuccessors | None = field(default=None, repr=False)
     _scalar: Successors | None = field(default=None, repr=False)  # the one-state function explore was given
     _states: list[tuple[int, ...]] | None = field(default=None, repr=False)
+    reduction: Reduction | None = field(default=None, repr=False)  # partial-order reduction (model/por.py)
+    _unreduced: StateSpace | None = field(default=None, repr=False)  # for shortest traces under it
+    _unreduced_depth: int | None = field(default=None, repr=False)  # its depth bound (None: all of it)
 
     # ------------------------------------------------------------ basics --
     def __len__(self) -> int:
@@ -235,6 +239,29 @@ class StateSpace:
             total += 2 * len(same) - int(same.sum())
         return total
 
+    def reduction_stats(self) -> dict[str, Any]:
+        """What the partial-order reduction did (``{}`` without one)."""
+        r = self.reduction
+        if r is None:
+            return {}
+        return {"method": r.describe(), "visible_variables": len(r.visible), "reduced_states": r.reduced_states,
+                "proviso_states": r.proviso_states, "pruned_transitions": r.pruned,
+                "distinct_choices": len(r.memo),
+                "unreduced_trace_states": None if self._unreduced is None else self._unreduced.count}
+
+    def unreduced(self, depth: int | None) -> StateSpace:
+        """The unreduced space within ``depth`` steps (all of it for None), for shortest traces under the
+        partial-order reduction: the reduced search's paths are real but not always shortest. Kept, and
+        reused for any depth it covers."""
+        have = self._unreduced
+        if have is None or (self._unreduced_depth is not None and (depth is None or depth > self._unreduced_depth)):
+            step = self._successors
+            have = explore(self.system, mirror=self.mirror, max_depth=depth, successors=self._scalar,
+                           vector_successors=None if self._scalar is not None else (lambda _: step),
+                           record_edges=depth is None and self.reduction is not None and self.reduction.singleton)
+            self._unreduced, self._unreduced_depth = have, depth
+        return have
+
     def stats(self) -> dict[str, Any]:
         """What the search did and what it holds, for reports."""
         out: dict[str, Any] = {
@@ -249,8 +276,10 @@ class StateSpace:
             "exhaustive": True,
             "symmetry": self.mirror.describe() if self.mirror else None,
         }
-        if self.mirror is not None:
+        if self.mirror is not None and self.reduction is None:
             out["unreduced_states"] = self.full_count()
+        if self.reduction is not None:
+            out["partial_order"] = self.reduction_stats()
         if self.edge_targets is not None:
             out["edge_bytes"] = self.edge_targets.nbytes + (self.edge_counts.nbytes if self.edge_counts is not None
                                                             else 0)
@@ -345,6 +374,8 @@ class StateSpace:
     # ----------------------------------------------------------- the graph --
     def _successor_ids(self, lo: int, hi: int, words: list[np.ndarray],
                        coded: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.reduction is not None:
+            raise ValueError("the partial-order reduced space keeps its successor edges only (csr)")
         rows, cmds, new = self.vector_successors()(words)
         canon = self.canonical(new)
         ids = self.store.lookup(canon)
@@ -479,6 +510,7 @@ def explore(
     every: int = PROGRESS_EVERY,
     max_states: int | None = None,
     vector_successors: Callable[[Layout], VectorSuccessors | None] | None = None,
+    reduction: Reduction | None = None,
 ) -> StateSpace:
     """Breadth-first search of every state reachable from ``system.init``.
 
@@ -492,7 +524,11 @@ def explore(
     used instead of compiling the vectorized one. ``vector_successors``:
     given the search's layout, another compilation of the same commands
     over packed states (e.g. ``model.family.derived_vector_successors``),
-    or None to compile them here.
+    or None to compile them here. ``reduction``: partial-order reduction
+    (``model/por.py``): each state's successors are its ample set's, or all
+    of them when an ample successor is already stored at the state's depth
+    or less (the cycle proviso); the successor edges are then always
+    recorded, since they cannot be recomputed.
     """
     t0 = time.perf_counter()
     layout = Layout(system, mirror.perm if mirror is not None else None)
@@ -506,18 +542,26 @@ def explore(
     store = ExactStore(layout.words)
     init = [np.array([w], dtype=U64) for w in layout.encode(system.init)]
     store.add(init, np.array([EMPTY], dtype=np.uint32))
-    space = StateSpace(system, layout, store, [0], 0, 0, 0.0, mirror, _successors=step, _scalar=successors)
+    space = StateSpace(system, layout, store, [0], 0, 0, 0.0, mirror, _successors=step, _scalar=successors,
+                       reduction=reduction)
+    if reduction is not None:
+        reduction.bind(layout)
+        record_edges = True
     counts, targets = GrowingArray(np.uint32), GrowingArray(np.uint32)
     report_at = every
     while store.n > space.layers[-1] and (max_depth is None or len(space.layers) <= max_depth):
         lo_layer, hi_layer = space.layers[-1], store.n
         for lo in range(lo_layer, hi_layer, chunk):
             hi = min(hi_layer, lo + chunk)
-            rows, _, new = step(store.words_of(slice(lo, hi)))
-            space.transitions += rows.size
+            words = store.words_of(slice(lo, hi))
+            rows, cmds, new = step(words)
             space.terminal_count += int(np.count_nonzero(np.bincount(rows, minlength=hi - lo) == 0))
-            given, new = new, space.canonical(new)
-            ids = store.lookup(new)
+            if reduction is not None:
+                rows, new, given, ids = _ample(reduction, space, words, rows, cmds, new, hi_layer)
+            else:
+                given, new = new, space.canonical(new)
+                ids = store.lookup(new)
+            space.transitions += rows.size
             missing = np.flatnonzero(ids < 0)
             if missing.size:
                 fresh = [w[missing] for w in new]
@@ -548,6 +592,25 @@ def explore(
         space.edge_counts, space.edge_targets = counts.finish(), targets.finish()
     space.seconds = time.perf_counter() - t0
     return space
+
+
+def _ample(reduction: Reduction, space: StateSpace, words: list[np.ndarray], rows: np.ndarray, cmds: np.ndarray,
+           new: list[np.ndarray], end_of_layer: int
+           ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """The successors a reduced search follows from a slice of a layer: (rows, canonical successors,
+    successors as given, their numbers or -1), each state's ample set unless the cycle proviso applies."""
+    keep = reduction.keep(words, rows, cmds)
+    canon = space.canonical(new)
+    ids = space.store.lookup(canon)
+    # C3: an ample successor stored at this depth or less may close a cycle: expand that state fully
+    closing = np.unique(rows[keep & (ids >= 0) & (ids < end_of_layer)])
+    reduced = np.unique(rows[~keep])
+    full = np.isin(rows, closing)
+    keep |= full
+    reduction.proviso_states += int(np.isin(reduced, closing).sum())
+    reduction.reduced_states += int(reduced.size - np.isin(reduced, closing).sum())
+    reduction.pruned += int(np.count_nonzero(~keep))
+    return rows[keep], [w[keep] for w in canon], [w[keep] for w in new], ids[keep]
 
 
 # ------------------------------------------------------------- properties --
@@ -581,7 +644,8 @@ def check(space: StateSpace, prop: Property) -> Verdict:
             prop.name, prop.kind, prop.expected(system.options), "skipped", "explicit",
             note=f"does not apply with {skipped}",
         )
-    method = "exhaustive BFS" + (f", symmetry reduced ({space.mirror.describe()})" if space.mirror else "")
+    method = ("exhaustive BFS" + (f", symmetry reduced ({space.mirror.describe()})" if space.mirror else "")
+              + (", partial-order reduced" if space.reduction is not None else ""))
     verdict = Verdict(
         prop.name,
         prop.kind,
@@ -607,7 +671,7 @@ def check(space: StateSpace, prop: Property) -> Verdict:
                 verdict.note = f"no reachable state satisfies it ({space.count} states searched)"
                 break
             if verdict.witness is None:
-                verdict.witness = trace(system, *space.path_to(*hit))
+                verdict.witness = _shortest_trace(space, hit, expr)
             continue
         else:  # recoverable: AG (from -> EF p), by backward propagation from the p-states
             mirror = space.mirror
@@ -634,10 +698,28 @@ def check(space: StateSpace, prop: Property) -> Verdict:
                 verdict.note = deadlock_note(space, *bad)
         if bad is not None:
             verdict.verdict, verdict.instance = "violated", label
-            verdict.counterexample = trace(system, *space.path_to(*bad))
+            if prop.kind == "recoverable" and space.reduction is not None:
+                # the stuck state nearest the start needs EF p on the unreduced graph: all of it
+                exact = check(space.unreduced(None), prop)
+                assert (exact.verdict, exact.instance) == ("violated", label), "reduced and unreduced differ"
+                verdict.counterexample, verdict.note = exact.counterexample, exact.note
+            else:
+                verdict.counterexample = _shortest_trace(space, bad, gcl.Not(expr))
             break
     verdict.seconds = time.perf_counter() - t0
     return verdict
+
+
+def _shortest_trace(space: StateSpace, hit: tuple[int, bool], goal: gcl.Expr) -> list[Any]:
+    """A shortest path to a state satisfying ``goal``, ``hit`` being one: its parent chain, or under the
+    partial-order reduction (whose paths may be longer) the first such state of an unreduced BFS
+    bounded by ``hit``'s depth."""
+    if space.reduction is not None:
+        exact = space.unreduced(space.depth_of(hit[0]))
+        again = exact.first(goal)
+        assert again is not None, "a state the reduced search reached is not within its depth"
+        return trace(space.system, *exact.path_to(*again))
+    return trace(space.system, *space.path_to(*hit))
 
 
 def check_all(space: StateSpace, props: Sequence[Property]) -> list[Verdict]:

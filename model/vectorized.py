@@ -294,6 +294,21 @@ def compile_matrix_predicate(expr: gcl.Expr) -> Callable[[np.ndarray], np.ndarra
     return namespace["f"]  # type: ignore[return-value]
 
 
+def compile_vector_predicates(exprs: Sequence[gcl.Expr],
+                              layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
+    """Many boolean expressions over many packed states at once: an (states, expressions) bool array,
+    each variable's column extracted once."""
+    src = _Source()
+    texts = [src.cond(e) for e in exprs]
+    lines = ["def f(words):", "    n = len(words[0])", f"    out = np.empty((n, {len(texts)}), dtype=bool)"]
+    lines += [f"    c{v} = column(words, {v})" for v in sorted(src.used)]
+    lines += [f"    out[:, {i}] = {t}" for i, t in enumerate(texts)]
+    lines.append("    return out")
+    namespace = _prelude(layout)
+    exec(compile("\n".join(lines), "<tcpcheck vector expressions>", "exec"), namespace)  # noqa: S102
+    return namespace["f"]  # type: ignore[no-any-return]
+
+
 def compile_vector_term(expr: gcl.Expr, layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
     """An integer expression over many packed states: one int64 per state."""
     src = _Source()
