@@ -279,7 +279,7 @@ class StateSpace:
         if self.mirror is not None and self.reduction is None:
             out["unreduced_states"] = self.full_count()
         if self.reduction is not None:
-            out["partial_order"] = self.reduction_stats()
+            out["partial_order"] = self.reduction.describe()
         if self.edge_targets is not None:
             out["edge_bytes"] = self.edge_targets.nbytes + (self.edge_counts.nbytes if self.edge_counts is not None
                                                             else 0)

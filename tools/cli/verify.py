@@ -63,6 +63,11 @@ def format_trace(steps: list[Any]) -> str:
 @click.option("--symmetry/--no-symmetry", default=True, show_default=True,
               help="Store one state per mirror pair (A<->B, AB<->BA) when the model is its own mirror image, "
                    "which the tool decides; verdicts and counterexample lengths are unchanged.")
+@click.option("--por/--no-por", default=False, show_default=True,
+              help="Partial-order reduction: follow only a stubborn subset of the moves that commute with the "
+                   "rest and change nothing the checked properties read; verdicts and counterexample lengths are "
+                   "unchanged (traces are recomputed by an unreduced search as deep as the one found). Off by "
+                   "default: on this model it stores as many states and costs more time (bench/por_bench.py).")
 @click.option("--bitstate", is_flag=True,
               help="Supertrace: keep a few bits per state instead of the state (for spaces that do not fit). "
                    "NOT exhaustive: verdicts say so, with the probability of a missed state.")
@@ -103,6 +108,7 @@ def verify(
     engine: str,
     every_bound: bool,
     symmetry: bool,
+    por: bool,
     bitstate: bool,
     log2_bits: int,
     draw_dir: str | None,
@@ -136,6 +142,9 @@ def verify(
 
     if every_bound and not reorder:
         raise InputError("--every-bound", "the counter abstraction is of reordering channels: add --reorder")
+    if por and (bitstate or timed or sweep_msl is not None):
+        raise InputError("--por", "partial-order reduction is for the exhaustive untimed search: drop --por, "
+                                  "or --bitstate / --timed")
     if bitstate and engine != "explicit":
         raise InputError("--bitstate", "a bitstate search is the explicit engine's: drop --engine or --bitstate")
     max_memory = parse_size(max_memory_text) if max_memory_text else default_max_memory()
@@ -173,14 +182,21 @@ def verify(
         mirror, why_not = None, "the timed model"
     else:
         mirror, why_not = find_mirror(system) if symmetry else (None, "--no-symmetry")
+    reduction: Any = None
+    por_off = "--no-por" if not por else "the z3 engine searches no explicit space" if engine == "z3" else ""
     space: Any = None
     bits: Any = None
     status = StatusLine(max_memory=max_memory or None)
 
     def explored() -> Any:
-        nonlocal space
+        nonlocal space, reduction
         if space is None:
-            space = explore(system, progress=status.search, max_states=max_states, mirror=mirror,
+            if por and engine != "z3":
+                from tcpcheck.model.por import partial_order
+
+                status.say("partial-order reduction: the independence relation")
+                reduction = partial_order(system, props, mirror)
+            space = explore(system, progress=status.search, max_states=max_states, mirror=mirror, reduction=reduction,
                             record_edges=any(p.kind == "recoverable" and not p.skipped_by(system.options)
                                              for p in props))
         return space
@@ -263,7 +279,9 @@ def verify(
                 "search_seconds": round(space.seconds, 4),
                 "terminal_states": summary["terminal"],
                 "max_occupancy": summary["max_occupancy"],
-                "bound_reached": summary["max_occupancy"] >= system.options["bound"],
+                # under partial-order reduction a channel the stored states never fill may still fill
+                "bound_reached": (summary["max_occupancy"] >= system.options["bound"]
+                                  or (None if reduction is not None else False)),
             }
             out["reachable"] = summary["reachable"]
             out["pairs"] = summary["pairs"]
@@ -271,7 +289,8 @@ def verify(
             out["stats"] = {"seconds": round(seconds, 4)}
             if searched is not None:
                 out["stats"].update(searched)
-        out["reductions"] = {"symmetry": _symmetry_json(space, mirror, why_not)}
+        out["reductions"] = {"symmetry": _symmetry_json(space, mirror, why_not),
+                             "partial_order": _por_json(space, reduction, por_off)}
         out.update({"properties": props_json, "ok": ok and not disagree, "drawn": drawn})
         if every_bound:
             out["every_bound"] = {"abstraction": abstraction, "properties": [v.to_json() for v in every]}
@@ -290,6 +309,7 @@ def verify(
             click.echo(line)
     if summary is not None:
         exact = ("" if summary["max_occupancy"] >= system.options["bound"]
+                 else " in the states stored (partial-order reduced: the space may fill them)" if reduction
                  else " (bound never reached: exact for unbounded channels)")
         click.echo(
             f"explicit-state search: {space.count:,} states, {space.transitions:,} transitions, "
@@ -311,8 +331,11 @@ def verify(
     if engine != "z3" or space is not None:
         sym = _symmetry_json(space, mirror, why_not)
         click.echo("symmetry: " + (f"{sym['mirror']}: {sym['stored']} states stored for {sym['reachable']} "
-                                   f"reachable ({sym['factor']}x fewer)" if sym["applied"] and "stored" in sym
+                                   f"reachable ({sym['factor']}x fewer)" if sym["applied"] and "reachable" in sym
+                                   else f"{sym['mirror']}: {sym['stored']} states stored (with partial-order "
+                                        "reduction)" if sym["applied"] and "stored" in sym
                                    else f"{sym['mirror']}" if sym["applied"] else f"off ({sym['reason']})"))
+        click.echo("partial-order reduction: " + _por_text(_por_json(space, reduction, por_off)))
     if z3_verdicts is not None:
         click.echo(f"z3: bounded model checking (shortest paths); proofs by a Houdini invariant, k-induction "
                    f"and IC3, {sum(v.seconds for v in z3_verdicts):.3f} s")
@@ -480,10 +503,36 @@ def _symmetry_json(space: Any, mirror: Any, why_not: str) -> dict[str, Any]:
     if mirror is None:
         return {"applied": False, "reason": why_not}
     out: dict[str, Any] = {"applied": True, "mirror": mirror.describe()}
-    if space is not None:
+    if space is not None and space.reduction is not None:
+        out["stored"] = space.count  # the unreduced count is not known under partial-order reduction
+    elif space is not None:
         reachable = space.full_count()
         out.update({"stored": space.count, "reachable": reachable, "factor": round(reachable / space.count, 2)})
     return out
+
+
+def _por_json(space: Any, reduction: Any, why_not: str) -> dict[str, Any]:
+    """What the partial-order reduction did: applied or why not, and its counts."""
+    if reduction is None:
+        return {"applied": False, "reason": why_not}
+    out: dict[str, Any] = {"applied": True}
+    if space is not None:
+        out.update({"stored": space.count, **space.reduction_stats()})
+    else:
+        out["method"] = reduction.describe()
+    return out
+
+
+def _por_text(por: dict[str, Any]) -> str:
+    if not por["applied"]:
+        return f"off ({por['reason']})"
+    if "stored" not in por:
+        return por["method"]
+    traces = ("" if por["unreduced_trace_states"] is None
+              else f"; shortest traces from an unreduced search of {por['unreduced_trace_states']:,} states")
+    return (f"{por['method']}: {por['stored']:,} states stored, {por['reduced_states']:,} expanded with a "
+            f"reduced set ({por['proviso_states']:,} fully by the cycle proviso), {por['pruned_transitions']:,} "
+            f"transitions not followed{traces}")
 
 
 def _how(v: Any) -> str:
