@@ -66,7 +66,7 @@ from tcpcheck.model.packed import Layout
 from tcpcheck.model.vectorized import compile_vector_predicates, conjuncts, key_equality
 
 # Footprint pairs already decided by Z3, shared by every system of a run (mutants repeat them).
-_COMMUTE: dict[tuple[Any, ...], bool] = {}
+_COMMUTE: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]], bool] = {}
 
 
 def writes(c: gcl.Command) -> frozenset[int]:
@@ -82,34 +82,59 @@ def reads(c: gcl.Command) -> frozenset[int]:
     return frozenset(out)
 
 
-def _footprint(t: gcl.Command, u_reads: frozenset[int], u_writes: frozenset[int]) -> tuple[Any, ...]:
-    """What of t can interact with a command reading ``u_reads`` and writing ``u_writes``: the guard
-    conjuncts u may change, and the assignments u reads, overwrites, or whose value u may change."""
-    guard = tuple(a for a in conjuncts(t.guard) if gcl.free_vars(a) & u_writes)
-    updates = tuple((v, e) for v, e in t.updates if e != gcl.Ref(v)
-                    and (v in u_reads or v in u_writes or gcl.free_vars(e) & u_writes))
+@dataclass(frozen=True)
+class _Part:
+    """A guard conjunct (``var`` None) or an assignment ``var := expr`` of a command, with what it reads
+    and its text (the cache key: hashing strings is cheap, hashing expression trees is not)."""
+
+    var: int | None
+    expr: gcl.Expr
+    used: frozenset[int]
+    text: str
+
+
+def _parts(c: gcl.Command) -> tuple[list[_Part], list[_Part]]:
+    """The command's conjuncts and its (non-trivial) assignments."""
+    guard = [_Part(None, a, frozenset(gcl.free_vars(a)), repr(a)) for a in conjuncts(c.guard)]
+    updates = [_Part(v, e, frozenset(gcl.free_vars(e)), repr((v, e))) for v, e in c.updates if e != gcl.Ref(v)]
     return guard, updates
 
 
-def _exclusive(t: gcl.Command, u: gcl.Command) -> bool:
-    """Whether the guards test one variable for two different constants (never both enabled)."""
-    keys = {k for a in conjuncts(t.guard) if (k := key_equality(a))}
-    return any((k := key_equality(a)) and k[0] in {v for v, _ in keys} and k not in keys
-               for a in conjuncts(u.guard))
+def _footprint(t: tuple[list[_Part], list[_Part]], u_reads: frozenset[int],
+               u_writes: frozenset[int]) -> tuple[list[_Part], list[_Part]]:
+    """What of a command t can interact with a command u reading ``u_reads`` and writing ``u_writes``:
+    the guard conjuncts u may change, and the assignments u reads, overwrites, or whose value u may
+    change. The rest of t commutes with u whatever it is."""
+    guard, updates = t
+    return ([p for p in guard if p.used & u_writes],
+            [p for p in updates if p.var in u_reads or p.var in u_writes or p.used & u_writes])
 
 
-def _commute(system: gcl.System, ft: tuple[Any, ...], fu: tuple[Any, ...]) -> bool:
+def _keys(c: gcl.Command) -> dict[int, int]:
+    """The ``variable == constant`` conjuncts of the guard."""
+    return dict(k for a in conjuncts(c.guard) if (k := key_equality(a)))
+
+
+def _exclusive(kt: dict[int, int], ku: dict[int, int]) -> bool:
+    """Whether two guards (their ``_keys``) test one variable for two different constants (never both
+    enabled)."""
+    return any(v in kt and kt[v] != value for v, value in ku.items())
+
+
+def _commute(system: gcl.System, ft: tuple[list[_Part], list[_Part]], fu: tuple[list[_Part], list[_Part]]) -> bool:
     """Z3: wherever both footprints' guards hold, each keeps the other's guard and both orders agree."""
-    key = (ft, fu, tuple(system.vars[v].size for v in sorted(_vars_of(ft) | _vars_of(fu))))
+    used = sorted({v for part in (*ft[0], *ft[1], *fu[0], *fu[1]) for v in part.used}
+                  | {p.var for p in (*ft[1], *fu[1]) if p.var is not None})
+    key = (tuple(p.text for p in (*ft[0], *ft[1])), tuple(p.text for p in (*fu[0], *fu[1])),
+           tuple(system.vars[v].size for v in used))
     if key in _COMMUTE:
         return _COMMUTE[key]
     import z3
 
-    (gt, ut), (gu, uu) = ft, fu
-    used = sorted(_vars_of(ft) | _vars_of(fu))
     x = {v: z3.Int(f"v{v}") for v in used}
-    mt, mu = dict(ut), dict(uu)
-    guard_t, guard_u = gcl.conj(*gt), gcl.conj(*gu)
+    mt = {p.var: p.expr for p in ft[1] if p.var is not None}
+    mu = {p.var: p.expr for p in fu[1] if p.var is not None}
+    guard_t, guard_u = gcl.conj(*(p.expr for p in ft[0])), gcl.conj(*(p.expr for p in fu[0]))
     after_u = {v: mu.get(v, gcl.Ref(v)) for v in used}
     after_t = {v: mt.get(v, gcl.Ref(v)) for v in used}
     goals = [_z3_bool(gcl.substitute(guard_u, after_t), x), _z3_bool(gcl.substitute(guard_t, after_u), x)]
@@ -123,16 +148,6 @@ def _commute(system: gcl.System, ft: tuple[Any, ...], fu: tuple[Any, ...]) -> bo
     result = solver.check() == z3.unsat
     _COMMUTE[key] = result
     return result
-
-
-def _vars_of(fp: tuple[Any, ...]) -> set[int]:
-    guard, updates = fp
-    out: set[int] = set()
-    for a in guard:
-        out |= gcl.free_vars(a)
-    for v, e in updates:
-        out |= {v} | gcl.free_vars(e)
-    return out
 
 
 def _z3_int(e: gcl.Expr, x: dict[int, Any]) -> Any:
@@ -171,18 +186,20 @@ def dependence(system: gcl.System) -> list[frozenset[int]]:
     cmds = system.commands
     r = [reads(c) for c in cmds]
     w = [writes(c) for c in cmds]
+    keys = [_keys(c) for c in cmds]
+    parts = [_parts(c) for c in cmds]
     dep: list[set[int]] = [set() for _ in cmds]
     for i, t in enumerate(cmds):
         for j in range(i + 1, len(cmds)):
             u = cmds[j]
             if not (w[i] & (r[j] | w[j]) or w[j] & r[i]):
                 continue  # disjoint footprints
-            if _exclusive(t, u):
+            if _exclusive(keys[i], keys[j]):
                 continue  # never enabled together
             if t.action.actor == u.action.actor and t.action.actor != "net":
                 dependent = True  # one endpoint's moves: ordered by its own state
             else:
-                dependent = not _commute(system, _footprint(t, r[j], w[j]), _footprint(u, r[i], w[i]))
+                dependent = not _commute(system, _footprint(parts[i], r[j], w[j]), _footprint(parts[j], r[i], w[i]))
             if dependent:
                 dep[i].add(j)
                 dep[j].add(i)
