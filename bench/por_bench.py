@@ -64,6 +64,11 @@ def measure(k: int, channels: str, selection: str, por: bool, limit: float) -> d
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def _ratio(plain: dict[str, object], reduced: dict[str, object], key: str) -> str:
+    """With POR over without, for one figure."""
+    return f"{float(reduced[key]) / max(1e-9, float(plain[key])):.2f}"  # type: ignore[arg-type]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", nargs="*", default=[f"{k},{c}" for k in (1, 2, 3) for c in CHANNELS],
@@ -87,13 +92,10 @@ def main() -> None:
                 which = "without POR" if plain is None else "with POR"
                 print(f"{head} over the {args.limit:.0f} s limit {which}", flush=True)
                 continue
-
-            def ratio(key: str) -> str:
-                return f"{float(reduced[key]) / max(1e-9, float(plain[key])):.2f}"  # type: ignore[index]
-
-            print(f"{head} {plain['states']:>9} {reduced['states']:>9} {ratio('states'):>6} "
-                  f"{plain['cpu']:>7.2f} {reduced['cpu']:>7.2f} {ratio('cpu'):>6} {plain['peak_mb']:>8.0f} "
-                  f"{reduced['peak_mb']:>7.0f} {ratio('peak_mb'):>6}  {reduced['pruned']:>6}  "
+            print(f"{head} {plain['states']:>9} {reduced['states']:>9} {_ratio(plain, reduced, 'states'):>6} "
+                  f"{plain['cpu']:>7.2f} {reduced['cpu']:>7.2f} {_ratio(plain, reduced, 'cpu'):>6} "
+                  f"{plain['peak_mb']:>8.0f} {reduced['peak_mb']:>7.0f} {_ratio(plain, reduced, 'peak_mb'):>6}  "
+                  f"{reduced['pruned']:>6}  "
                   f"{plain['verdicts'] == reduced['verdicts']}", flush=True)
 
 

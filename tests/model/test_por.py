@@ -10,8 +10,9 @@ space). With every property nothing is invisible and the reduction changes nothi
 properties are where it prunes.
 
 The default run covers the embedded spec at K = 1 with reordering and loss for one property (where
-it prunes most) and the command line; ``pytest -m heavy`` runs every spec (embedded + tests/mutants/) at K = 1 and 2 with
-every combination of reorder and loss, and the embedded spec with duplication.
+it prunes most) and the command line; ``pytest -m heavy`` runs every spec (embedded +
+tests/mutants/) at K = 1 and 2 with every combination of reorder and loss, and the embedded spec
+with duplication.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -45,8 +47,9 @@ def _config_id(cfg: Config) -> str:
     return f"K{k}" + ("-reorder" if reorder else "") + ("-loss" if loss else "") + ("-dup" if dup else "")
 
 
-def _cases() -> list[object]:
-    cases = [(s, c) for c in CONFIGS for s in SPECS] + [(None, c) for c in DUPLICATE]  # K = 1 first
+def _cases() -> list[Any]:
+    cases: list[tuple[Path | None, Config]] = [(s, c) for c in CONFIGS for s in SPECS]  # K = 1 first
+    cases += [(None, c) for c in DUPLICATE]
     quick = [pytest.param(s, c, True, id=f"{spec_id(s)}-{_config_id(c)}-quick") for s, c in FAST]
     return quick + [pytest.param(s, c, False, marks=[pytest.mark.heavy], id=f"{spec_id(s)}-{_config_id(c)}")
                     for s, c in cases]
