@@ -1094,7 +1094,10 @@ def replay(system: gcl.System, steps: Sequence[Step]) -> list[tuple[int, ...]]:
     """
     from tcpcheck.model.explicit import compile_successors
 
-    succ = compile_successors(system)
+    # compiled once per system: tests replay many traces of one system
+    succ = system.cache.get("replay-successors")
+    if succ is None:
+        succ = system.cache["replay-successors"] = compile_successors(system)
     by_name = {c.name: i for i, c in enumerate(system.commands)}
     state = system.init
     states = [state]

@@ -59,9 +59,14 @@ def _cases() -> list[Any]:
 def _unreduced(spec: Path | None, cfg: Config) -> tuple[object, object, list]:
     k, reorder, loss, dup = cfg
     system = build_system(load_spec(spec), ModelOptions(bound=k, reorder=reorder, loss=loss, duplicate=dup),
-                          load_properties())
+                          _properties())
     space = explore(system, record_edges=True)
-    return system, space, [check(space, p) for p in load_properties()]
+    return system, space, [check(space, p) for p in _properties()]
+
+
+@functools.lru_cache(maxsize=1)
+def _properties() -> list[Any]:
+    return load_properties()
 
 
 def _length(v: object) -> int | None:
@@ -76,7 +81,7 @@ def _pair(system: object) -> list[gcl.Expr]:
 def _compare(spec: Path | None, cfg: Config, selection: str | None, mirrored: bool) -> dict[str, int]:
     """Explore with the reduction for ``selection`` and compare with the unreduced search; its counts."""
     system, full, expected = _unreduced(spec, cfg)
-    every = load_properties()
+    every = _properties()
     props = [p for p in every if selection is None or p.name == selection]
     mirror = find_mirror(system)[0] if mirrored else None  # type: ignore[arg-type]
     assert mirror is not None or not mirrored
