@@ -28,9 +28,9 @@ from click.testing import CliRunner
 from tcpcheck.model import ModelOptions, build_system, gcl, load_properties, load_spec
 from tcpcheck.model.explicit import check, explore
 from tcpcheck.model.por import partial_order
-from tcpcheck.model.symbolic import replay
 from tcpcheck.model.symmetry import find_mirror
 from tcpcheck.tools.cli import main
+from tests.model.test_reductions import assert_same_verdict
 from tests.symbolic.conftest import SPECS, spec_id
 
 # (K, reorder, loss, duplicate)
@@ -69,11 +69,6 @@ def _properties() -> list[Any]:
     return load_properties()
 
 
-def _length(v: object) -> int | None:
-    path = v.counterexample or v.witness  # type: ignore[attr-defined]
-    return None if path is None else len(path)
-
-
 def _pair(system: object) -> list[gcl.Expr]:
     return [gcl.Ref(system.endpoints[e]["state"]) for e in ("A", "B")]  # type: ignore[attr-defined]
 
@@ -91,16 +86,7 @@ def _compare(spec: Path | None, cfg: Config, selection: str | None, mirrored: bo
         assert reduced.terminal_count == full.terminal_count  # type: ignore[attr-defined]
     assert reduced.count <= (full.count if mirror is None else full.count // 1.8 + 1)  # type: ignore[attr-defined]
     for prop in props:
-        e = expected[every.index(prop)]
-        r = check(reduced, prop)
-        assert (r.verdict, r.instance, _length(r)) == (e.verdict, e.instance, _length(e)), prop.name
-        for path, bad in ((r.counterexample, True), (r.witness, False)):
-            if not path:
-                continue
-            states = replay(system, path)  # type: ignore[arg-type]
-            exprs = dict(prop.instances(system))  # type: ignore[arg-type]
-            if prop.kind != "recoverable":
-                assert bool(gcl.evaluate(exprs[r.instance or next(iter(exprs))], states[-1])) != bad, prop.name
+        assert_same_verdict(system, prop, check(reduced, prop), expected[every.index(prop)])
     return reduced.reduction_stats()
 
 

@@ -57,16 +57,22 @@ def test_symmetry_reduction_changes_no_verdict(spec: Path | None, cfg: tuple[int
     pair = [gcl.Ref(ia), gcl.Ref(ib)]
     assert reduced.distinct(pair) == full.distinct(pair)  # type: ignore[attr-defined]
     for prop, e in zip(props, expected, strict=True):
-        r = check(reduced, prop)
-        assert (r.verdict, r.instance, _length(r)) == (e.verdict, e.instance, _length(e)), prop.name
-        for path, bad in ((r.counterexample, True), (r.witness, False)):
-            if not path:
-                continue
-            states = replay(system, path)  # type: ignore[arg-type]
-            exprs = dict(prop.instances(system))  # type: ignore[arg-type]
-            holds = bool(gcl.evaluate(exprs[r.instance or next(iter(exprs))], states[-1]))
-            if prop.kind != "recoverable":
-                assert holds != bad, prop.name
+        assert_same_verdict(system, prop, check(reduced, prop), e)
+
+
+def assert_same_verdict(system: object, prop: object, r: object, e: object) -> None:
+    """A reduced search's verdict ``r`` is the unreduced ``e``: verdict, instance and trace length; its
+    traces replay, a counterexample to a violating state and a witness to a satisfying one."""
+    name = prop.name  # type: ignore[attr-defined]
+    assert (r.verdict, r.instance, _length(r)) == (e.verdict, e.instance, _length(e)), name  # type: ignore[attr-defined]
+    for path, bad in ((r.counterexample, True), (r.witness, False)):  # type: ignore[attr-defined]
+        if not path:
+            continue
+        states = replay(system, path)  # type: ignore[arg-type]
+        exprs = dict(prop.instances(system))  # type: ignore[attr-defined]
+        holds = bool(gcl.evaluate(exprs[r.instance or next(iter(exprs))], states[-1]))  # type: ignore[attr-defined]
+        if prop.kind != "recoverable":  # type: ignore[attr-defined]
+            assert holds != bad, name
 
 
 def test_the_mirror_is_found_from_structure_and_refused_when_broken() -> None:
