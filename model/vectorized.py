@@ -306,7 +306,7 @@ def compile_vector_predicates(exprs: Sequence[gcl.Expr],
     lines.append("    return out")
     namespace = _prelude(layout)
     exec(compile("\n".join(lines), "<tcpcheck vector expressions>", "exec"), namespace)  # noqa: S102
-    return namespace["f"]  # type: ignore[no-any-return]
+    return namespace["f"]  # type: ignore[return-value]
 
 
 def compile_vector_term(expr: gcl.Expr, layout: Layout) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
