@@ -68,9 +68,7 @@ def test_model_stack_agrees_with_linux(scenario: Scenario, tcp_harness: Stack) -
         pytest.skip("compares against Linux (run without --tcpcheck-stack)")
     linux = execute(tcp_harness, scenario, tcp_harness.profile("linux"))
     model = execute(_model(), scenario, _model().profile())
-    # the model stack documents the spec's non-RFC transitions it takes as extensions, nothing else
-    own = {d.id for d in _model().profile().deviations}
-    assert model.verdict == "pass" or model.verdict == "deviation" and set(model.deviations) <= own, model.to_json()
+    assert model.verdict == "pass", model.to_json()
     # what the user is told, or a timer's clock, differing leaves the path as it is
     departed = [s for s in linux.steps if s.verdict == "deviation" and not s.step.startswith(("told ", "timer "))]
     if departed:

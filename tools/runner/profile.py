@@ -174,6 +174,10 @@ class Profile:
     settings: dict[str, Setting] = field(default_factory=dict)  # what the stack has without setting it
     # [[timer]]: a timer's full length in ms, as the stack (re)arms it (Linux TIME_WAIT: 60000)
     timer_lengths: dict[str, int] = field(default_factory=dict)
+    # The stack is the spec's own machine (the model stack): the non-RFC
+    # transitions its options turn on are its behaviour, not a departure
+    # from RFC 9293 that an "extension" entry must document.
+    runs_the_spec: bool = False
 
     def lacks(self, name: str, value: str) -> str:
         """Why this profile's stack cannot provide setting ``name`` = ``value``

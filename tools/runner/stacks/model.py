@@ -38,7 +38,7 @@ from tcpcheck.model.endpoint import EndpointMachine, Local, Outcome
 from tcpcheck.model.spec import Spec, load_spec
 from tcpcheck.tools.runner.packets import ACK, FIN, MASK32, RST, SYN, Captured, Packet
 from tcpcheck.tools.runner.peer import NEW_INCARNATION, seq_after
-from tcpcheck.tools.runner.profile import ANY, Deviation, Profile, Setting
+from tcpcheck.tools.runner.profile import ANY, Profile, Setting
 from tcpcheck.tools.runner.stack import CallError, Endpoint, FourTuple, Observation, Stack, StackInfo, TimerSetting
 
 LOCAL_ADDR = "198.18.0.1"  # the same addresses as the Linux namespace, for readable pcaps
@@ -113,13 +113,8 @@ class ModelStack(Stack):
 
         fired = {name: Setting(name, ANY, f"the model fires {timer} itself")
                  for timer, sysctls in TIMER_SYSCTLS.items() for name in sysctls}
-        # It takes the spec's non-RFC transitions its options turn on, as a
-        # stack's profile would document them: as extensions.
-        own = tuple(Deviation(f"model_{t.path}_{t.index + 1}", "the spec's own non-RFC transition, on by its options",
-                              kind="extension", transition=t.id)
-                    for t in self.spec.enabled(self.options) if t.path == "implementation")
-        return Profile("model", f"model stack ({self.spec.path})", own, path="", options=dict(self.options),
-                       settings=fired)
+        return Profile("model", f"model stack ({self.spec.path})", path="", options=dict(self.options),
+                       settings=fired, runs_the_spec=True)
 
     def wire(self, name: str) -> Wire:
         """The segment called ``name`` in the model's vocabulary."""
