@@ -16,7 +16,7 @@ from tcpcheck.model import gcl, load_properties, spacer
 from tcpcheck.model.symbolic import Encoding, houdini, sample_states
 from tests.symbolic.conftest import SPECS, explicit_verdicts, spec_id
 
-BUDGET = 120.0  # wall seconds per target; the decided ones below take about 1 s of CPU each
+BUDGET = 120.0  # CPU seconds per target; the decided ones below take about 1 s of CPU each
 
 
 def _answers(spec: Path | None, wanted: set[tuple[str, str]] | None) -> list[tuple[str, str, str, str]]:
