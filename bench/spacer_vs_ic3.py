@@ -42,7 +42,10 @@ property, every run "unknown" at its budget:
                                     no xform.slice                          90 s
     half_close_only_pair (A or B) bv, helper                                90 s
     half_close_only_pair (A or B) bv, helper, xform.bit_blast               90 s
+    established_iff_quiescent  int, helper, this bench (--skip-ic3)         60 s
 
+Houdini's invariant as a lemma instead (``Fixedpoint.add_cover`` at level
+-1, slicing off, before the first query) crashes Z3 (segmentation fault).
 k-induction strengthened by the same invariant proves nothing on
 established_iff_quiescent for k = 1..10 (66 s in all, 31 s for k = 10
 alone). At K = 1 FIFO, 20 s each: Spacer proves half_close_only_pair A and
