@@ -30,7 +30,10 @@ expressions, exactly what the explicit engine reads.
   measured first and dropped: it timed out after 120 s on the smallest model
   (K = 1, 316 commands) for time_wait_active_closer in every encoding tried
   (selector, one rule per command, Int, BitVec); IC3 alone, without Houdini's
-  clauses, did not converge on it in 60 s either. Where none finds a proof
+  clauses, did not converge on it in 60 s either. Tried again at K = 3 FIFO on
+  the two invariants only IC3 proves there, with Houdini's invariant in every
+  rule body: unknown after 90-120 CPU-s in every encoding and option set,
+  where IC3 takes about 110 s and 5 s (bench/spacer_vs_ic3.py). Where none finds a proof
   within its budget, the verdict falls back to the explicit state space and
   its ``method`` says so.
 * **Every channel bound at once.** ``abstract_every_bound`` turns a system
