@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from tcpcheck.model.spec import Spec
 from tcpcheck.tools.runner.harness import Conversation
 from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
@@ -138,21 +139,26 @@ def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, trans
 
 
 @cache
+def _embedded_spec() -> Spec:
+    """The embedded spec (the one the suites are generated from), parsed once
+    for the tables below."""
+    from tcpcheck.model.spec import load_spec
+
+    return load_spec()
+
+
+@cache
 def _non_rfc() -> frozenset[str]:
     """The embedded spec's transitions outside RFC 9293 (path =
     "implementation"): a stack may take one only where its profile says so."""
-    from tcpcheck.model.spec import load_spec
-
-    return frozenset(t.id for t in load_spec().transitions if t.path == "implementation")
+    return frozenset(t.id for t in _embedded_spec().transitions if t.path == "implementation")
 
 
 @cache
 def _signals() -> dict[str, tuple[str, str]]:
     """Transition id -> (signal, the text the RFC tells the user), from the
     embedded spec (the one the suites are generated from)."""
-    from tcpcheck.model.spec import load_spec
-
-    spec = load_spec()
+    spec = _embedded_spec()
     return {t.id: (t.signal, spec.signals[t.signal].text) for t in spec.transitions if t.signal}
 
 
@@ -160,9 +166,7 @@ def _signals() -> dict[str, tuple[str, str]]:
 def _responses() -> dict[str, tuple[tuple[str, str, bool], ...]]:
     """Transition id -> what a SEND or CLOSE made in its target state is
     answered (the spec's [[response]]: name, text, whether "ok" will do)."""
-    from tcpcheck.model.spec import load_spec
-
-    spec = load_spec()
+    spec = _embedded_spec()
     return {t.id: tuple((r.name, r.text, r.ok) for r in spec.responses.values() if t.target in r.states)
             for t in spec.transitions}
 
@@ -212,10 +216,9 @@ def _timers() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
     in the timer's ``restarted_by`` taken in a state where it runs, staying
     there: a retransmitted FIN in TIME_WAIT); and state -> (timer, RFC) for
     the states where a timer runs (the sources of the event it drives)."""
-    from tcpcheck.model.spec import load_spec
     from tcpcheck.model.timed import load_timed
 
-    spec = load_spec()
+    spec = _embedded_spec()
     restarts: dict[str, tuple[str, str]] = {}
     running: dict[str, tuple[str, str]] = {}
     for timer in load_timed(spec).timers:
@@ -514,11 +517,11 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     # elsewhere, as its profile says).
     verdicts_of: dict[str, set[str]] = {}
     for r in results:
-        if r.transition in _non_rfc():
+        if r.transition in _non_rfc() and not profile.runs_the_spec:
             verdicts_of.setdefault(r.transition, set()).add(r.verdict)
-    extended = {d.transition for d in profile.deviations if d.kind == "extension"}
+    extended = {d.transition for d in profile.extensions(tuple(verdicts_of))}
     for tid, seen in verdicts_of.items():
-        if seen == {"pass"} and tid not in extended and not profile.runs_the_spec:
+        if seen == {"pass"} and tid not in extended:
             results.append(StepResult(
                 len(scenario.steps), f"{tid} is not in RFC 9293", "fail", "", "no such transition",
                 tid, f"the stack took it, and {profile.name}'s profile has no [[deviation]] kind = \"extension\" "
