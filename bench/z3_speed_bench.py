@@ -11,7 +11,7 @@ each in a fresh process:
 
 Times are CPU seconds of the process (user + system, ``resource``): the
 machine is shared, and wall time moves with its load (printed too). Per
-phase (BMC, Houdini, k-induction, IC3, the explicit searches) from the
+phase (BMC, blocking guided by the reachable states, Houdini, k-induction, IC3, the explicit searches) from the
 engine's progress messages: the CPU between one message and the next is
 charged to the phase the first names. Peak memory is the process's maximum
 resident set. The verdicts of the two sides are compared (verdict, instance,
@@ -41,7 +41,7 @@ what = sys.argv[1]
 phases = {}
 last = [time.process_time(), "setup"]
 NAMES = (("BMC", "BMC"), ("Houdini", "Houdini"), ("k-induction", "k-induction"), ("IC3", "IC3"),
-         ("explicit", "explicit"))
+         ("explicit", "explicit"), ("invariant from all", "blocking"))
 
 def progress(text):
     now = time.process_time()
@@ -81,7 +81,7 @@ print(json.dumps({"cpu": use.ru_utime + use.ru_stime, "wall": time.perf_counter(
                   "rss_mib": use.ru_maxrss / 1024, "phases": phases, "verdicts": rows}))
 """
 
-PHASES = ("setup", "explicit", "BMC", "Houdini", "k-induction", "IC3", "other")
+PHASES = ("setup", "explicit", "BMC", "blocking", "Houdini", "k-induction", "IC3", "other")
 TARGETS = {"fifo": 60.0, "every": 10.0}
 
 

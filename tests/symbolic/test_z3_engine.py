@@ -147,9 +147,38 @@ def test_ic3_closes_what_houdini_leaves_and_the_fallback_says_so() -> None:
     system, space, expected = explicit_verdicts(None, (1, False, False))
     prop = next(p for p in load_properties() if p.name == "reach_CLOSING")
     assert next(e for e in expected if e.name == prop.name).verdict == "violated"
-    proved = Checker(system, explicit_space=lambda: space).check(prop)
+    proved = Checker(system, Options(guided_seconds=0), explicit_space=lambda: space).check(prop)
     assert (proved.verdict, proved.method, proved.extra["symbolic_proof"]) == ("violated", "IC3", True)
     assert proved.extra["invariant"]["ic3_clauses"] > 0
-    fallback = Checker(system, Options(ic3_seconds=0), explicit_space=lambda: space).check(prop)
+    fallback = Checker(system, Options(ic3_seconds=0, guided_seconds=0), explicit_space=lambda: space).check(prop)
     assert (fallback.verdict, fallback.extra["symbolic_proof"]) == ("violated", False)
     assert fallback.method.startswith("explicit (no symbolic proof found")
+
+
+def test_the_reachable_states_block_what_houdini_leaves() -> None:
+    """The same proof where every reachable state is known: Houdini's candidates are all kept and
+    the counterexamples to induction they leave are blocked, no IC3 needed. Without the blocked
+    cubes the clauses prove nothing (they are what closes the proof), and a sample that misses
+    reachable states is refused, not trusted."""
+    from tcpcheck.model.guided import NotClosed
+    from tcpcheck.model.ic3 import Outcome, certify
+    from tcpcheck.model.symbolic import Options, guided, sample_states
+
+    system, space, _ = explicit_verdicts(None, (1, False, False))
+    prop = next(p for p in load_properties() if p.name == "reach_CLOSING")
+    proved = Checker(system, explicit_space=lambda: space).check(prop)
+    assert (proved.verdict, proved.method, proved.extra["symbolic_proof"]) == ("violated", "inductive invariant", True)
+    assert proved.extra["invariant"]["found_by"].startswith("blocking counterexamples to induction")
+    assert proved.extra["invariant"]["blocked_cubes"] > 0
+    _, target, _ = next(iter(prop.instances_from(system)))
+    enc = Encoding(system)
+    states = sample_states(system, 10**6)
+    st = guided(enc, [gcl.Not(target)], states)
+    assert st.cubes and certify(enc, Outcome(False, invariant=st.cubes, seed=st.clauses[: -len(st.cubes)]), target)
+    assert not certify(enc, Outcome(False, seed=st.clauses[: -len(st.cubes)]), target)
+    with pytest.raises(NotClosed):
+        # the first half breadth first: clauses drawn from it are false of the rest
+        guided(enc, [gcl.Not(target)], sample_states(system, len(states) // 2))
+    # a sample that stops at its limit may have missed states: it guides Houdini and IC3 instead
+    assert Checker(system, Options(sample_limit=len(states))).reachable() is None
+    assert sorted(Checker(system, Options(sample_limit=len(states) + 1)).reachable() or []) == sorted(states)
