@@ -246,7 +246,14 @@ class Encoding:
 
     def solver(self) -> z3.Solver:
         """A solver for this encoding's logic (bit-vectors, or linear integers)."""
-        return z3.SolverFor("QF_LIA") if self.sort == "int" else z3.SolverFor("QF_BV")
+        if self.sort == "bv":
+            return z3.SolverFor("QF_BV")
+        solver = z3.SolverFor("QF_LIA")
+        # Z3's older simplex solver: on the counter abstraction at K = 3 (--every-bound), Houdini
+        # took 1.43 CPU-s with it against 1.78 with the default, k-induction 0.40 against 0.88
+        # (two runs each, same invariant, same proofs).
+        solver.set("arith.solver", 2)
+        return solver
 
     def selector(self, name: str) -> Any:
         """A fresh command selector (a bit-vector under the bv sort, so the query stays pure bit-vector)."""
@@ -557,14 +564,16 @@ def _show(e: gcl.Expr, system: gcl.System) -> str:
 def _unseen_pairs(atoms: Sequence[Atom], truth: np.ndarray) -> list[tuple[int, int]]:
     """The pairs of atoms of different variables that no row of ``truth`` (a state's atoms, one
     column per atom) makes both true: the candidate clauses not (atom_i and atom_j)."""
-    # One matrix product (exact in float32 below 2**24 states); per state in Python this was
-    # half of --every-bound's time.
-    held = truth.astype(np.float32)
-    together = held.T @ held
-    atom_var = np.array([a[0] for a in atoms], dtype=np.int64)
-    first, second = np.triu_indices(len(atoms), 1)
-    unseen = (together[first, second] == 0) & (atom_var[first] != atom_var[second])
-    return list(zip(first[unseen].tolist(), second[unseen].tolist(), strict=True))
+    # Per atom, its states as packed bits, and one AND per pair of atoms. Per state in Python
+    # this was half of --every-bound's time; as a float32 matrix product (held.T @ held), 0.5 s
+    # of it at K = 3 (20,001 states x 106 atoms); packed, 0.03 s.
+    packed = np.packbits(truth, axis=0)
+    atom_var = [a[0] for a in atoms]
+    out: list[tuple[int, int]] = []
+    for i in range(len(atoms) - 1):
+        met = (packed[:, i:i + 1] & packed[:, i + 1:]).any(axis=0)
+        out += [(i, j) for j in (np.flatnonzero(~met) + i + 1).tolist() if atom_var[j] != atom_var[i]]
+    return out
 
 
 def _unbroken(extra: Sequence[gcl.Expr], rows: np.ndarray) -> tuple[list[gcl.Expr], list[Callable[..., Any]]]:
