@@ -107,3 +107,22 @@ def test_a_non_rfc_transition_taken_is_a_failure_unless_the_profile_documents_it
     documented = dataclasses.replace(as_a_stack, deviations=(entry,))
     result = execute(stack, SUITE["fin_wait_2_orphan_timeout"], documented)
     assert (result.verdict, result.deviations) == ("deviation", ["orphan_timeout"])
+
+
+def test_the_model_stack_is_not_handed_what_the_spec_has_no_name_for() -> None:
+    """DATA and the variants that place a sequence number (in the window, an old
+    incarnation's) are the timed model's cases: on the model stack the scenario is
+    not drivable, with the step and the reason, where it used to fail. A bad ACK
+    field is the spec's own vocabulary (which of our SYN and FIN a segment
+    acknowledges) and is still played: the stack drops the RST,ACK as RFC 9293
+    §3.10.7.3 says, and an unacceptable SYN,ACK it should answer with a RST, which
+    the spec does not, fails."""
+    stack = ModelStack()
+    profile = stack.profile()
+    for name, why in (("data_both_ways", "inject DATA: the spec's segments carry no data"),
+                      ("rst_in_window_challenge_ack",
+                       "inject RST (in_window): the spec has no sequence numbers, which RST (in_window) is about")):
+        assert not_drivable(SUITE[name], profile, stack) == why
+        assert execute(stack, SUITE[name], profile).verdict == "not drivable"
+    assert execute(stack, SUITE["syn_sent_rst_bad_ack"], profile).verdict == "pass"
+    assert execute(stack, SUITE["syn_sent_unacceptable_ack"], profile).verdict == "fail"

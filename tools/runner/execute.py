@@ -357,9 +357,14 @@ def not_drivable(scenario: Scenario, profile: Profile, stack: Stack) -> str:
     it needs a setting the stack can neither set nor has (its profile's
     [[setting]]), or it covers or walks through a transition its profile
     lists as not drivable (a suite generated for another stack may), or it
-    has several connections and the stack plays one at a time."""
+    has several connections and the stack plays one at a time, or it sends a
+    segment the stack cannot be handed (the model stack: DATA, sequence numbers)."""
     if scenario.connections and not stack.several_connections:
         return f"several connections: {stack.name} plays one connection per scenario (Linux plays several)"
+    for step in scenario.steps:
+        lacks = stack.cannot_inject(step.segment, step.variant) if isinstance(step, Inject) else ""
+        if lacks:
+            return f"{step.text()}: {lacks}"
     for name, value in sorted(scenario.sysctls.items()):
         if stack.can_set(name):
             continue

@@ -212,6 +212,13 @@ class Stack(ABC):
     expect_bound: ClassVar[float] = 0.1
     quiet_window: ClassVar[float] = 0.001
 
+    def cannot_inject(self, segment: str, variant: str) -> str:
+        """Why the peer cannot hand this stack ``segment`` (``variant``, a case of
+        specs/acceptability.toml): '' when it can. A stack whose segments carry less
+        than the wire (the model stack) says what it lacks, and a scenario that needs
+        it is not drivable there."""
+        return ""
+
     def can_set(self, name: str) -> bool:
         """The adapter can put setting ``name`` (as scenarios name it, e.g.
         ``tcp_rfc1337``) in force for one endpoint; otherwise a scenario

@@ -37,7 +37,7 @@ from tcpcheck.model.compose import Wire, wire_alphabet
 from tcpcheck.model.endpoint import EndpointMachine, Local, Outcome
 from tcpcheck.model.spec import Spec, load_spec
 from tcpcheck.tools.runner.packets import ACK, FIN, MASK32, RST, SYN, Captured, Packet
-from tcpcheck.tools.runner.peer import NEW_INCARNATION, seq_after
+from tcpcheck.tools.runner.peer import BAD_ACK, NEW_INCARNATION, seq_after
 from tcpcheck.tools.runner.profile import ANY, Profile, Setting
 from tcpcheck.tools.runner.stack import CallError, Endpoint, FourTuple, Observation, Stack, StackInfo, TimerSetting
 
@@ -60,6 +60,17 @@ class ModelStack(Stack):
     spontaneous_retransmissions: ClassVar[bool] = False
     expect_bound: ClassVar[float] = 0.0
     quiet_window: ClassVar[float] = 0.0
+
+    def cannot_inject(self, segment: str, variant: str) -> str:
+        """DATA and the variants that place a sequence number: the spec has neither (its
+        segments are flags and which of our SYN and FIN they acknowledge, which a ``bad_ack``
+        variant changes and the adapter reads). Those cases are the timed model's
+        (specs/acceptability.toml); here they would fail for what the spec leaves out."""
+        if segment == "DATA":
+            return "the spec's segments carry no data"
+        if variant and variant != BAD_ACK:
+            return f"the spec has no sequence numbers, which {segment} ({variant}) is about"
+        return ""
 
     def __init__(self, spec: Spec | str | Path | None = None, options: Mapping[str, bool] | None = None,
                  profile: str | None = "linux", capture: bool = True, machine: EndpointMachine | None = None) -> None:
