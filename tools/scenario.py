@@ -619,7 +619,9 @@ def step_transitions(scenario: Scenario, spec: Any = None) -> tuple[str, ...]:
             after = seen[0] if seen else None
             found = [t for t in spec.transitions if t.source == state and _triggers(spec, t, step)
                      and (after is None or t.target == after)]
-            found.sort(key=lambda t: t.id not in covered)
+            # then the event the segment names exactly: FIN_ACK_OF_FIN is also a FIN by its
+            # flags, and without a state to tell them apart FIN_WAIT_1 went to CLOSING
+            found.sort(key=lambda t: (t.id not in covered, isinstance(step, Inject) and t.event != step.segment))
             current = found[0].id if found else ""
             state = found[0].target if found else (after or state)
         elif isinstance(step, ExpectState) and not current:

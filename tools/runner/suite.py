@@ -82,7 +82,12 @@ EST = "ESTABLISHED"
 def _scn(name: str, steps: tuple[Step, ...], transitions: tuple[str, ...] = (), description: str = "",
          sysctls: dict[str, str] | None = None, slow: bool = False, rfc: tuple[str, ...] = (),
          timestamps: bool = False) -> Scenario:
-    return Scenario(name, steps, transitions, rfc, description, dict(sysctls or {}), slow, timestamps=timestamps)
+    settings = dict(sysctls or {})
+    if timestamps:
+        # The peer offers RFC 7323's option; what the scenario checks (PAWS, a newer TSval)
+        # needs the stack to take it up, which a stack built without it (lwIP) never does.
+        settings["tcp_timestamps"] = "1"
+    return Scenario(name, steps, transitions, rfc, description, settings, slow, timestamps=timestamps)
 
 
 def _rst_in(state: str, prefix: tuple[Step, ...], suffix: str = "", how: str = "") -> Scenario:
