@@ -11,9 +11,10 @@ each in a fresh process:
 
 Times are CPU seconds of the process (user + system, ``resource``): the
 machine is shared, and wall time moves with its load (printed too). Per
-phase (BMC, blocking guided by the reachable states, Houdini, k-induction, IC3, the explicit searches) from the
-engine's progress messages: the CPU between one message and the next is
-charged to the phase the first names. Peak memory is the process's maximum
+phase (BMC, blocking guided by the reachable states, Houdini, k-induction,
+IC3, the explicit searches) from the engine's progress messages: the CPU
+between one message and the next is charged to the phase the first names.
+Peak memory is the process's maximum
 resident set. The verdicts of the two sides are compared (verdict, instance,
 bound, length of the path); any difference is printed.
 
