@@ -377,7 +377,7 @@ def not_drivable(scenario: Scenario, profile: Profile, stack: Stack) -> str:
             return f"{tid}: {reason}"
     # Entries scoped by the calls before the step: drivable elsewhere.
     calls: tuple[str, ...] = ()
-    for step, tid in zip(scenario.steps, step_transitions(scenario), strict=True):
+    for step, tid in zip(scenario.steps, step_transitions(scenario, _embedded_spec()), strict=True):
         reason = profile.reason_not_drivable(tid, calls) if tid else None
         if reason:
             return f"{tid} after {', '.join(calls)}: {reason}"
@@ -409,7 +409,9 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     # The plan: the scenario's steps with their transitions; after a
     # deviation its rest is replaced by the model's walk from where the
     # profile says the stack went (replay.py).
-    plan = [Planned(step, tid) for step, tid in zip(scenario.steps, step_transitions(scenario), strict=True)]
+    # (the cached spec: load_spec would parse the TOML again, twice per scenario)
+    tids = step_transitions(scenario, _embedded_spec())
+    plan = [Planned(step, tid) for step, tid in zip(scenario.steps, tids, strict=True)]
     results: list[StepResult] = []
     deviations: list[str] = []
     stopped = ""
