@@ -15,14 +15,30 @@ serial (one namespace) and -j 2 (fresh workers); the timer checks' cost
 gave the timer's full length, and without them, interleaved; their verdict
 changes count too). Run it on an older
 checkout to compare (the parts that need this issue's code say "n/a").
+
+    python bench/issue15_bench.py --before /tmp/venv-before/bin/python [--runs 20]
+
+Before and after side by side: the interpreter given has an older
+checkout installed (e.g. ``git worktree add /tmp/before afedef6`` and
+``python -m venv --system-site-packages /tmp/venv-before &&
+/tmp/venv-before/bin/pip install --no-deps -e /tmp/before``). Round by
+round, alternating which goes first, each checkout runs every non-slow
+scenario once in a fresh namespace of its own (this script, run by that
+interpreter with ``--one-round``, so it must only use what both
+checkouts have); then the whole non-slow suite, serial and -j 2, three
+times each, alternated. Printed: per scenario present at both, the
+medians and their ratio (after / before), the suite's wall times and the
+peak memory of each side.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -34,7 +50,7 @@ from tcpcheck.tools.runner.harness import Harness
 from tcpcheck.tools.runner.netns import kernel_release, unavailable_reason
 from tcpcheck.tools.runner.profile import load_profile
 from tcpcheck.tools.runner.suite import default_suite
-from tcpcheck.tools.scenario import Elapse, step_transitions
+from tcpcheck.tools.scenario import Elapse
 
 
 def _median_ms(times: list[float]) -> float:
@@ -85,15 +101,118 @@ def _crowd(profile: Any, runs: int) -> tuple[str, int]:
         changes
 
 
+def _peak_mib() -> tuple[float, float]:
+    """ru_maxrss of this process and of its largest child, MiB."""
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+
+def _one_round() -> int:
+    """Child of --before: every non-slow scenario once in one fresh
+    namespace, each timed around execute() (what it costs the caller,
+    setup and teardown of its connection included); JSON on stdout."""
+    profile = load_profile()
+    out: dict[str, tuple[float, str]] = {}
+    with Harness() as stack:
+        for scenario in default_suite():
+            if scenario.slow:
+                continue
+            start = time.perf_counter()
+            r = execute(stack, scenario, profile)
+            out[scenario.name] = (time.perf_counter() - start, r.verdict)
+    import tcpcheck
+
+    print(json.dumps({"scenarios": out, "package": tcpcheck.__file__, "peak": _peak_mib()}))
+    return 0
+
+
+def _suite_wall(jobs: int) -> int:
+    """Child of --before: the whole non-slow suite through run_scenarios
+    (what ``tcpcheck run`` does), its wall time and peak memory as JSON."""
+    suite = [s for s in default_suite() if not s.slow]
+    start = time.perf_counter()
+    run_scenarios(suite, load_profile(), jobs=jobs)
+    print(json.dumps({"wall": time.perf_counter() - start, "peak": _peak_mib()}))
+    return 0
+
+
+def _child(python: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run([python, __file__, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"issue15_bench: {python} {' '.join(args)} failed: {done.stderr.strip()[-400:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _compare(before: str, runs: int) -> int:
+    """Before and after side by side (see the module docstring)."""
+    sides = {"before": before, "after": sys.executable}
+    times: dict[str, dict[str, list[float]]] = {side: defaultdict(list) for side in sides}
+    verdicts: dict[str, dict[str, set[str]]] = {side: defaultdict(set) for side in sides}
+    peaks: dict[str, list[float]] = {side: [0.0, 0.0] for side in sides}
+    packages: dict[str, str] = {}
+    for i in range(runs):
+        for side in (("before", "after") if i % 2 == 0 else ("after", "before")):
+            got = _child(sides[side], "--one-round")
+            packages[side] = got["package"]
+            peaks[side][0] = max(peaks[side][0], got["peak"][0])
+            for name, (seconds, verdict) in got["scenarios"].items():
+                times[side][name].append(seconds)
+                verdicts[side][name].add(verdict)
+        print(f"round {i + 1}/{runs}", file=sys.stderr)
+    walls: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for i in range(3):
+        for jobs in (1, 2):
+            for side in (("before", "after") if i % 2 == 0 else ("after", "before")):
+                got = _child(sides[side], "--suite-wall", str(jobs))
+                walls[side, jobs].append(got["wall"])
+                peaks[side][1] = max(peaks[side][1], got["peak"][0], got["peak"][1])
+    common = [n for n in times["after"] if n in times["before"]]
+    print(f"kernel {kernel_release()}; {runs} rounds, alternated; before: {packages['before']}, "
+          f"after: {packages['after']}")
+    print(f"{'scenario':46} {'before ms':>10} {'after ms':>10} {'ratio':>6}  verdicts before / after")
+    slower = []
+    for name in common:
+        b, a = (_median_ms(times[side][name]) for side in ("before", "after"))
+        if a > b * 1.05:
+            slower.append(name)
+        print(f"{name:46} {b:10.2f} {a:10.2f} {a / b:6.2f}  {'/'.join(sorted(verdicts['before'][name]))} / "
+              f"{'/'.join(sorted(verdicts['after'][name]))}")
+    new = [n for n in times["after"] if n not in times["before"]]
+    print(f"new in after ({len(new)}): " + ", ".join(f"{n} {_median_ms(times['after'][n]):.2f} ms" for n in new))
+    total = {side: sum(_median_ms(times[side][n]) for n in common) for side in sides}
+    print(f"sum of medians over the {len(common)} common scenarios: {total['before']:.1f} ms before, "
+          f"{total['after']:.1f} ms after ({total['after'] / total['before']:.3f}x)")
+    for jobs in (1, 2):
+        b, a = (statistics.median(walls[side, jobs]) for side in ("before", "after"))
+        print(f"whole non-slow suite, -j {jobs}, median of 3: {b:.3f} s before, {a:.3f} s after ({a / b:.3f}x)"
+              " (after runs the scenarios new since)")
+    for side in sides:
+        print(f"peak memory {side:6}: {peaks[side][0]:.1f} MiB one-round process, {peaks[side][1]:.1f} MiB "
+              "largest suite process or worker")
+    changes = sum(len(v) - 1 for side in sides for v in verdicts[side].values())
+    print(f"verdict changes within a side: {changes}; over 5% slower than before: {slower or 'none'}")
+    return 0 if not slower and changes == 0 else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="repeats for medians and verdict stability")
     parser.add_argument("--crowd-only", action="store_true", help="only the scenarios with several connections")
+    parser.add_argument("--before", metavar="PYTHON", help="an interpreter with an older checkout installed: "
+                        "per-scenario medians and suite wall times side by side")
+    parser.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--suite-wall", type=int, metavar="JOBS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     reason = unavailable_reason()
     if reason:
         print(f"issue15_bench: {reason}", file=sys.stderr)
         return 2
+    if args.one_round:
+        return _one_round()
+    if args.suite_wall:
+        return _suite_wall(args.suite_wall)
+    if args.before:
+        return _compare(args.before, args.runs)
     profile = load_profile()
     if args.crowd_only:
         line, changes = _crowd(profile, args.runs)
@@ -145,6 +264,8 @@ def main() -> int:
 
     rule = getattr(executor, "_timer_rule", None)
     if rule is not None:
+        from tcpcheck.tools.scenario import step_transitions
+
         timed = [s for s in events if any(rule(st, t) for st, t in zip(s.steps, step_transitions(s), strict=True))]
         with_t: dict[str, list[float]] = defaultdict(list)
         without_t: dict[str, list[float]] = defaultdict(list)
