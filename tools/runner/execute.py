@@ -7,7 +7,6 @@ records what was seen after every step.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -253,74 +252,90 @@ def _timer_rule(step: Step, transition: str, state: str = "") -> tuple[str, str,
 
 
 # How far a timer must have run before the event that restarts it, so that
-# the restart shows, when the profile does not give the timer's full length
-# (sock_diag reports milliseconds; Linux's clock is in jiffies, 1-10 ms),
-# and the bound on any wait for it.
+# the restart shows, when the stack cannot read its clock exactly or the
+# profile does not give the timer's full length (sock_diag reports
+# milliseconds; Linux's clock is in jiffies, 1-10 ms), and the bound on any
+# wait for it.
 TIMER_RUN_MS = 20
 TIMER_RUN_BOUND = 2.0
-# What separates the two readings beyond two clock ticks: the reads' own
-# latency (each a sock_diag round trip, well under a millisecond).
-READ_SLACK_MS = 0.5
+# With the stack's clock read exactly (Endpoint.timer_reading), how many
+# ticks the timer must have run since it was armed, and how far its expiry
+# must move, to count as restarted. One would do (a restart in a later tick
+# than the arming moves the expiry), but Linux's jiffies read from user
+# space (stacks/linux.py: jiffy_at) can, in one case, be one tick late: the
+# expiry before the step is the least of readings in two ticks (they cannot
+# both be late), the one after may be late, so a kept timer's expiry moves
+# at most 1 and a restarted one's at least RESTART_TICKS.
+RESTART_TICKS = 2
+READ_IN_TICKS = 2  # the ticks the expiry before the step is read in (the least is the truth)
 
 
 @dataclass(frozen=True)
 class TimerBefore:
-    """The timer just before the step: ms left, when read (monotonic s),
-    and what the comparison after it needs (the full length the stack
-    re-arms it with, from the profile, and the clock tick; 0 when unknown)."""
+    """The timer just before the step: ms left; with the stack's clock read
+    exactly and the timer's full length (the profile's), its expiry in
+    ticks of that clock, and the tick (ms); without, judged by its own
+    movement."""
 
     left: int
-    at: float
-    length: int = 0
+    expiry: int | None = None
     tick: float = 0.0
 
-    def predictions(self, after_at: float) -> tuple[float, float] | None:
-        """(the most a kept timer can show, the least a restarted one can) at
-        ``after_at``; None without the full length. With d the ticks that
-        passed between the two reads (within a tick of the clock's time),
-        kept shows left - d, restarted at least length - d: their gap is
-        length - left, the time the timer had run, whatever the step took."""
-        if not self.length:
+    def moved(self, after: int, clock: int | None) -> int | None:
+        """How many ticks the expiry moved, for a reading of ``after`` ms left
+        at tick ``clock``; None when not known (no exact clock)."""
+        if self.expiry is None or clock is None or not self.tick:
             return None
-        took = (after_at - self.at) * 1000
-        margin = self.tick + READ_SLACK_MS
-        return min(self.left, self.left - took + margin), self.length - took - margin
+        return clock + round(after / self.tick) - self.expiry
 
-    def needs(self) -> float:
-        """How long the timer must have run (since it was last armed) for the
-        predictions to be apart: two ticks and the reads' slack, and a
-        millisecond between them."""
-        return 2 * (self.tick + READ_SLACK_MS) + 1
+    def restarted(self, after: int, clock: int | None) -> bool | None:
+        """Whether that reading shows the timer restarted; None when it
+        cannot say (the clock before was read exactly, after not)."""
+        if self.expiry is None:
+            return after > self.left
+        moved = self.moved(after, clock)
+        return None if moved is None else moved >= RESTART_TICKS
 
 
 def _let_timer_run(conv: Conversation, timer: str, length: int) -> tuple[TimerBefore | None, str]:
     """Wait, bounded and on the wire (no fixed sleep), only as long as the
-    check after the step needs: with the timer's full ``length`` (the
-    profile's [[timer]]), until it has run two clock ticks since it was
-    armed, which the scenario's own steps since then may already have
-    covered; without it, TIMER_RUN_MS from now. (The timer as it stands
+    check after the step needs: with the stack's clock read exactly and the
+    timer's full ``length`` (the profile's [[timer]]), until the stack's own
+    reading shows it ran RESTART_TICKS since it was armed, which the
+    scenario's steps since then may already have covered, and it was read
+    in two ticks; otherwise TIMER_RUN_MS from now. (The timer as it stands
     then, or None when the stack cannot say; a note when the wait was cut
     short by a segment.)"""
-    first = conv.endpoint.timer_left(timer)
-    if first is None:
+    reading = conv.endpoint.timer_reading(timer)
+    if reading is None:
         return None, ""
+    first = reading[0]
     tick = conv.endpoint.timer_tick_ms() or 0.0
     # A timer with more left than its full length was not armed as the
     # profile says: judge it by its own movement instead.
-    probe = TimerBefore(first, time.monotonic(), length if tick and 0 < first <= length else 0, tick)
-    ran = (lambda left: probe.length - left) if probe.length else (lambda left: first - left)
-    need = probe.needs() if probe.length else TIMER_RUN_MS
-    left: int | None = first
+    exact = bool(tick) and reading[1] is not None and 0 < first <= length
+    full = round(length / tick) if exact else 0
+    expiries: dict[int, int] = {}  # the expiry (ticks) each tick's reading shows
     deadline = time.monotonic() + TIMER_RUN_BOUND
-    while left is not None and ran(left) < need and time.monotonic() < deadline:
+    while True:
+        left, clock = reading
+        if exact and clock is not None:
+            expiries[clock] = clock + round(left / tick)
+        ran = full - round(left / tick) >= RESTART_TICKS and len(expiries) >= READ_IN_TICKS if exact \
+            else first - left >= TIMER_RUN_MS
+        if ran or time.monotonic() >= deadline:
+            break
         # nothing is expected while the timer runs: a segment wakes the wait
-        packet = conv.next_packet(min(0.02, max(0.001, (need - ran(left)) / 1000)))
+        packet = conv.next_packet(max(0.0005, tick / 4000) if exact else 0.02)
         if packet is not None:
             return None, f"the stack sent {packet.summary()} while {timer} ran"
-        left = conv.endpoint.timer_left(timer)
-    if left is None:
-        return None, ""
-    return dataclasses.replace(probe, left=left, at=time.monotonic()), ""
+        got = conv.endpoint.timer_reading(timer)
+        if got is None:
+            return None, ""
+        reading = got
+    if exact and len(expiries) >= READ_IN_TICKS:
+        return TimerBefore(reading[0], min(expiries.values()), tick), ""
+    return TimerBefore(reading[0]), ""
 
 
 def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[str, str, bool], before: TimerBefore,
@@ -328,22 +343,29 @@ def _timer_check(conv: Conversation, index: int, transition: str, rule: tuple[st
     """After the step: restarted or kept, against what the rule says; a
     difference is a deviation only when the profile documents it
     (``scope``: step_verdict's profile, transitions, settings, calls,
-    injects, history and options). With the full length, the reading is
-    judged against both predictions (closer to the restarted one:
-    restarted); without it, more time left than before means restarted.
-    None when the timer no longer runs (the step left its state)."""
+    injects, history and options). With the expiry known, by how far it
+    moved (TimerBefore.restarted); without it, more time left than before
+    means restarted. None when the timer no longer runs (the step left its
+    state)."""
     timer, rfc, restart = rule
     t0 = time.perf_counter()
-    after = conv.endpoint.timer_left(timer)
-    if after is None:
+    reading = conv.endpoint.timer_reading(timer)
+    if reading is None:
         return None
-    predicted = before.predictions(time.monotonic())
-    restarted = after > (sum(predicted) / 2 if predicted else before.left)
-    want, seen = (f"timer {timer} {'restarted' if x else 'kept'}" for x in (restart, restarted))
-    verdict, deviation = step_verdict(restarted == restart, want, seen, *scope)
+    after, clock = reading
+    restarted = before.restarted(after, clock)
+    want = f"timer {timer} {'restarted' if restart else 'kept'}"
     note = f"{timer}: {before.left} ms left before the step, {after} ms after"
-    if predicted:
-        note += f" (kept: at most {predicted[0]:.0f}, restarted: at least {predicted[1]:.0f})"
+    if restarted is None:
+        note += f"; the stack's clock could not be read exactly to compare them ({rfc})"
+        return StepResult(index, want, "fail", conv.observe().text(), want, "the stack's clock unreadable", note,
+                          time.perf_counter() - t0, "", transition), None
+    seen = f"timer {timer} {'restarted' if restarted else 'kept'}"
+    verdict, deviation = step_verdict(restarted == restart, want, seen, *scope)
+    moved = before.moved(after, clock)
+    if moved is not None:
+        note += f"; its expiry moved {moved} ticks of {before.tick:g} ms (kept: at most {RESTART_TICKS - 1}, " \
+                f"restarted: at least {RESTART_TICKS})"
     note += f" ({rfc})"
     if deviation is not None:
         note += f"; {deviation.id}: {deviation.reference}"

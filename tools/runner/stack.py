@@ -181,6 +181,13 @@ class Endpoint(ABC):
         cannot say or the timer does not run."""
         return None
 
+    def timer_reading(self, timer: str) -> tuple[int, int | None] | None:
+        """``timer_left`` with the stack's clock at that moment in whole
+        ticks (what the timer's expiry is counted on), None for the clock
+        when the stack cannot say it exactly."""
+        left = self.timer_left(timer)
+        return None if left is None else (left, None)
+
     def timer_tick_ms(self) -> float | None:
         """The step in which ``timer_left`` moves (the stack's clock tick),
         in ms; None when unknown."""

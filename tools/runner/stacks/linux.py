@@ -184,6 +184,39 @@ class LinuxStack(Stack):
 # The model's timers (specs/timed.toml) as sock_diag names the kernel's.
 KERNEL_TIMERS = {"time_wait": "timewait"}
 CLOCK_MONOTONIC_COARSE = 6  # linux/time.h (the time module does not name it)
+# A reading this soon after a jiffy boundary (CLOCK_MONOTONIC) is not used:
+# the tick's interrupt that advances jiffies may not have been handled yet.
+TICK_GUARD_NS = 500_000
+# The most a reading waits for the kernel's clock to be readable exactly: a
+# jiffies update stalled behind a preempted CPU is forced after 5 ticks
+# (MAX_STALLED_JIFFIES; measured here: up to 6 ticks).
+EXACT_READ_BOUND = 0.25
+
+
+def jiffy_at(c1: int, m1: int, m2: int, c2: int, tick_ns: int) -> int | None:
+    """The kernel's jiffies counter (up to a constant) while a read ran
+    between (c1, m1) and (m2, c2), CLOCK_MONOTONIC_COARSE and CLOCK_MONOTONIC
+    in ns read just before and just after it; None when these readings
+    cannot say it.
+
+    Jiffies advance when CLOCK_MONOTONIC passes a multiple of the tick
+    (tick_next_period is aligned so), and the coarse clock moves in the
+    same update, to the last boundary of its own accumulation (at a fixed
+    phase within the tick, not always 0: 0.84 ms here). An update can come
+    late (the tick's interrupt; a jiffies update stalled behind a preempted
+    CPU) or mid-tick (a CPU leaving idle catches up). So the reading is
+    used only when the coarse clock did not move during it (no update),
+    the fine clock stayed within one tick past the guard, and the coarse
+    clock is at most one tick behind (two behind: an update is pending).
+    Then jiffies = floor(m1 / tick), except in one case it cannot tell
+    apart: a catch-up in the tick before and this tick's update pending
+    (jiffies one less). Measured against a TIME_WAIT timer's fixed expiry
+    (bench/jiffies_bench.py): no other error; the runner's timer check
+    allows for this one (execute.TimerBefore)."""
+    k = m1 // tick_ns
+    if c1 != c2 or m2 // tick_ns != k or m1 - k * tick_ns < TICK_GUARD_NS:
+        return None
+    return k if 0 <= k - c1 // tick_ns <= 1 else None
 
 
 class LinuxEndpoint(Endpoint):
@@ -241,6 +274,22 @@ class LinuxEndpoint(Endpoint):
         if kind is None or found is None or sockdiag.TIMERS.get(found.timer) != kind:
             return None
         return int(found.expires_ms)
+
+    def timer_reading(self, timer: str) -> tuple[int, int | None] | None:
+        """The timer's remaining time and the kernel's jiffies at that read
+        (``jiffy_at``); the read is repeated, bounded, until jiffies can be
+        told (None for them past EXACT_READ_BOUND)."""
+        tick_ns = round(time.clock_getres(CLOCK_MONOTONIC_COARSE) * 1e9)
+        deadline = time.monotonic() + EXACT_READ_BOUND
+        while True:
+            c1, m1 = time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE), time.monotonic_ns()
+            left = self.timer_left(timer)
+            m2, c2 = time.monotonic_ns(), time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
+            if left is None:
+                return None
+            jiffy = jiffy_at(c1, m1, m2, c2, tick_ns)
+            if jiffy is not None or time.monotonic() > deadline:
+                return left, jiffy
 
     def timer_tick_ms(self) -> float:
         """A jiffy: timer expiries are whole jiffies, and CLOCK_MONOTONIC_COARSE
