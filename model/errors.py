@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 class InputError(Exception):
     """Bad input (spec, properties, options): printed as one line, exit status 2.
@@ -20,23 +22,32 @@ def locate(text: str, table: str, index: int, key: str | None = None) -> int | N
     """Line (1-based) of the ``index``-th ``[[table]]`` in TOML ``text``, or of
     ``key`` inside it. tomllib keeps no positions, so errors found after
     parsing are placed by scanning the source; None when it cannot tell."""
-    header = f"[[{table}]]"
-    seen = -1
-    lines = text.splitlines()
+    lines, headers = _lines(text)
+    found = headers.get(f"[[{table}]]", ())
+    if not 0 <= index < len(found):
+        return None
+    number = found[index]
+    if key is None:
+        return number
+    for offset in range(number, len(lines)):  # the lines after the header (0-based from it)
+        if lines[offset].startswith("["):
+            break
+        if lines[offset].split("=", 1)[0].strip() == key:
+            return offset + 1
+    return number
+
+
+@lru_cache(maxsize=8)
+def _lines(text: str) -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
+    """``text``'s lines stripped, and the line numbers of each ``[[table]]``
+    header: a spec locates every transition, so scanning the text each time
+    cost most of parsing it."""
+    lines = tuple(line.strip() for line in text.splitlines())
+    headers: dict[str, list[int]] = {}
     for number, line in enumerate(lines, start=1):
-        if line.strip() == header:
-            seen += 1
-            if seen == index:
-                if key is None:
-                    return number
-                for offset, inner in enumerate(lines[number:], start=number + 1):
-                    stripped = inner.strip()
-                    if stripped.startswith("["):
-                        break
-                    if stripped.split("=", 1)[0].strip() == key:
-                        return offset
-                return number
-    return None
+        if line.startswith("[[") and line.endswith("]]"):
+            headers.setdefault(line, []).append(number)
+    return lines, {header: tuple(numbers) for header, numbers in headers.items()}
 
 
 def where(path: str, line: int | None) -> str:
