@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,14 @@ def _rows(reader: _Reader, data: dict[str, Any], table: str) -> list[dict[str, A
 def _known(value: str, known: Any, what: str) -> str:
     options = ", ".join(sorted(known))
     return f"unknown {what} {value!r}; use one of: {options}"
+
+
+@cache
+def embedded_spec() -> Spec:
+    """The embedded spec, parsed once per process: the runner reads it for
+    its tables, its profile's checks, its suite and every scenario's replay
+    (a parse costs about 15 ms; Spec is frozen, share it, do not change it)."""
+    return load_spec()
 
 
 def load_spec(path: str | Path | None = None) -> Spec:

@@ -137,13 +137,12 @@ def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, trans
                       time.perf_counter() - t0, "", transition)
 
 
-@cache
 def _embedded_spec() -> Spec:
-    """The embedded spec (the one the suites are generated from), parsed once
-    for the tables below."""
-    from tcpcheck.model.spec import load_spec
+    """The embedded spec (the one the suites are generated from), parsed
+    once per process for the tables below (model.spec.embedded_spec)."""
+    from tcpcheck.model.spec import embedded_spec
 
-    return load_spec()
+    return embedded_spec()
 
 
 @cache

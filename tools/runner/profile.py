@@ -330,9 +330,9 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         if not isinstance(model_options, dict) or not all(isinstance(v, bool) for v in model_options.values()):
             raise InputError(where, "options must be a table of model option = true/false")
         if model_options:
-            from tcpcheck.model.spec import load_spec
+            from tcpcheck.model.spec import embedded_spec
 
-            known = load_spec().options  # the embedded spec's, as the entries' transitions
+            known = embedded_spec().options  # the embedded spec's, as the entries' transitions
             unknown = sorted(k for k in model_options if k not in known)
             if unknown:
                 raise InputError(where, f"options: unknown model option {unknown[0][:40]!r}; "
@@ -378,10 +378,10 @@ def _timers(data: dict[str, Any], p: Path) -> dict[str, int]:
             raise InputError(where, "length_ms must be a positive whole number of milliseconds")
         if row["name"] in out:
             raise InputError(where, f"timer {row['name']!r} is listed twice")
-        from tcpcheck.model.spec import load_spec
+        from tcpcheck.model.spec import embedded_spec
         from tcpcheck.model.timed import load_timed
 
-        known = sorted(t.name for t in load_timed(load_spec()).timers)  # the embedded spec's, as the runner's
+        known = sorted(t.name for t in load_timed(embedded_spec()).timers)  # the embedded spec's, as the runner's
         if row["name"] not in known:
             raise InputError(where, f"unknown timer {row['name'][:40]!r}; specs/timed.toml has {', '.join(known)}")
         out[row["name"]] = length

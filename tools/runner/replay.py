@@ -21,7 +21,6 @@ after it are skipped with that reason, never judged against a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from tcpcheck.model.compose import wire_alphabet
 from tcpcheck.model.spec import Spec, Transition
@@ -77,11 +76,12 @@ def _model(profile: Profile) -> DriveModel:
     return kept[1]
 
 
-@cache
 def _spec() -> Spec:
-    from tcpcheck.model.spec import load_spec
+    """The spec the replay walks: the embedded one, parsed once per process
+    (a test puts a mutant here)."""
+    from tcpcheck.model.spec import embedded_spec
 
-    return load_spec()
+    return embedded_spec()
 
 
 def history_of(spec: Spec, transitions: tuple[str, ...], guard_vars: tuple[str, ...]) -> frozenset[str]:

@@ -289,8 +289,8 @@ class Stack(ABC):
 
 @cache
 def _shipped_profile(name: str) -> Profile:
-    from tcpcheck.model.spec import load_spec
+    from tcpcheck.model.spec import embedded_spec
     from tcpcheck.tools.runner.profile import load_profile, profile_path
 
-    spec = load_spec()
+    spec = embedded_spec()
     return load_profile(profile_path(name), {t.id for t in spec.transitions}, spec.told_calls)

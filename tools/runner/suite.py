@@ -10,7 +10,7 @@ import dataclasses
 from functools import cache
 from pathlib import Path
 
-from tcpcheck.model.spec import load_spec
+from tcpcheck.model.spec import embedded_spec
 from tcpcheck.tools.scenario import (
     Call,
     Connection,
@@ -323,7 +323,7 @@ def _elapse(timer: str) -> Elapse:
 @cache
 def default_suite() -> tuple[Scenario, ...]:
     """The built-in scenarios, with their RFC references from the spec."""
-    spec = load_spec()
+    spec = embedded_spec()
     by_id = {t.id: t for t in spec.transitions}
     out = []
     for s in _build():
