@@ -23,12 +23,13 @@ checkout installed (e.g. ``git worktree add /tmp/before afedef6`` and
 ``python -m venv --system-site-packages /tmp/venv-before &&
 /tmp/venv-before/bin/pip install --no-deps -e /tmp/before``). Round by
 round, alternating which goes first, each checkout runs every non-slow
-scenario once in a fresh namespace of its own (this script, run by that
-interpreter with ``--one-round``, so it must only use what both
-checkouts have); then the whole non-slow suite, serial and -j 2, three
-times each, alternated. Printed: per scenario present at both, the
-medians and their ratio (after / before), the suite's wall times and the
-peak memory of each side.
+scenario once in a fresh process and namespace of its own (this script,
+run by that interpreter with ``--one-round``, so it must only use what
+both checkouts have), after one untimed scenario that takes what a
+process does once (timed apart, "cold"); then the whole non-slow suite,
+serial and -j 2, three times each, alternated. Printed: per scenario
+present at both, the medians and their ratio (after / before), the cold
+first scenario, the suite's wall times and the peak memory of each side.
 """
 
 from __future__ import annotations
@@ -113,16 +114,22 @@ def _one_round() -> int:
     setup and teardown of its connection included); JSON on stdout."""
     profile = load_profile()
     out: dict[str, tuple[float, str]] = {}
+    suite = [s for s in default_suite() if not s.slow]
     with Harness() as stack:
-        for scenario in default_suite():
-            if scenario.slow:
-                continue
+        # The first scenario of a process also pays what is done once per
+        # process (parsing the spec, building tables): timed apart ("cold"),
+        # so that each scenario's median is its own cost.
+        start = time.perf_counter()
+        execute(stack, suite[0], profile)
+        cold = time.perf_counter() - start
+        for scenario in suite:
             start = time.perf_counter()
             r = execute(stack, scenario, profile)
             out[scenario.name] = (time.perf_counter() - start, r.verdict)
     import tcpcheck
 
-    print(json.dumps({"scenarios": out, "package": tcpcheck.__file__, "peak": _peak_mib()}))
+    print(json.dumps({"scenarios": out, "cold": [suite[0].name, cold], "package": tcpcheck.__file__,
+                      "peak": _peak_mib()}))
     return 0
 
 
@@ -149,11 +156,15 @@ def _compare(before: str, runs: int) -> int:
     times: dict[str, dict[str, list[float]]] = {side: defaultdict(list) for side in sides}
     verdicts: dict[str, dict[str, set[str]]] = {side: defaultdict(set) for side in sides}
     peaks: dict[str, list[float]] = {side: [0.0, 0.0] for side in sides}
+    colds: dict[str, list[float]] = {side: [] for side in sides}
+    cold_name = ""
     packages: dict[str, str] = {}
     for i in range(runs):
         for side in (("before", "after") if i % 2 == 0 else ("after", "before")):
             got = _child(sides[side], "--one-round")
             packages[side] = got["package"]
+            cold_name = got["cold"][0]
+            colds[side].append(got["cold"][1])
             peaks[side][0] = max(peaks[side][0], got["peak"][0])
             for name, (seconds, verdict) in got["scenarios"].items():
                 times[side][name].append(seconds)
@@ -179,6 +190,9 @@ def _compare(before: str, runs: int) -> int:
               f"{'/'.join(sorted(verdicts['after'][name]))}")
     new = [n for n in times["after"] if n not in times["before"]]
     print(f"new in after ({len(new)}): " + ", ".join(f"{n} {_median_ms(times['after'][n]):.2f} ms" for n in new))
+    b, a = (_median_ms(colds[side]) for side in ("before", "after"))
+    print(f"{cold_name} as a process's first scenario (untimed above): {b:.2f} ms before, {a:.2f} ms after "
+          f"({a / b:.2f}x)")
     total = {side: sum(_median_ms(times[side][n]) for n in common) for side in sides}
     print(f"sum of medians over the {len(common)} common scenarios: {total['before']:.1f} ms before, "
           f"{total['after']:.1f} ms after ({total['after'] / total['before']:.3f}x)")
