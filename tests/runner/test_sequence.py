@@ -293,3 +293,15 @@ def test_without_the_exact_clock_the_timer_is_judged_by_its_own_movement() -> No
     assert TimerBefore(59000).restarted(59500, None) is True
     assert TimerBefore(59000).restarted(58000, 7) is False
     assert TimerBefore(59000, 100, 4.0).restarted(59500, None) is None  # exact before, not after: cannot say
+
+
+@pytest.mark.parametrize(("release", "aligned"), [
+    ("6.18.44-fc-v1252", True), ("6.4.0", True), ("10.0.1", True), ("6.3.13-200.fc38.x86_64", False),
+    ("5.15.0-91-generic", False), ("4.19.0", False), ("unknown", False)])
+def test_jiffies_are_read_only_where_the_tick_is_aligned(release: str, aligned: bool) -> None:
+    """jiffy_at takes jiffies to advance at multiples of the tick on
+    CLOCK_MONOTONIC, as Linux does since 6.4; before, or when the release
+    does not say, the runner judges the timer by its own movement."""
+    from tcpcheck.tools.runner.stacks.linux import ticks_aligned
+
+    assert ticks_aligned(release) is aligned

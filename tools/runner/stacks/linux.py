@@ -21,9 +21,11 @@ for the state to change, polling the TUN between looks, with a bound.
 from __future__ import annotations
 
 import random
+import re
 import socket
 import time
 from collections.abc import Mapping
+from functools import cache
 from typing import ClassVar
 
 from tcpcheck.tools.runner import local as _local
@@ -212,11 +214,30 @@ def jiffy_at(c1: int, m1: int, m2: int, c2: int, tick_ns: int) -> int | None:
     apart: a catch-up in the tick before and this tick's update pending
     (jiffies one less). Measured against a TIME_WAIT timer's fixed expiry
     (bench/jiffies_bench.py): no other error; the runner's timer check
-    allows for this one (execute.TimerBefore)."""
+    allows for this one (execute.TimerBefore). Kernels before 6.4 did not
+    align the tick: ``ticks_aligned`` says whether this one does."""
     k = m1 // tick_ns
     if c1 != c2 or m2 // tick_ns != k or m1 - k * tick_ns < TICK_GUARD_NS:
         return None
     return k if 0 <= k - c1 // tick_ns <= 1 else None
+
+
+# The first release whose jiffies advance at multiples of the tick on
+# CLOCK_MONOTONIC: "tick/common: Align tick period with the HZ tick"
+# (tick_init_jiffy_update rounds tick_next_period up to TICK_NSEC).
+TICKS_ALIGNED_SINCE = (6, 4)
+
+
+@cache
+def ticks_aligned(release: str = "") -> bool:
+    """Whether this kernel (``release``, default the running one) aligns
+    jiffies to the tick on CLOCK_MONOTONIC, as ``jiffy_at`` assumes; when
+    it does not (or its release does not say), the runner judges a timer
+    by its own movement. bench/jiffies_bench.py checks jiffy_at on the
+    kernel at hand. (Watching the coarse clock for where jiffies move
+    would tell too, but costs ticks of spinning, under load 10 ms or more.)"""
+    found = re.match(r"(\d+)\.(\d+)", release or kernel_release())
+    return found is not None and (int(found[1]), int(found[2])) >= TICKS_ALIGNED_SINCE
 
 
 class LinuxEndpoint(Endpoint):
@@ -278,7 +299,8 @@ class LinuxEndpoint(Endpoint):
     def timer_reading(self, timer: str) -> tuple[int, int | None] | None:
         """The timer's remaining time and the kernel's jiffies at that read
         (``jiffy_at``); the read is repeated, bounded, until jiffies can be
-        told (None for them past EXACT_READ_BOUND)."""
+        told (None for them past EXACT_READ_BOUND, or when this kernel does
+        not align its tick: ``ticks_aligned``)."""
         tick_ns = round(time.clock_getres(CLOCK_MONOTONIC_COARSE) * 1e9)
         deadline = time.monotonic() + EXACT_READ_BOUND
         while True:
@@ -287,6 +309,8 @@ class LinuxEndpoint(Endpoint):
             m2, c2 = time.monotonic_ns(), time.clock_gettime_ns(CLOCK_MONOTONIC_COARSE)
             if left is None:
                 return None
+            if not ticks_aligned():
+                return left, None
             jiffy = jiffy_at(c1, m1, m2, c2, tick_ns)
             if jiffy is not None or time.monotonic() > deadline:
                 return left, jiffy
