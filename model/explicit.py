@@ -40,7 +40,7 @@ from tcpcheck.model.por import Reduction
 from tcpcheck.model.properties import Property
 from tcpcheck.model.results import Verdict, trace
 from tcpcheck.model.store import EMPTY, ExactStore, GrowingArray, group_rows, lexicographic_min, sorted_distinct
-from tcpcheck.model.symmetry import Mirror
+from tcpcheck.model.symmetry import Mirror, normalise
 from tcpcheck.model.vectorized import (
     VectorSuccessors,
     compile_vector_predicate,
@@ -655,9 +655,18 @@ def check(space: StateSpace, prop: Property) -> Verdict:
         method=method,
         extra={"states": space.count},
     )
+    # Under the mirror reduction the stored states and their images are every reachable state,
+    # so an instance that is the image of one found to hold (B of an "each" property, of A)
+    # holds too: its search would meet the same states in the other orientation. Skipping it
+    # halved the invariant searches of verify --reorder at K = 3.
+    fine: set[tuple[gcl.Expr, gcl.Expr]] = set()
     for label, expr, source in prop.instances_from(system):
         expr = gcl.simplify(expr)
         bad: tuple[int, bool] | None = None
+        if space.mirror is not None:
+            if (normalise(space.mirror.expr(expr)), normalise(space.mirror.expr(source))) in fine:
+                continue
+            fine.add((normalise(expr), normalise(source)))  # a violation ends the loop: only holds count
         if prop.kind == "invariant" and expr == gcl.TRUE:
             pass  # e.g. "not X.can(c)" where no command's step satisfies c: nothing to search
         elif prop.kind == "invariant":

@@ -159,3 +159,35 @@ def test_bitstate_is_labelled_not_exhaustive_in_text_and_json() -> None:
     for p in data["properties"]:
         if p["verdict"] != "skipped":
             assert p["exhaustive"] is False and "NOT exhaustive" in p["note"] or "(certain)" in p["note"], p
+
+
+def test_an_instance_whose_image_holds_is_not_searched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the mirror reduction, B of an "each" invariant is A's image: A's search over the stored
+    states and their images already covered it, so only A is searched; without the reduction both
+    are. The verdicts are the unreduced ones either way, and an instance that is no image of one
+    searched (a property naming A and B itself) is still searched."""
+    from tcpcheck.model import explicit
+
+    system = build_system(load_spec(), ModelOptions(bound=1), load_properties())
+    mirror, why = find_mirror(system)
+    assert mirror is not None, why
+    searched: list[gcl.Expr] = []
+    real = explicit.StateSpace.first
+
+    def spy(self: explicit.StateSpace, expr: gcl.Expr) -> object:
+        searched.append(expr)
+        return real(self, expr)
+
+    monkeypatch.setattr(explicit.StateSpace, "first", spy)
+    props = {p.name: p for p in load_properties()}
+    full, reduced = explore(system), explore(system, mirror=mirror)
+    # (property, searches unreduced, searches reduced): an "each" invariant that holds, and one
+    # naming both endpoints itself (violated by a simultaneous close)
+    for name, unreduced, with_mirror in (("time_wait_active_closer", 2, 1), ("time_wait_only_one_side", 1, 1)):
+        searched.clear()
+        e = check(full, props[name])
+        assert len(searched) == unreduced, name
+        searched.clear()
+        r = check(reduced, props[name])
+        assert len(searched) == with_mirror, name
+        assert (r.verdict, r.instance, _length(r)) == (e.verdict, e.instance, _length(e)), name
