@@ -187,3 +187,37 @@ def test_told_entries_are_their_own_kind(row: str, message: str, tmp_path: Path)
     with pytest.raises(InputError) as err:
         load_profile(path)
     assert message in str(err.value)
+
+
+def test_an_ok_close_that_sends_a_segment_fails(tcp_harness: Harness, profile: Profile,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 9293 §3.10.4 accepts "ok" for a CLOSE in FIN-WAIT-1 "as long as a
+    second FIN is not emitted": after an ok answer the runner listens, and a
+    segment then (here made up: Linux sends none) fails the probe."""
+    from tcpcheck.tools.runner.harness import Conversation
+    from tcpcheck.tools.runner.judge import Match
+    from tcpcheck.tools.runner.stacks.linux import LinuxEndpoint
+
+    real_told, real_expect = LinuxEndpoint.told, Conversation.expect
+    answered: list[str] = []
+
+    def told(self: LinuxEndpoint, call: str) -> str | None:
+        answer = real_told(self, call)
+        answered.append(f"{call} {answer}")
+        return answer
+
+    def expect(self: Conversation, segment: str) -> Match:
+        if segment == "NONE" and answered and answered[-1] == "shutdown_wr ok":
+            answered.append("listened")
+            return Match(False, "FIN", "(made up by the test)")
+        return real_expect(self, segment)
+
+    scenario = SUITE["rst_in_fin_wait_1_told"]
+    honest = execute(tcp_harness, scenario, profile)
+    assert ("told shutdown_wr: close_closing", "pass") in [(s.step, s.verdict) for s in honest.steps]
+    monkeypatch.setattr(LinuxEndpoint, "told", told)
+    monkeypatch.setattr(Conversation, "expect", expect)
+    result = execute(tcp_harness, scenario, profile)
+    failed = [(s.step, s.expected, s.observed) for s in result.steps if s.verdict == "fail"]
+    assert failed == [("told shutdown_wr: close_closing", "told ok, nothing sent", "told ok, sent FIN")]
+    assert result.verdict == "fail" and "listened" in answered

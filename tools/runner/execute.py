@@ -181,9 +181,10 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
     when there is no descriptor left (an orphan after close(): nobody to
     tell)."""
     signal, text = _signals().get(transition, ("", ""))
-    asked = [(signal, text, False)] if signal else []
+    asked = [(signal, text, False, False)] if signal else []
+    asked += [(*response, True) for response in _responses().get(transition, ())]
     out: list[tuple[StepResult, Deviation | None]] = []
-    for name, said, ok_will_do in asked + list(_responses().get(transition, ())):
+    for name, said, ok_will_do, response in asked:
         told = profile.signals.get(name)
         if told is None:
             continue
@@ -198,6 +199,16 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
             f"{told.result}" + (" (or ok, which the RFC accepts here)" if ok_will_do else "") + f" ({told.reference})"
         if deviation is not None:
             note = f"{told.call} says {answer}; {deviation.id}: {deviation.reference}"
+        if response and answer == "ok" and verdict != "fail":
+            # A SEND or CLOSE the stack took where the RFC says "connection closing" may at most
+            # be answered ok "as long as a second FIN is not emitted" (RFC 9293 §3.10.4): the
+            # probe must put nothing new on the wire (a copy of what was sent is no new segment).
+            sent = conv.expect("NONE")
+            if not sent.ok:
+                verdict, deviation = "fail", None
+                expected, observed = "told ok, nothing sent", f"told ok, sent {sent.observed}"
+                note = f"{told.call} says ok but the stack sent {sent.observed} {sent.detail}: RFC 9293 §3.10.4 " \
+                    "accepts ok only when no second FIN is emitted".replace("  ", " ")
         ok = verdict == "pass"
         out.append((StepResult(index, f"told {told.call}: {name}", verdict, conv.observe().text(),
                                "" if ok else expected, "" if ok else observed, note, time.perf_counter() - t0, "",
