@@ -178,6 +178,11 @@ def test_the_shipped_profile_loads_with_its_signals() -> None:
 @pytest.mark.parametrize(("row", "message"), [
     ('kind = "told"\nexpected = "FIN"\nobserved = "told EOF"', "is a kind = \"told\" entry, and only that"),
     ('expected = "told ECONNRESET"\nobserved = "told EOF"', "is a kind = \"told\" entry, and only that"),
+    ('state = "CLOSING"\nexpected = "FIN"\nobserved = "RST"', "only a 'told' entry names a state"),
+    ('kind = "told"\nstate = "CLOSING"\ntransition = "FIN_WAIT_1--FIN-->CLOSING"\nexpected = "told ENOTCONN"\n'
+     'observed = "told ok"', "and then no transition"),
+    ('kind = "told"\nstate = "CLOSED_WAIT"\nexpected = "told ENOTCONN"\nobserved = "told ok"',
+     "state 'CLOSED_WAIT': only a 'told' entry names a state (CLOSED, LISTEN"),
 ])
 def test_told_entries_are_their_own_kind(row: str, message: str, tmp_path: Path) -> None:
     """A 'told' entry changes no state or segment, so the loopback generator
@@ -221,3 +226,18 @@ def test_an_ok_close_that_sends_a_segment_fails(tcp_harness: Harness, profile: P
     failed = [(s.step, s.expected, s.observed) for s in result.steps if s.verdict == "fail"]
     assert failed == [("told shutdown_wr: close_closing", "told ok, nothing sent", "told ok, sent FIN")]
     assert result.verdict == "fail" and "listened" in answered
+
+
+def test_a_told_entry_keyed_by_state_covers_every_way_into_it(profile: Profile) -> None:
+    """What a second CLOSE is answered depends on the state alone: one entry for
+    CLOSING documents it after the crossing FINs and after the peer's FIN again,
+    and for no transition into another state."""
+    def found(transition: str) -> str:
+        d = profile.find("told ENOTCONN", "told ok", (transition,), {}, ("connect", "shutdown_wr"))
+        return d.id if d else ""
+
+    assert profile.entry("close_again_in_closing_told_ok").state == "CLOSING"  # type: ignore[union-attr]
+    assert found("FIN_WAIT_1--FIN-->CLOSING") == found("CLOSING--FIN-->CLOSING") == "close_again_in_closing_told_ok"
+    assert found("LAST_ACK--FIN-->LAST_ACK") == "close_again_in_last_ack_told_ok"
+    assert found("FIN_WAIT_1--ACK_OF_FIN-->FIN_WAIT_2") == ""
+    assert profile.find("told ENOTCONN", "told ok", ("CLOSING--FIN-->CLOSING",), {}, ("connect",)) is None

@@ -74,6 +74,10 @@ class Deviation:
     # unchanged, so the loopback generator still walks the transition)
     kind: str = "differs"
     transition: str = ""
+    # A "told" entry instead of a transition: every transition into this state
+    # (what the user is told of a SEND or CLOSE depends on the state alone;
+    # a retransmitted FIN re-entering CLOSING is answered as the first entry).
+    state: str = ""
     expected: str = ""
     observed: str = ""
     condition: dict[str, str] = field(default_factory=dict)  # sysctl -> value
@@ -209,6 +213,8 @@ class Profile:
                 continue
             if d.transition and d.transition not in transitions:
                 continue
+            if d.state and not any(t.rpartition("-->")[2] == d.state for t in transitions):
+                continue
             if d.applies(sysctls, options) and d.in_context(calls, injects, history):
                 return d
         return None
@@ -259,7 +265,7 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
     for i, row in enumerate(_table_rows(data, "deviation", p)):
         where = f"{p}: [[deviation]] #{i + 1}"
         _only(row, DEVIATION_FIELDS, where)
-        for key in ("transition", "expected", "observed", "note", "kind", "provoke"):
+        for key in ("transition", "state", "expected", "observed", "note", "kind", "provoke"):
             if not isinstance(row.get(key, ""), str):
                 raise InputError(where, f"'{key}' must be a string")
         for key in ("id", "reference"):
@@ -271,6 +277,10 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
         transition = row.get("transition", "")
         if known_transitions is not None and transition and transition not in known_transitions:
             raise InputError(where, f"unknown transition {transition!r} (ids are FROM--event-->TO)")
+        state = row.get("state", "")
+        if state and (kind != "told" or transition or state not in STATES):
+            raise InputError(where, f"state {state[:40]!r}: only a 'told' entry names a state ({', '.join(STATES)}), "
+                                    "and then no transition")
         if kind in ("differs", "told") and not (row.get("expected") and row.get("observed")):
             raise InputError(where, f"a '{kind}' entry needs 'expected' and 'observed'")
         told = [row.get(k, "").startswith("told ") for k in ("expected", "observed")]
@@ -339,7 +349,7 @@ def load_profile(path: str | Path | None = None, known_transitions: set[str] | N
                                         f"the spec has {', '.join(sorted(known))}")
         scope["options"] = {str(k): bool(v) for k, v in model_options.items()}
         deviations.append(Deviation(
-            id=row["id"], reference=row["reference"], kind=kind, transition=transition,
+            id=row["id"], reference=row["reference"], kind=kind, transition=transition, state=state,
             expected=row.get("expected", ""), observed=row.get("observed", ""),
             condition={str(k): str(v) for k, v in condition.items()}, note=row.get("note", ""),
             **scope,
@@ -431,7 +441,7 @@ def _signals(data: dict[str, Any], p: Path, given: set[str] | dict[str, str] | N
     return out
 
 
-DEVIATION_FIELDS = frozenset({"id", "reference", "kind", "transition", "expected", "observed", "condition",
+DEVIATION_FIELDS = frozenset({"id", "reference", "kind", "transition", "state", "expected", "observed", "condition",
                               "after_calls", "unless_calls", "instead", "provoke", "after_injects", "note", "when",
                               "options"})
 
