@@ -64,9 +64,10 @@ class Blocked:
     seconds: float = 0.0
 
 
-class _LiteralSets:
-    """Per literal (var, value), the states of R where it holds, as the bits of one int: a cube
-    contains a state of R iff the AND over its literals is not zero."""
+class StateSets:
+    """Per literal (var, value), the states of a set (R here, IC3's sample there) where it holds,
+    as the bits of one int: a cube contains a state of the set iff the AND over its literals is
+    not zero."""
 
     def __init__(self, system: gcl.System, reachable: Sequence[tuple[int, ...]]) -> None:
         rows = np.array(reachable, dtype=np.int64).reshape(len(reachable), len(system.vars))
@@ -80,13 +81,18 @@ class _LiteralSets:
                 self.count[(v, a)] = int(hit.sum())
         self.everything = (1 << len(reachable)) - 1
 
-    def meets(self, cube: Sequence[tuple[int, int]]) -> bool:
+    def within(self, cube: Sequence[tuple[int, int]]) -> int:
+        """The states inside ``cube``, as bits (0: none)."""
         acc = self.everything
         for lit in cube:
             acc &= self.bits[lit]
             if not acc:
-                return False
-        return True
+                break
+        return acc
+
+    def meets(self, cube: Sequence[tuple[int, int]]) -> bool:
+        """Whether ``cube`` holds a state of the set."""
+        return bool(self.within(cube))
 
     def smallest_clear(self, state: tuple[int, ...]) -> Cube:
         """A sub-cube of ``state``'s valuation that contains no state of R, greedily small: the
@@ -112,7 +118,7 @@ def block_to_induction(enc: Any, reachable: Sequence[tuple[int, ...]], start_cub
     t0, c0 = time.perf_counter(), time.process_time()
     system = enc.system
     known = set(reachable)
-    sets = _LiteralSets(system, reachable)
+    sets = StateSets(system, reachable)
     s, t = enc.state("g"), enc.state("g'")
     solver = enc.solver()
     solver.add(enc.domain(s), enc.trans(s, t, enc.selector("gcmd")))

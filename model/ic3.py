@@ -51,6 +51,7 @@ import z3
 
 from tcpcheck.model import gcl
 from tcpcheck.model.explicit import compile_predicate
+from tcpcheck.model.guided import StateSets
 
 Cube = tuple[tuple[int, int], ...]  # sorted (var, value) literals
 
@@ -124,15 +125,10 @@ class IC3:
         self.lifter.add(enc.domain(self.s))
         for lit, p in self.now.items():
             self.lifter.add(p == (enc.wide(self.s[lit[0]]) == enc.num(lit[1])))
-        # Per literal, the sampled states it holds in, as the bits of an int: a cube meets the sample
-        # iff the AND of its literals' bits is not zero.
+        # Per literal, the sampled states it holds in (the bits of an int each).
         self.samples = list(samples)
         self.guided = False  # whether the current query keeps lemmas clear of the sample
-        self.sampled = (1 << len(samples)) - 1
-        self.holds_in: dict[tuple[int, int], int] = {}
-        for i, st in enumerate(samples):
-            for lit in enumerate(st):
-                self.holds_in[lit] = self.holds_in.get(lit, 0) | (1 << i)
+        self.sample_sets = StateSets(self.system, self.samples)
         self.levels: list[z3.BoolRef] = [z3.Bool("F_inf")]  # index 0 is the level "forever"
         self.frames: list[list[Cube]] = [[]]  # frames[i]: cubes blocked up to level i (delta encoding)
         self.top = 0
@@ -195,12 +191,7 @@ class IC3:
 
     def _meets_sample(self, cube: Cube) -> int:
         """The sampled states inside ``cube`` (bits; 0 if none)."""
-        acc = self.sampled
-        for lit in cube:
-            acc &= self.holds_in.get(lit, 0)
-            if not acc:
-                break
-        return acc
+        return self.sample_sets.within(cube)
 
     def _clear(self, strict: bool) -> Any:
         """The test a generalised cube must pass: miss the initial state and, if ``strict``, the sample."""

@@ -561,6 +561,13 @@ def _show(e: gcl.Expr, system: gcl.System) -> str:
     return f"{_show(e.left, system)} {e.op} {_show(e.right, system)}"
 
 
+def _truth(atoms: Sequence[Atom], rows: np.ndarray) -> np.ndarray:
+    """Each atom's truth (columns) in each state (``rows``, one column per variable)."""
+    cols = rows[:, [a[0] for a in atoms]]
+    values = np.array([a[2] for a in atoms], dtype=np.int64)
+    return np.where(np.array([a[1] == ">=" for a in atoms], dtype=bool), cols >= values, cols == values)
+
+
 def _unseen_pairs(atoms: Sequence[Atom], truth: np.ndarray) -> list[tuple[int, int]]:
     """The pairs of atoms of different variables that no row of ``truth`` (a state's atoms, one
     column per atom) makes both true: the candidate clauses not (atom_i and atom_j)."""
@@ -604,8 +611,7 @@ def guided(enc: Encoding, extra: Sequence[gcl.Expr], reachable: Sequence[tuple[i
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
     rows = np.array([system.init, *reachable], dtype=np.int64).reshape(-1, len(system.vars))
-    cols = rows[:, [a[0] for a in atoms]]
-    pairs = _unseen_pairs(atoms, cols == np.array([a[2] for a in atoms], dtype=np.int64))
+    pairs = _unseen_pairs(atoms, _truth(atoms, rows))
     kept, _ = _unbroken(extra, rows)
     cubes = [tuple(sorted((atoms[i][0], atoms[i][2]) for i in pair)) for pair in pairs]
     blocked = block_to_induction(enc, reachable, cubes, kept, seconds)
@@ -630,21 +636,13 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     system = enc.system
     atoms = _atoms(system, enc.unbounded)
     sample = sample_states(system, sample_limit) if samples is None else samples
-    atom_var = np.array([a[0] for a in atoms], dtype=np.int64)
-    atom_val = np.array([a[2] for a in atoms], dtype=np.int64)
-    atom_ge = np.array([a[1] == ">=" for a in atoms], dtype=bool)
 
     def matrix(states: Sequence[tuple[int, ...]]) -> np.ndarray:
         """The states as the rows of a matrix, one column per variable."""
         return np.array(states, dtype=np.int64).reshape(len(states), len(system.vars))
 
-    def truth(rows: np.ndarray) -> np.ndarray:
-        """Each atom's truth (columns) in each state (rows)."""
-        cols = rows[:, atom_var]
-        return np.where(atom_ge, cols >= atom_val, cols == atom_val)
-
     sample_rows = matrix([system.init, *sample])
-    pairs = _unseen_pairs(atoms, truth(sample_rows))
+    pairs = _unseen_pairs(atoms, _truth(atoms, sample_rows))
     extra, holds = _unbroken(extra, sample_rows)
     s, t = enc.state("h"), enc.state("h'")
     solver = enc.solver()
@@ -668,7 +666,7 @@ def houdini(enc: Encoding, extra: Sequence[gcl.Expr] = (), sample_limit: int = 2
     def broken_in(states: Sequence[tuple[int, ...]]) -> np.ndarray:
         """The live candidates some state of ``states`` falsifies (their numbers)."""
         rows = matrix(states)
-        true = truth(rows)
+        true = _truth(atoms, rows)
         live_pairs = np.flatnonzero(alive[: len(pairs)])
         hit = (true[:, pair_i[live_pairs]] & true[:, pair_j[live_pairs]]).any(axis=0)
         out = [live_pairs[hit]]

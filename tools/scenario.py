@@ -66,9 +66,9 @@ def _vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tu
     plus accept and recv; the segments that can be on the wire plus DATA; its
     timers; its states."""
     from tcpcheck.model.compose import wire_alphabet
-    from tcpcheck.model.spec import load_spec
+    from tcpcheck.model.spec import embedded_spec
 
-    spec = load_spec()
+    spec = embedded_spec()
     calls = [s for e in spec.events.values() if e.kind == "call" for s in e.socket]
     calls += [c for c in ("accept", "recv") if c not in calls]
     timers = tuple(e.name for e in spec.events.values() if e.kind == "timer")
@@ -606,9 +606,10 @@ def step_transitions(scenario: Scenario, spec: Any = None) -> tuple[str, ...]:
             out.append(current)
         return tuple(out)
     if spec is None:
-        from tcpcheck.model.spec import load_spec
+        # parsed once per process: the runner replays every walk-less scenario here
+        from tcpcheck.model.spec import embedded_spec
 
-        spec = load_spec()
+        spec = embedded_spec()
     covered = set(scenario.transitions)
     state, current, out = spec.initial, "", []
     steps = scenario.steps

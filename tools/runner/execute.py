@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from tcpcheck.model.spec import Spec
+from tcpcheck.model.spec import embedded_spec
 from tcpcheck.tools.runner.harness import Conversation
 from tcpcheck.tools.runner.judge import state_text, step_verdict
 from tcpcheck.tools.runner.packets import Captured
@@ -137,26 +137,18 @@ def _what_comes_next(conv: Conversation, deviation: Deviation, index: int, trans
                       time.perf_counter() - t0, "", transition)
 
 
-def _embedded_spec() -> Spec:
-    """The embedded spec (the one the suites are generated from), parsed
-    once per process for the tables below (model.spec.embedded_spec)."""
-    from tcpcheck.model.spec import embedded_spec
-
-    return embedded_spec()
-
-
 @cache
 def _non_rfc() -> frozenset[str]:
     """The embedded spec's transitions outside RFC 9293 (path =
     "implementation"): a stack may take one only where its profile says so."""
-    return frozenset(t.id for t in _embedded_spec().transitions if t.path == "implementation")
+    return frozenset(t.id for t in embedded_spec().transitions if t.path == "implementation")
 
 
 @cache
 def _signals() -> dict[str, tuple[str, str]]:
     """Transition id -> (signal, the text the RFC tells the user), from the
     embedded spec (the one the suites are generated from)."""
-    spec = _embedded_spec()
+    spec = embedded_spec()
     return {t.id: (t.signal, spec.signals[t.signal].text) for t in spec.transitions if t.signal}
 
 
@@ -164,7 +156,7 @@ def _signals() -> dict[str, tuple[str, str]]:
 def _responses() -> dict[str, tuple[tuple[str, str, bool], ...]]:
     """Transition id -> what a SEND or CLOSE made in its target state is
     answered (the spec's [[response]]: name, text, whether "ok" will do)."""
-    spec = _embedded_spec()
+    spec = embedded_spec()
     return {t.id: tuple((r.name, r.text, r.ok) for r in spec.responses.values() if t.target in r.states)
             for t in spec.transitions}
 
@@ -207,8 +199,9 @@ def _told(conv: Conversation, profile: Profile, index: int, transition: str, sys
             if not sent.ok:
                 verdict, deviation = "fail", None
                 expected, observed = "told ok, nothing sent", f"told ok, sent {sent.observed}"
-                note = f"{told.call} says ok but the stack sent {sent.observed} {sent.detail}: RFC 9293 §3.10.4 " \
-                    "accepts ok only when no second FIN is emitted".replace("  ", " ")
+                detail = f" {sent.detail}" if sent.detail else ""
+                note = f"{told.call} says ok but the stack sent {sent.observed}{detail}: RFC 9293 §3.10.4 " \
+                    "accepts ok only when no second FIN is emitted"
         ok = verdict == "pass"
         out.append((StepResult(index, f"told {told.call}: {name}", verdict, conv.observe().text(),
                                "" if ok else expected, "" if ok else observed, note, time.perf_counter() - t0, "",
@@ -227,7 +220,7 @@ def _timers() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
     the states where a timer runs (the sources of the event it drives)."""
     from tcpcheck.model.timed import load_timed
 
-    spec = _embedded_spec()
+    spec = embedded_spec()
     restarts: dict[str, tuple[str, str]] = {}
     running: dict[str, tuple[str, str]] = {}
     for timer in load_timed(spec).timers:
@@ -409,7 +402,7 @@ def not_drivable(scenario: Scenario, profile: Profile, stack: Stack) -> str:
             return f"{tid}: {reason}"
     # Entries scoped by the calls before the step: drivable elsewhere.
     calls: tuple[str, ...] = ()
-    for step, tid in zip(scenario.steps, step_transitions(scenario, _embedded_spec()), strict=True):
+    for step, tid in zip(scenario.steps, step_transitions(scenario), strict=True):
         reason = profile.reason_not_drivable(tid, calls) if tid else None
         if reason:
             return f"{tid} after {', '.join(calls)}: {reason}"
@@ -442,7 +435,7 @@ def execute(stack: Stack, scenario: Scenario, profile: Profile) -> ScenarioResul
     # deviation its rest is replaced by the model's walk from where the
     # profile says the stack went (replay.py).
     # (the cached spec: load_spec would parse the TOML again, twice per scenario)
-    tids = step_transitions(scenario, _embedded_spec())
+    tids = step_transitions(scenario)
     plan = [Planned(step, tid) for step, tid in zip(scenario.steps, tids, strict=True)]
     results: list[StepResult] = []
     deviations: list[str] = []
